@@ -1,0 +1,157 @@
+//! Why an actor stopped, as recorded by its supervisor.
+//!
+//! ractor reports an exit as one of two [`SupervisionEvent`]s and loses the difference
+//! between a panic and a returned `Err` (both become a string). Children started by a
+//! [`Supervisor`](crate::Supervisor) run inside [`Managed`](crate::Managed), which tags a
+//! panic with [`Panicked`] so that [`ExitReason::from_event`] can tell them apart.
+//!
+//! | event from ractor | reason |
+//! |---|---|
+//! | `ActorTerminated(_, _, None)` or any stop reason | [`ExitReason::Normal`] |
+//! | `ActorTerminated(_, _, Some("killed"))`, task cancelled | [`ExitReason::Killed`] (abnormal, as in OTP) |
+//! | `ActorFailed` carrying [`Panicked`] | [`ExitReason::Panic`] |
+//! | `ActorFailed` otherwise | [`ExitReason::Error`] |
+//! | `pre_start` failed or panicked | [`ExitReason::StartupFailure`] |
+
+use std::fmt;
+
+use ractor::{ActorProcessingErr, SupervisionEvent};
+use serde::{Serialize, Serializer};
+
+/// The exit reason of one incarnation of a child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The actor stopped itself or was stopped gracefully.
+    Normal,
+    /// A handler returned `Err`; the error's text.
+    Error(String),
+    /// A handler panicked; the panic message.
+    Panic(String),
+    /// The actor was killed (ractor's `kill`, or its task was cancelled).
+    Killed,
+    /// `pre_start` failed, so the actor never ran; the error's text.
+    StartupFailure(String),
+}
+
+impl ExitReason {
+    /// Whether the exit was abnormal: everything but [`ExitReason::Normal`].
+    ///
+    /// A transient child is restarted exactly when its exit is abnormal.
+    pub fn is_abnormal(&self) -> bool {
+        !matches!(self, Self::Normal)
+    }
+
+    /// Classifies a ractor supervision event; `None` for events that are not exits.
+    pub fn from_event(event: &SupervisionEvent) -> Option<Self> {
+        match event {
+            SupervisionEvent::ActorTerminated(_, _, reason) => Some(match reason.as_deref() {
+                Some("killed") | Some("actor_task_cancelled") => Self::Killed,
+                _ => Self::Normal,
+            }),
+            SupervisionEvent::ActorFailed(_, err) => Some(Self::from_error(err)),
+            _ => None,
+        }
+    }
+
+    /// Classifies a handler error: [`Panicked`] becomes [`ExitReason::Panic`].
+    pub fn from_error(err: &ActorProcessingErr) -> Self {
+        match err.downcast_ref::<Panicked>() {
+            Some(p) => Self::Panic(p.0.clone()),
+            None => Self::Error(err.to_string()),
+        }
+    }
+
+    /// Classifies a failed start; a panic in `pre_start` keeps its message.
+    pub fn from_spawn_error(err: &ractor::SpawnErr) -> Self {
+        match err {
+            ractor::SpawnErr::StartupFailed(inner) => Self::StartupFailure(inner.to_string()),
+            other => Self::StartupFailure(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Normal => f.write_str("normal"),
+            Self::Error(e) => write!(f, "error: {e}"),
+            Self::Panic(p) => write!(f, "panic: {p}"),
+            Self::Killed => f.write_str("killed"),
+            Self::StartupFailure(e) => write!(f, "startup failure: {e}"),
+        }
+    }
+}
+
+impl Serialize for ExitReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The error a [`Managed`](crate::Managed) actor reports when one of its handlers panicked.
+///
+/// Kept as a distinct type so that supervisors can record [`ExitReason::Panic`] rather
+/// than [`ExitReason::Error`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("panicked: {0}")]
+pub struct Panicked(pub String);
+
+impl Panicked {
+    /// Builds the error from a caught panic payload (`&str` and `String` keep their text).
+    pub fn from_payload(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let text = match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(payload) => match payload.downcast::<&'static str>() {
+                Ok(s) => (*s).to_string(),
+                Err(_) => "panic with a non-text payload".to_string(),
+            },
+        };
+        Self(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_and_errors_are_distinguished() {
+        let panic: ActorProcessingErr = Box::new(Panicked("boom".into()));
+        let error: ActorProcessingErr = From::from("bad input");
+        assert_eq!(
+            ExitReason::from_error(&panic),
+            ExitReason::Panic("boom".into())
+        );
+        assert_eq!(
+            ExitReason::from_error(&error),
+            ExitReason::Error("bad input".into())
+        );
+    }
+
+    #[test]
+    fn display_texts() {
+        assert_eq!(ExitReason::Normal.to_string(), "normal");
+        assert_eq!(ExitReason::Killed.to_string(), "killed");
+        assert_eq!(ExitReason::Panic("x".into()).to_string(), "panic: x");
+        assert_eq!(ExitReason::Error("y".into()).to_string(), "error: y");
+        assert_eq!(
+            ExitReason::StartupFailure("z".into()).to_string(),
+            "startup failure: z"
+        );
+        assert!(!ExitReason::Normal.is_abnormal());
+        assert!(ExitReason::Killed.is_abnormal());
+    }
+
+    #[test]
+    fn panic_payloads_keep_their_text() {
+        assert_eq!(Panicked::from_payload(Box::new("static")).0, "static");
+        assert_eq!(
+            Panicked::from_payload(Box::new(String::from("owned"))).0,
+            "owned"
+        );
+        assert_eq!(
+            Panicked::from_payload(Box::new(42u8)).0,
+            "panic with a non-text payload"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The tree as data: one serde structure behind the tree dump, `GET /tree` and metrics.
+//!
+//! A snapshot is read from the supervisors' child tables directly (a short lock each),
+//! without sending any actor a message, so taking one never waits on a busy supervisor
+//! and never slows the actors down. Children are listed in start order.
+
+use std::fmt;
+
+use ractor::{ActorCell, ActorStatus};
+use serde::Serialize;
+
+use crate::exit::ExitReason;
+use crate::path::ActorPath;
+use crate::supervisor::{ChildKind, Strategy};
+
+/// The status of one actor in a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Being started (`pre_start` under way).
+    Starting,
+    /// Running and handling messages.
+    Running,
+    /// Exited; its supervisor will start it again (possibly after a backoff delay).
+    Restarting,
+    /// Being stopped.
+    Stopping,
+    /// Exited and not restarted.
+    Stopped,
+}
+
+impl Status {
+    /// The status ractor reports for a live incarnation.
+    pub(crate) fn of(cell: &ActorCell) -> Self {
+        match cell.get_status() {
+            ActorStatus::Unstarted | ActorStatus::Starting => Self::Starting,
+            ActorStatus::Running | ActorStatus::Upgrading => Self::Running,
+            ActorStatus::Draining | ActorStatus::Stopping => Self::Stopping,
+            ActorStatus::Stopped => Self::Stopped,
+        }
+    }
+
+    /// The snake_case name used in the tree JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Restarting => "restarting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// One actor and its subtree, as the tree JSON's `Node`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeSnapshot {
+    /// The actor's name, unique among its siblings.
+    pub name: String,
+    /// Its path from the root, e.g. `root/drivers/ultrasonic`.
+    pub path: ActorPath,
+    /// Worker or supervisor.
+    pub kind: ChildKind,
+    /// A supervisor's strategy; `None` for workers.
+    pub strategy: Option<Strategy>,
+    /// Its status now.
+    pub status: Status,
+    /// Cumulative restarts (its own and those with its siblings).
+    pub restarts: u64,
+    /// Why its last incarnation ended, if one did.
+    pub last_exit: Option<ExitReason>,
+    /// Children in start order (empty for workers).
+    pub children: Vec<NodeSnapshot>,
+}
+
+impl NodeSnapshot {
+    /// Every node of this subtree, depth first in start order, this one first.
+    pub fn walk(&self) -> Vec<&NodeSnapshot> {
+        let mut out = vec![self];
+        let mut i = 0;
+        while i < out.len() {
+            let node = out[i];
+            out.splice(i + 1..i + 1, node.children.iter());
+            i += 1;
+        }
+        out
+    }
+
+    /// The node whose path or name is `query` (see [`ActorPath::matches`]); the first in
+    /// walk order if a name is used more than once.
+    pub fn find(&self, query: &str) -> Option<&NodeSnapshot> {
+        self.walk().into_iter().find(|n| n.path.matches(query))
+    }
+
+    fn write_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        write!(f, "{:indent$}{}", "", self.name, indent = depth * 2)?;
+        if let Some(strategy) = self.strategy {
+            write!(f, " ({strategy})")?;
+        }
+        write!(f, " [{}] restarts={}", self.status.as_str(), self.restarts)?;
+        if let Some(exit) = &self.last_exit {
+            write!(f, " last_exit={exit:?}", exit = exit.to_string())?;
+        }
+        writeln!(f)?;
+        self.children
+            .iter()
+            .try_for_each(|c| c.write_indented(f, depth + 1))
+    }
+}
+
+/// Indented text, one actor per line, as the tree dump writes it to the log.
+impl fmt::Display for NodeSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_indented(f, 0)
+    }
+}
+
+/// A whole tree with the process it runs in: the tree JSON's top level.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeSnapshot {
+    /// The process id.
+    pub pid: u32,
+    /// Seconds since the tree was started.
+    pub uptime_s: f64,
+    /// The root supervisor and everything under it.
+    pub root: NodeSnapshot,
+}

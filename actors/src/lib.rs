@@ -1,0 +1,78 @@
+//! # nevil-actors: supervision trees with OTP's semantics, on ractor
+//!
+//! Every actor of a nevil system lives in a tree of [`Supervisor`]s. A supervisor starts
+//! its children in order, restarts them when they exit according to their [`Restart`]
+//! type and its [`Strategy`], gives up when they fail more often than its restart
+//! intensity allows (stopping them in reverse order and failing to its own supervisor),
+//! and stops them in reverse order, each running its `post_stop`. The semantics are
+//! Erlang/OTP's `supervisor`; [`supervisor`]'s module docs give them in full.
+//!
+//! The crate knows nothing about robots. It is built on ractor's own primitives
+//! (`spawn_linked`, `SupervisionEvent`); children are named within their supervisor, never
+//! in ractor's global registry, so the same tree can run twice in one process.
+//!
+//! ```
+//! use std::time::Duration;
+//! use nevil_actors::{ChildSpec, ExitReason, Restart, Strategy, SupervisorFlags, Tree};
+//! use ractor::{Actor, ActorProcessingErr, ActorRef};
+//!
+//! #[derive(Clone)]
+//! struct Sensor;
+//! impl Actor for Sensor {
+//!     type Msg = ();
+//!     type State = ();
+//!     type Arguments = ();
+//!     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let drivers = ChildSpec::supervisor(
+//!     "drivers",
+//!     SupervisorFlags::new(Strategy::OneForOne).intensity(3, Duration::from_secs(5)),
+//!     vec![
+//!         ChildSpec::worker("ultrasonic", Sensor, ()),
+//!         ChildSpec::worker("battery", Sensor, ()).restart(Restart::Transient),
+//!     ],
+//! );
+//! let control = ChildSpec::supervisor(
+//!     "control",
+//!     SupervisorFlags::new(Strategy::RestForOne),
+//!     vec![ChildSpec::worker("motion", Sensor, ())],
+//! );
+//! let tree = Tree::start("root", SupervisorFlags::default(), vec![drivers, control])
+//!     .await
+//!     .unwrap();
+//!
+//! let snapshot = tree.snapshot();
+//! let names: Vec<_> = snapshot.root.walk().iter().map(|n| n.path.to_string()).collect();
+//! assert_eq!(names, ["root", "root/drivers", "root/drivers/ultrasonic",
+//!                    "root/drivers/battery", "root/control", "root/control/motion"]);
+//! assert_eq!(tree.shutdown().await, ExitReason::Normal);
+//! # }
+//! ```
+
+// A panic in an actor must unwind to its supervisor; with `panic = "abort"` it would end
+// the process instead, silently disabling supervision (ractor #214).
+#[cfg(panic = "abort")]
+compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot catch panics under panic = \"abort\"");
+
+pub mod error;
+pub mod exit;
+pub mod introspect;
+pub mod managed;
+pub mod path;
+pub mod supervisor;
+pub mod tree;
+
+pub use error::{CallError, Escalated, SpecError, StartError};
+pub use exit::{ExitReason, Panicked};
+pub use introspect::{NodeSnapshot, Status, TreeSnapshot};
+pub use managed::Managed;
+pub use path::ActorPath;
+pub use supervisor::{
+    Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
+    SupervisorRef,
+};
+pub use tree::Tree;

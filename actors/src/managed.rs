@@ -1,0 +1,141 @@
+//! `Managed<A>`: how a supervisor runs a worker.
+//!
+//! Every worker started from a [`ChildSpec`](crate::ChildSpec) runs inside this wrapper. It
+//! keeps the actor's message type (`ActorRef<A::Msg>` stays what callers hold) and adds what
+//! supervision needs from inside the actor:
+//!
+//! - **panics are tagged**: a panic in any handler becomes a [`Panicked`] error, so the
+//!   supervisor records `panic: …` rather than `error: …` (ractor turns both into a string);
+//! - **`post_stop` runs after a crash**: when `handle` (or `post_start`,
+//!   `handle_supervisor_evt`) returns `Err` or panics, the wrapper runs the actor's
+//!   `post_stop` with its last state before reporting the failure — OTP's `terminate/2`.
+//!   ractor alone skips `post_stop` on failure; a motor driver must still get to stop its
+//!   motors. Only a kill skips `post_stop`.
+//!
+//! Because the failure is reported after that `post_stop` finished, a restarted child's
+//! `pre_start` never overlaps its previous incarnation's `post_stop`.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use crate::exit::Panicked;
+
+/// A worker actor as run by a supervisor. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Managed<A> {
+    inner: A,
+}
+
+impl<A: Actor> Managed<A> {
+    /// Wraps `inner`.
+    pub fn new(inner: A) -> Self {
+        Self { inner }
+    }
+
+    /// Runs the inner `post_stop` after a failure; a failure there is logged, not returned,
+    /// so the original cause stays the exit reason.
+    async fn clean_up_after(&self, myself: ActorRef<A::Msg>, state: &mut A::State) {
+        let stop = AssertUnwindSafe(self.inner.post_stop(myself.clone(), state)).catch_unwind();
+        let failure = match stop.await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(payload) => Panicked::from_payload(payload).to_string(),
+        };
+        tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
+    }
+
+    /// Turns a caught handler result into the actor's result; on `Err` or panic it first
+    /// runs `post_stop`, so cleanup happens before the supervisor hears of the failure.
+    async fn finish(
+        &self,
+        myself: ActorRef<A::Msg>,
+        result: Caught<()>,
+        state: &mut A::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let err = match caught(result) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        self.clean_up_after(myself, state).await;
+        Err(err)
+    }
+}
+
+/// A handler's result as returned by `catch_unwind`.
+type Caught<T> = Result<Result<T, ActorProcessingErr>, Box<dyn std::any::Any + Send>>;
+
+/// Flattens a caught result: a panic becomes a [`Panicked`] error.
+fn caught<T>(result: Caught<T>) -> Result<T, ActorProcessingErr> {
+    result.unwrap_or_else(|payload| Err(Box::new(Panicked::from_payload(payload))))
+}
+
+impl<A: Actor> Actor for Managed<A> {
+    type Msg = A::Msg;
+    type State = A::State;
+    type Arguments = A::Arguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        caught(
+            AssertUnwindSafe(self.inner.pre_start(myself, args))
+                .catch_unwind()
+                .await,
+        )
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = AssertUnwindSafe(self.inner.post_start(myself.clone(), state))
+            .catch_unwind()
+            .await;
+        self.finish(myself, result, state).await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = AssertUnwindSafe(self.inner.handle(myself.clone(), message, state))
+            .catch_unwind()
+            .await;
+        self.finish(myself, result, state).await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let result = AssertUnwindSafe(self.inner.handle_supervisor_evt(
+            myself.clone(),
+            event,
+            state,
+        ))
+        .catch_unwind()
+        .await;
+        self.finish(myself, result, state).await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        caught(
+            AssertUnwindSafe(self.inner.post_stop(myself, state))
+                .catch_unwind()
+                .await,
+        )
+    }
+}

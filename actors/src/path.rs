@@ -1,0 +1,93 @@
+//! Actor paths: where an actor sits in its tree, e.g. `root/drivers/ultrasonic`.
+//!
+//! Names are scoped to their supervisor: a child is identified by its parent's path plus
+//! its own name, never by ractor's process-global registry. Two copies of the same tree in
+//! one process therefore never clash, and a restarted child keeps its path.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+/// The slash-separated location of an actor in a supervision tree.
+///
+/// Cheap to clone (one `Arc`). Built from the root name by [`ActorPath::child`].
+///
+/// # Examples
+///
+/// ```
+/// use nevil_actors::ActorPath;
+/// let drivers = ActorPath::root("root").child("drivers");
+/// assert_eq!(drivers.child("ultrasonic").as_str(), "root/drivers/ultrasonic");
+/// assert_eq!(drivers.name(), "drivers");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActorPath(Arc<str>);
+
+impl ActorPath {
+    /// The path of a tree's root actor.
+    pub fn root(name: &str) -> Self {
+        Self(Arc::from(name))
+    }
+
+    /// The path of a child called `name` under this actor.
+    pub fn child(&self, name: &str) -> Self {
+        Self(Arc::from(format!("{}/{name}", self.0)))
+    }
+
+    /// The last segment: the actor's own name.
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The whole path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `query` names this actor: its full path, or its name alone.
+    pub fn matches(&self, query: &str) -> bool {
+        self.as_str() == query || self.name() == query
+    }
+}
+
+impl fmt::Display for ActorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ActorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for ActorPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_paths_nest() {
+        let root = ActorPath::root("root");
+        let p = root.child("control").child("motion");
+        assert_eq!(p.as_str(), "root/control/motion");
+        assert_eq!(p.name(), "motion");
+        assert_eq!(root.name(), "root");
+    }
+
+    #[test]
+    fn matches_by_name_or_path() {
+        let p = ActorPath::root("root").child("drivers").child("ultrasonic");
+        assert!(p.matches("ultrasonic"));
+        assert!(p.matches("root/drivers/ultrasonic"));
+        assert!(!p.matches("drivers/ultrasonic"));
+        assert!(!p.matches("ultra"));
+    }
+}

@@ -1,0 +1,718 @@
+//! The supervisor: OTP's `supervisor` behaviour on ractor's own primitives.
+//!
+//! A supervisor starts its children in order, watches them through ractor's links
+//! (`spawn_linked` + `SupervisionEvent`), restarts them by their [`Restart`] type and its
+//! [`Strategy`], and stops them in reverse order. Its guarantees:
+//!
+//! - **Ordered start.** Child *n+1* starts only after child *n*'s `pre_start` succeeded.
+//!   A child that fails to start counts as a crash: it is retried (after the backoff
+//!   delay, if any) while the intensity allows, and the supervisor's own start fails
+//!   once it does not — after stopping the children already started, in reverse order.
+//! - **Restart by type.** Permanent children always restart, transient ones only after an
+//!   abnormal exit (error, panic, kill, startup failure — a kill is abnormal, as in OTP),
+//!   temporary ones never and are then removed.
+//! - **Strategy.** `one_for_one` restarts the child; `rest_for_one` stops the children
+//!   started after it (last first) and restarts them with it in start order; `one_for_all`
+//!   does so for every child. Temporary siblings are stopped and not restarted.
+//! - **Intensity.** More than `max_restarts` within `period` and the supervisor stops all
+//!   its children in reverse start order and fails with [`Escalated`], which its own
+//!   supervisor handles as a crash of it; the root's failure ends [`Tree::wait`].
+//! - **No sleeps.** Without backoff a restart happens inside the handling of the exit;
+//!   with backoff the restart is a timer message, so the supervisor keeps serving.
+//! - **Graceful stop.** Stopping a supervisor stops its children in reverse start order,
+//!   each by its [`Shutdown`] policy, so every actor's `post_stop` runs (ractor by itself
+//!   would kill a stopping supervisor's children without it). A supervisor is not stopped
+//!   by a child's exit (ractor's default `handle_supervisor_evt` would do that).
+//! - **Messages of a dead incarnation are dropped with its mailbox.** They are not
+//!   delivered to the next incarnation; a send to the old `ActorRef` fails and hands the
+//!   message back to the sender.
+//! - **Names are scoped to the supervisor**; ractor's global registry is not used.
+//!
+//! # Examples
+//!
+//! ```
+//! use nevil_actors::{ChildSpec, Strategy, SupervisorFlags, Tree};
+//! # use ractor::{Actor, ActorProcessingErr, ActorRef};
+//! # #[derive(Clone)] struct Worker;
+//! # impl Actor for Worker {
+//! #     type Msg = (); type State = (); type Arguments = ();
+//! #     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> { Ok(()) }
+//! # }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let tree = Tree::start(
+//!     "root",
+//!     SupervisorFlags::new(Strategy::RestForOne),
+//!     vec![
+//!         ChildSpec::worker("motion", Worker, ()),
+//!         ChildSpec::worker("obstacle_avoidance", Worker, ()),
+//!     ],
+//! )
+//! .await
+//! .unwrap();
+//! assert!(tree.snapshot().root.find("root/motion").is_some());
+//! tree.shutdown().await;
+//! # }
+//! ```
+
+mod backoff;
+mod children;
+mod intensity;
+mod shutdown;
+mod spec;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::time::Instant;
+
+pub use backoff::{Backoff, JITTER_MAX, JITTER_MIN};
+pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlags};
+
+use crate::error::{CallError, Escalated, SpecError, StartError};
+use crate::exit::ExitReason;
+use crate::introspect::{NodeSnapshot, Status};
+use crate::path::ActorPath;
+use children::{Child, Children, Phase};
+use intensity::Intensity;
+pub(crate) use spec::StartCtx;
+
+/// The supervisor actor. Start a tree with [`Tree::start`](crate::Tree::start), a nested
+/// one with [`ChildSpec::supervisor`]; talk to a running one through [`SupervisorRef`].
+#[derive(Debug, Clone, Copy)]
+pub struct Supervisor;
+
+/// What a supervisor is started with.
+pub struct SupervisorArgs {
+    pub(crate) flags: SupervisorFlags,
+    pub(crate) children: Vec<ChildSpec>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// A request to a supervisor; built by [`SupervisorRef`]'s methods.
+pub struct SupervisorMsg(Request);
+
+enum Request {
+    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, StartError>>),
+    StopChild(String, RpcReplyPort<Result<(), CallError>>),
+    Child(String, RpcReplyPort<Option<ActorCell>>),
+    /// A scheduled (backed-off or retried) restart of `ids`, in start order.
+    Restart {
+        ids: Vec<u64>,
+        generation: u64,
+    },
+}
+
+/// The part of a supervisor that readers share: its child table and why it ended.
+pub(crate) struct Shared {
+    pub(crate) path: ActorPath,
+    strategy: Strategy,
+    children: Mutex<Children>,
+    outcome: Mutex<Option<ExitReason>>,
+}
+
+impl Shared {
+    pub(crate) fn new(path: ActorPath, strategy: Strategy) -> Self {
+        Self {
+            path,
+            strategy,
+            children: Mutex::new(Children::default()),
+            outcome: Mutex::new(None),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Children> {
+        // A poisoned lock only means a reader panicked mid-snapshot; the table is intact.
+        self.children.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Why this supervisor ended: `None` while it runs.
+    pub(crate) fn outcome(&self) -> Option<ExitReason> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_outcome(&self, reason: ExitReason) {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+    }
+
+    /// Snapshots of the children, recursively, in start order.
+    pub(crate) fn children_snapshot(&self) -> Vec<NodeSnapshot> {
+        let rows: Vec<_> = self
+            .table()
+            .iter()
+            .map(|c| {
+                let status = match (c.phase, &c.cell) {
+                    (Phase::Running, Some(cell)) => Status::of(cell),
+                    (Phase::Starting, _) => Status::Starting,
+                    (Phase::Restarting, _) => Status::Restarting,
+                    (Phase::Running | Phase::Stopped, _) => Status::Stopped,
+                };
+                let node = NodeSnapshot {
+                    name: c.spec.name().to_string(),
+                    path: c.path.clone(),
+                    kind: c.spec.kind(),
+                    strategy: c.spec.strategy(),
+                    status,
+                    restarts: c.restarts,
+                    last_exit: c.last_exit.clone(),
+                    children: Vec::new(),
+                };
+                (node, c.view.clone())
+            })
+            .collect();
+        // Child tables are read after this one's lock is released.
+        rows.into_iter()
+            .map(|(mut node, view)| {
+                if let Some(view) = view {
+                    node.children = view.children_snapshot();
+                }
+                node
+            })
+            .collect()
+    }
+
+    /// The live incarnation at `path` below this supervisor, and its child table if it is
+    /// a supervisor.
+    pub(crate) fn lookup(&self, path: &str) -> Option<(ActorCell, Option<Arc<Shared>>)> {
+        let rest = path.strip_prefix(self.path.as_str())?.strip_prefix('/')?;
+        let (name, deeper) = match rest.split_once('/') {
+            Some((name, _)) => (name, true),
+            None => (rest, false),
+        };
+        let (cell, view) = {
+            let table = self.table();
+            let child = table.by_name(name)?;
+            (child.cell.clone()?, child.view.clone())
+        };
+        if deeper {
+            view?.lookup(path)
+        } else {
+            Some((cell, view))
+        }
+    }
+}
+
+/// A handle on a running supervisor: add, stop and look up its children.
+#[derive(Clone)]
+pub struct SupervisorRef {
+    actor: ActorRef<SupervisorMsg>,
+    path: ActorPath,
+}
+
+impl SupervisorRef {
+    pub(crate) fn new(actor: ActorRef<SupervisorMsg>, path: ActorPath) -> Self {
+        Self { actor, path }
+    }
+
+    /// The supervisor's path.
+    pub fn path(&self) -> &ActorPath {
+        &self.path
+    }
+
+    /// The supervisor's cell (to link, monitor or stop it).
+    pub fn cell(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+
+    /// Starts a dynamic child after the existing ones (last in start order, first to stop).
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Spec`] for a duplicate or invalid name; [`StartError::Child`] if its
+    /// `pre_start` failed (the child is then not kept, as OTP's `start_child`);
+    /// [`StartError::Unreachable`] if the supervisor is gone.
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, StartError> {
+        let reply = self
+            .actor
+            .call(|r| SupervisorMsg(Request::StartChild(spec, r)), None)
+            .await;
+        match reply {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            _ => Err(StartError::Unreachable(self.path.clone())),
+        }
+    }
+
+    /// Stops the child `name` by its shutdown policy and removes it (OTP's
+    /// `terminate_child` then `delete_child`).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NoSuchChild`], or [`CallError::Unreachable`] if the supervisor is gone.
+    pub async fn stop_child(&self, name: &str) -> Result<(), CallError> {
+        let name = name.to_string();
+        let reply = self
+            .actor
+            .call(|r| SupervisorMsg(Request::StopChild(name, r)), None)
+            .await;
+        match reply {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            _ => Err(CallError::Unreachable(self.path.clone())),
+        }
+    }
+
+    /// The live incarnation of the child `name`, if it is running.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Unreachable`] if the supervisor is gone.
+    pub async fn child(&self, name: &str) -> Result<Option<ActorCell>, CallError> {
+        let name = name.to_string();
+        let reply = self
+            .actor
+            .call(|r| SupervisorMsg(Request::Child(name, r)), None)
+            .await;
+        match reply {
+            Ok(ractor::rpc::CallResult::Success(cell)) => Ok(cell),
+            _ => Err(CallError::Unreachable(self.path.clone())),
+        }
+    }
+}
+
+/// The supervisor's private state.
+pub struct SupervisorState {
+    shared: Arc<Shared>,
+    flags: SupervisorFlags,
+    intensity: Intensity,
+    rng: fastrand::Rng,
+    next_id: u64,
+    next_generation: u64,
+}
+
+/// What to do after a child exit was counted against the intensity.
+enum Plan {
+    /// The budget is spent: stop everything and fail.
+    Escalate,
+    /// Start these children now, in order.
+    StartNow(Vec<u64>, u64),
+    /// A message to self will start them.
+    Scheduled,
+}
+
+fn check_name(supervisor: &ActorPath, name: &str) -> Result<(), SpecError> {
+    if name.is_empty() || name.contains('/') {
+        return Err(SpecError::InvalidName {
+            supervisor: supervisor.clone(),
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+impl SupervisorState {
+    fn path(&self) -> &ActorPath {
+        &self.shared.path
+    }
+
+    fn table(&self) -> MutexGuard<'_, Children> {
+        self.shared.table()
+    }
+
+    /// Adds a child to the table (last in start order), checking its name.
+    fn add(&mut self, spec: ChildSpec) -> Result<u64, SpecError> {
+        check_name(self.path(), spec.name())?;
+        let mut table = self.shared.table();
+        if table.by_name(spec.name()).is_some() {
+            return Err(SpecError::DuplicateChild {
+                supervisor: self.shared.path.clone(),
+                name: spec.name().to_string(),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let path = self.shared.path.child(spec.name());
+        table.push(Child::new(id, spec, path));
+        Ok(id)
+    }
+
+    /// Starts one incarnation of child `id`; on failure records it as the child's exit.
+    async fn start_one(&mut self, myself: &ActorCell, id: u64) -> Result<(), ExitReason> {
+        let starting = {
+            let mut table = self.table();
+            table.get_mut(id).map(|c| {
+                c.phase = Phase::Starting;
+                c.spec.start(StartCtx {
+                    path: c.path.clone(),
+                    parent: myself.clone(),
+                })
+            })
+        };
+        let Some(starting) = starting else {
+            return Ok(());
+        };
+        let result = starting.await;
+        let mut table = self.table();
+        let Some(child) = table.get_mut(id) else {
+            return Ok(());
+        };
+        match result {
+            Ok(started) => {
+                child.cell = Some(started.cell);
+                child.view = started.view.or(child.view.take());
+                child.phase = Phase::Running;
+                child.started_at = Some(Instant::now());
+                Ok(())
+            }
+            Err(err) => {
+                let reason = ExitReason::from_spawn_error(&err);
+                child.phase = Phase::Stopped;
+                child.last_exit = Some(reason.clone());
+                tracing::warn!(path = %child.path, %reason, "child failed to start");
+                Err(reason)
+            }
+        }
+    }
+
+    /// The backoff delay before restarting child `id`, advancing its run of restarts.
+    fn next_delay(&mut self, id: u64) -> Option<Duration> {
+        let backoff = self.flags.backoff?;
+        let mut table = self.shared.table();
+        let child = table.get_mut(id)?;
+        let healthy = child
+            .started_at
+            .is_some_and(|t| t.elapsed() >= backoff.reset_after);
+        let attempt = if healthy { 0 } else { child.backoff_attempt };
+        child.backoff_attempt = attempt.saturating_add(1);
+        Some(backoff.delay(attempt, &mut self.rng))
+    }
+
+    /// Counts a restart caused by child `failing` and schedules the restart of `group`
+    /// (start order). `inline`: without backoff, the caller starts the group at once.
+    fn plan_restart(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        failing: u64,
+        group: Vec<u64>,
+        inline: bool,
+    ) -> Plan {
+        if !self.intensity.add_restart(Instant::now()) {
+            return Plan::Escalate;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        {
+            let mut table = self.table();
+            for &id in &group {
+                if let Some(c) = table.get_mut(id) {
+                    c.restarts += 1;
+                    c.phase = Phase::Restarting;
+                    c.pending = Some(generation);
+                }
+            }
+        }
+        match self.next_delay(failing) {
+            None if inline => Plan::StartNow(group, generation),
+            None => {
+                let msg = SupervisorMsg(Request::Restart {
+                    ids: group,
+                    generation,
+                });
+                if myself.cast(msg).is_err() {
+                    tracing::debug!(path = %self.path(), "restart not scheduled: supervisor stopping");
+                }
+                Plan::Scheduled
+            }
+            Some(delay) => {
+                tracing::info!(path = %self.path(), ?delay, "restart backed off");
+                myself.send_after(delay, move || {
+                    SupervisorMsg(Request::Restart {
+                        ids: group,
+                        generation,
+                    })
+                });
+                Plan::Scheduled
+            }
+        }
+    }
+
+    /// Starts the children of `ids` that still wait for restart `generation`, in order.
+    /// A start failure counts as a crash of that child and re-plans the rest.
+    async fn run_group(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        ids: &[u64],
+        generation: u64,
+    ) -> Result<(), ActorProcessingErr> {
+        for (i, &id) in ids.iter().enumerate() {
+            let due = {
+                let mut table = self.table();
+                match table.get_mut(id) {
+                    Some(c) if c.pending == Some(generation) => {
+                        c.pending = None;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if !due {
+                continue;
+            }
+            let Err(reason) = self.start_one(&myself.get_cell(), id).await else {
+                continue;
+            };
+            if self.forget_if_temporary(id) {
+                continue;
+            }
+            let rest = ids[i..].to_vec();
+            if let Plan::Escalate = self.plan_restart(myself, id, rest, false) {
+                return Err(self.escalate(id, &reason).await);
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Removes child `id` if it is temporary; says whether it did.
+    fn forget_if_temporary(&mut self, id: u64) -> bool {
+        let mut table = self.table();
+        let temporary = table
+            .get(id)
+            .is_some_and(|c| c.spec.restart_type() == Restart::Temporary);
+        if temporary {
+            table.remove(id);
+        }
+        temporary
+    }
+
+    /// Handles the exit of the current incarnation of child `id`.
+    async fn on_child_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: u64,
+        reason: ExitReason,
+    ) -> Result<(), ActorProcessingErr> {
+        let restart_type = {
+            let mut table = self.table();
+            let Some(child) = table.get_mut(id) else {
+                return Ok(());
+            };
+            child.cell = None;
+            child.phase = Phase::Stopped;
+            child.last_exit = Some(reason.clone());
+            let restart = child.spec.restart_type();
+            let wanted = restart.wants_restart(reason.is_abnormal());
+            if reason.is_abnormal() {
+                tracing::warn!(path = %child.path, %reason, restart = wanted, "child exited");
+            } else {
+                tracing::info!(path = %child.path, %reason, restart = wanted, "child exited");
+            }
+            restart
+        };
+        if !restart_type.wants_restart(reason.is_abnormal()) {
+            self.forget_if_temporary(id);
+            return Ok(());
+        }
+        let group = self.table().group(id, self.flags.strategy);
+        for &sibling in group.iter().rev().filter(|&&s| s != id) {
+            self.stop_child(sibling).await;
+        }
+        let group = self.table().without_temporaries(group, id);
+        match self.plan_restart(myself, id, group, true) {
+            Plan::Escalate => Err(self.escalate(id, &reason).await),
+            Plan::StartNow(ids, generation) => self.run_group(myself, &ids, generation).await,
+            Plan::Scheduled => Ok(()),
+        }
+    }
+
+    /// Stops the live incarnation of child `id` (if any) by its shutdown policy.
+    async fn stop_child(&mut self, id: u64) {
+        let target = {
+            let mut table = self.table();
+            let Some(child) = table.get_mut(id) else {
+                return;
+            };
+            child.pending = None;
+            child.phase = Phase::Stopped;
+            child
+                .cell
+                .clone()
+                .map(|cell| (cell, child.spec.shutdown_policy(), child.path.clone()))
+        };
+        let Some((cell, policy, path)) = target else {
+            return;
+        };
+        let how = shutdown::stop(&cell, policy, &path).await;
+        if let Some(child) = self.table().get_mut(id) {
+            child.cell = None;
+            child.last_exit = Some(how);
+        }
+    }
+
+    /// Stops every child, last started first.
+    async fn stop_all(&mut self) {
+        let order = self.table().running_in_stop_order();
+        for id in order {
+            self.stop_child(id).await;
+        }
+    }
+
+    /// Gives up: stops all children in reverse start order and returns the error this
+    /// supervisor fails with.
+    async fn escalate(&mut self, failing: u64, reason: &ExitReason) -> ActorProcessingErr {
+        let culprit = self
+            .table()
+            .get(failing)
+            .map(|c| c.path.to_string())
+            .unwrap_or_default();
+        let err = Escalated {
+            path: self.path().clone(),
+            max_restarts: self.flags.max_restarts,
+            period: self.flags.period,
+            cause: format!("{culprit}: {reason}"),
+        };
+        tracing::error!(path = %self.path(), %err, "supervisor giving up");
+        self.stop_all().await;
+        self.shared
+            .set_outcome(ExitReason::Error(format!("escalated: {err}")));
+        Box::new(err)
+    }
+
+    /// Initial start: every child in order; a failed start is retried as a crash.
+    async fn start_all(&mut self, myself: &ActorCell) -> Result<(), StartError> {
+        let ids: Vec<u64> = self.table().iter().map(|c| c.id).collect();
+        for id in ids {
+            while let Err(reason) = self.start_one(myself, id).await {
+                if self.forget_if_temporary(id) {
+                    break;
+                }
+                if !self.intensity.add_restart(Instant::now()) {
+                    let err = self.escalate(id, &reason).await;
+                    return Err(match err.downcast::<Escalated>() {
+                        Ok(e) => StartError::Escalated(*e),
+                        Err(_) => StartError::Unreachable(self.path().clone()),
+                    });
+                }
+                if let Some(c) = self.table().get_mut(id) {
+                    c.restarts += 1;
+                }
+                if let Some(delay) = self.next_delay(id) {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let flags = args.flags;
+        let mut state = SupervisorState {
+            shared: args.shared,
+            flags,
+            intensity: Intensity::new(flags.max_restarts, flags.period),
+            rng: flags
+                .seed
+                .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+            next_id: 0,
+            next_generation: 0,
+        };
+        for spec in args.children {
+            state.add(spec).map_err(StartError::from)?;
+        }
+        state.start_all(&myself.get_cell()).await?;
+        tracing::debug!(path = %state.path(), "supervisor started");
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop_all().await;
+        state.shared.set_outcome(ExitReason::Normal);
+        tracing::debug!(path = %state.path(), "supervisor stopped");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        SupervisorMsg(request): Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match request {
+            Request::StartChild(spec, reply) => {
+                let result = match state.add(spec) {
+                    Err(e) => Err(StartError::from(e)),
+                    Ok(id) => match state.start_one(&myself.get_cell(), id).await {
+                        Ok(()) => state
+                            .table()
+                            .get(id)
+                            .and_then(|c| c.cell.clone())
+                            .ok_or_else(|| StartError::Unreachable(state.path().clone())),
+                        Err(reason) => {
+                            let path = state.table().get(id).map(|c| c.path.clone());
+                            state.table().remove(id);
+                            Err(StartError::Child {
+                                path: path.unwrap_or_else(|| state.path().clone()),
+                                reason,
+                            })
+                        }
+                    },
+                };
+                let _ = reply.send(result);
+            }
+            Request::StopChild(name, reply) => {
+                let id = state.table().by_name(&name).map(|c| c.id);
+                let result = match id {
+                    None => Err(CallError::NoSuchChild {
+                        supervisor: state.path().clone(),
+                        name,
+                    }),
+                    Some(id) => {
+                        state.stop_child(id).await;
+                        state.table().remove(id);
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Request::Child(name, reply) => {
+                let cell = state.table().by_name(&name).and_then(|c| c.cell.clone());
+                let _ = reply.send(cell);
+            }
+            Request::Restart { ids, generation } => {
+                state.run_group(&myself, &ids, generation).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(reason) = ExitReason::from_event(&event) else {
+            return Ok(());
+        };
+        let Some(cell) = event.actor_cell() else {
+            return Ok(());
+        };
+        // An exit of an incarnation already replaced or deliberately stopped is old news.
+        let Some(id) = state.table().by_actor(cell.get_id()) else {
+            return Ok(());
+        };
+        state.on_child_exit(&myself, id, reason).await
+    }
+}

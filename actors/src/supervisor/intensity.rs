@@ -1,0 +1,114 @@
+//! Restart intensity: at most `max` restarts within any `period`.
+//!
+//! OTP keeps a list of every restart time in the window and walks it on each restart.
+//! Only the last `max` restarts can decide whether one more fits, so this keeps them in a
+//! ring of that size: each restart costs O(1) however long the history.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The sliding window of recent restart times of one supervisor.
+#[derive(Debug, Clone)]
+pub struct Intensity {
+    max: u32,
+    period: Duration,
+    recent: VecDeque<Instant>,
+}
+
+impl Intensity {
+    /// A window that allows `max` restarts within `period`.
+    pub fn new(max: u32, period: Duration) -> Self {
+        Self {
+            max,
+            period,
+            recent: VecDeque::with_capacity(max as usize),
+        }
+    }
+
+    /// Records a restart at `now`; `false` when it is one more than the window allows,
+    /// i.e. the supervisor must give up and escalate.
+    ///
+    /// As in OTP, a restart exactly `period` after an earlier one still counts as within it.
+    pub fn add_restart(&mut self, now: Instant) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        if self.recent.len() == self.max as usize {
+            if let Some(&oldest) = self.recent.front() {
+                if now.saturating_duration_since(oldest) <= self.period {
+                    return false;
+                }
+            }
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(base: Instant, ms: u64) -> Instant {
+        base + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn allows_max_restarts_within_period() {
+        let t = Instant::now();
+        let mut w = Intensity::new(3, Duration::from_secs(5));
+        assert!(w.add_restart(at(t, 0)));
+        assert!(w.add_restart(at(t, 1000)));
+        assert!(w.add_restart(at(t, 2000)));
+        assert!(
+            !w.add_restart(at(t, 3000)),
+            "4th restart within 5 s exceeds 3"
+        );
+    }
+
+    #[test]
+    fn old_restarts_leave_the_window() {
+        let t = Instant::now();
+        let mut w = Intensity::new(2, Duration::from_secs(5));
+        assert!(w.add_restart(at(t, 0)));
+        assert!(w.add_restart(at(t, 1000)));
+        assert!(
+            w.add_restart(at(t, 5001)),
+            "the first restart is out of the window"
+        );
+        assert!(
+            !w.add_restart(at(t, 5500)),
+            "1000, 5001 and 5500 are within 5 s"
+        );
+    }
+
+    #[test]
+    fn window_edge_is_inclusive() {
+        let t = Instant::now();
+        let mut w = Intensity::new(1, Duration::from_secs(5));
+        assert!(w.add_restart(at(t, 0)));
+        assert!(!w.add_restart(at(t, 5000)));
+        let mut w = Intensity::new(1, Duration::from_secs(5));
+        assert!(w.add_restart(at(t, 0)));
+        assert!(w.add_restart(at(t, 5001)));
+    }
+
+    #[test]
+    fn zero_intensity_never_restarts() {
+        let mut w = Intensity::new(0, Duration::from_secs(5));
+        assert!(!w.add_restart(Instant::now()));
+    }
+
+    #[test]
+    fn long_history_stays_bounded() {
+        let t = Instant::now();
+        let mut w = Intensity::new(3, Duration::from_secs(1));
+        for i in 0..10_000u64 {
+            assert!(w.add_restart(at(t, i * 400)));
+        }
+        assert_eq!(w.recent.len(), 3);
+    }
+}

@@ -1,0 +1,128 @@
+//! A running supervision tree, as the application holds it.
+//!
+//! [`Tree::start`] starts the root supervisor (and so, in order, the whole tree);
+//! [`Tree::wait`] resolves when the root ends and says whether it was shut down or gave
+//! up, so a binary can exit non-zero on escalation; [`Tree::snapshot`] reads the whole
+//! tree without messaging any actor.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorCell, ActorRef};
+
+use crate::error::StartError;
+use crate::exit::ExitReason;
+use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
+use crate::path::ActorPath;
+use crate::supervisor::{
+    ChildKind, ChildSpec, Shared, Supervisor, SupervisorArgs, SupervisorFlags, SupervisorMsg,
+    SupervisorRef,
+};
+
+/// The root supervisor of a tree and everything under it.
+pub struct Tree {
+    root: ActorRef<SupervisorMsg>,
+    shared: Arc<Shared>,
+    started: std::time::Instant,
+}
+
+impl Tree {
+    /// Starts a tree whose root supervisor is called `name`, with `children` in start order.
+    ///
+    /// Returns once every child (recursively) has started.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Spec`] for a bad child name, [`StartError::Escalated`] when children
+    /// kept failing to start beyond the root's intensity (those started are stopped again).
+    pub async fn start(
+        name: &str,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+    ) -> Result<Self, StartError> {
+        let path = ActorPath::root(name);
+        let shared = Arc::new(Shared::new(path.clone(), flags.strategy));
+        let args = SupervisorArgs {
+            flags,
+            children,
+            shared: shared.clone(),
+        };
+        let started = std::time::Instant::now();
+        match Actor::spawn(None, Supervisor, args).await {
+            Ok((root, _)) => Ok(Self {
+                root,
+                shared,
+                started,
+            }),
+            Err(ractor::SpawnErr::StartupFailed(err)) => match err.downcast::<StartError>() {
+                Ok(e) => Err(*e),
+                Err(other) => Err(StartError::Child {
+                    path,
+                    reason: ExitReason::StartupFailure(other.to_string()),
+                }),
+            },
+            Err(other) => Err(StartError::Child {
+                path,
+                reason: ExitReason::StartupFailure(other.to_string()),
+            }),
+        }
+    }
+
+    /// The root supervisor.
+    pub fn root(&self) -> SupervisorRef {
+        SupervisorRef::new(self.root.clone(), self.shared.path.clone())
+    }
+
+    /// The supervisor at `path` (e.g. `root/drivers`), if it is running.
+    pub fn supervisor(&self, path: &str) -> Option<SupervisorRef> {
+        if path == self.shared.path.as_str() {
+            return Some(self.root());
+        }
+        let (cell, view) = self.shared.lookup(path)?;
+        view.map(|v| SupervisorRef::new(ActorRef::from(cell), v.path.clone()))
+    }
+
+    /// The live incarnation of the actor at `path`, if it is running.
+    ///
+    /// Look it up again after a restart: the previous incarnation's cell is dead.
+    pub fn actor(&self, path: &str) -> Option<ActorCell> {
+        if path == self.shared.path.as_str() {
+            return Some(self.root.get_cell());
+        }
+        self.shared.lookup(path).map(|(cell, _)| cell)
+    }
+
+    /// The whole tree now, root first, children in start order.
+    pub fn snapshot(&self) -> TreeSnapshot {
+        let root = NodeSnapshot {
+            name: self.shared.path.name().to_string(),
+            path: self.shared.path.clone(),
+            kind: ChildKind::Supervisor,
+            strategy: Some(self.shared.strategy()),
+            status: Status::of(&self.root.get_cell()),
+            restarts: 0,
+            last_exit: self.shared.outcome(),
+            children: self.shared.children_snapshot(),
+        };
+        TreeSnapshot {
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            root,
+        }
+    }
+
+    /// Waits until the root supervisor has ended and says why: [`ExitReason::Normal`]
+    /// after [`Tree::shutdown`], [`ExitReason::Error`] carrying the escalation when the
+    /// root gave up, [`ExitReason::Killed`] if it was killed.
+    pub async fn wait(&self) -> ExitReason {
+        // `wait` without a timeout cannot time out.
+        let _ = self.root.wait(None).await;
+        self.shared.outcome().unwrap_or(ExitReason::Killed)
+    }
+
+    /// Stops the tree gracefully: children in reverse start order, recursively, each
+    /// within its shutdown policy, every `post_stop` run. Returns how the root ended.
+    pub async fn shutdown(&self) -> ExitReason {
+        self.root.stop(None);
+        self.wait().await
+    }
+}
