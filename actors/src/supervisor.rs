@@ -403,7 +403,11 @@ impl SupervisorState {
             let mut table = self.table();
             for &id in &group {
                 if let Some(c) = table.get_mut(id) {
-                    c.restarts += 1;
+                    // A child already waiting for a restart that is re-planned (a sibling
+                    // failed to start) is still waiting for the same restart.
+                    if c.phase != Phase::Restarting {
+                        c.restarts += 1;
+                    }
                     c.phase = Phase::Restarting;
                     c.pending = Some(generation);
                 }

@@ -220,6 +220,12 @@ pub async fn incarnation(tree: &Tree, path: &str) -> u32 {
     ractor::call!(ActorRef::<ProbeMsg>::from(cell), ProbeMsg::Ping).expect("ping")
 }
 
+/// Waits until every runnable task has run: on the paused clock, time only advances
+/// (and this sleep only ends) once the runtime is otherwise idle.
+pub async fn idle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
 /// Waits until the root supervisor has handled everything sent to it so far.
 pub async fn settle(tree: &Tree) {
     let _ = tree.root().child("-").await;

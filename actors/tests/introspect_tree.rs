@@ -1,0 +1,81 @@
+//! The tree as data: the JSON shape of DESIGN.md and the indented text dump.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use nevil_actors::{ChildSpec, Strategy, SupervisorFlags, Tree};
+use serde_json::json;
+use support::{log, settle, tell, Probe, ProbeMsg};
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_serializes_to_the_design_schema() {
+    let (log, mut events) = log();
+    let drivers = ChildSpec::supervisor(
+        "drivers",
+        SupervisorFlags::new(Strategy::OneForOne),
+        vec![Probe::new("ultrasonic", &log).spec()],
+    );
+    let tree = Tree::start("root", SupervisorFlags::default(), vec![drivers])
+        .await
+        .unwrap();
+    events.take(1).await;
+    tell(&tree, "root/drivers/ultrasonic", ProbeMsg::Panic);
+    events.take(2).await;
+    settle(&tree).await;
+    support::settle_at(&tree, "root/drivers").await;
+
+    let json = serde_json::to_value(tree.snapshot()).unwrap();
+    assert_eq!(json["pid"], std::process::id());
+    assert!(json["uptime_s"].is_f64());
+    let root = &json["root"];
+    assert_eq!(root["name"], "root");
+    assert_eq!(root["kind"], "supervisor");
+    assert_eq!(root["strategy"], "one_for_one");
+    assert_eq!(root["status"], "running");
+    assert_eq!(root["last_exit"], json!(null));
+    let drivers = &root["children"][0];
+    assert_eq!(drivers["path"], "root/drivers");
+    assert_eq!(
+        drivers["children"][0],
+        json!({
+            "name": "ultrasonic",
+            "path": "root/drivers/ultrasonic",
+            "kind": "worker",
+            "strategy": null,
+            "status": "running",
+            "restarts": 1,
+            "last_exit": "panic: ultrasonic was told to panic",
+            "children": []
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn text_dump_is_indented_in_start_order() {
+    let (log, _events) = log();
+    let control = ChildSpec::supervisor(
+        "control",
+        SupervisorFlags::new(Strategy::RestForOne),
+        vec![
+            Probe::new("motion", &log).spec(),
+            Probe::new("line_follower", &log).spec(),
+        ],
+    );
+    let tree = Tree::start("root", SupervisorFlags::default(), vec![control])
+        .await
+        .unwrap();
+    // ractor reports `starting` until an actor's `post_start` ran in its own task.
+    support::idle().await;
+    let text = tree.snapshot().root.to_string();
+    assert_eq!(
+        text,
+        "root (one_for_one) [running] restarts=0\n\
+         \x20 control (rest_for_one) [running] restarts=0\n\
+         \x20   motion [running] restarts=0\n\
+         \x20   line_follower [running] restarts=0\n"
+    );
+    assert!(tree.actor("root/control/motion").is_some());
+    assert!(tree.supervisor("root/control").is_some());
+    assert!(tree.actor("root/control/nope").is_none());
+    assert!(tree.supervisor("root/control/motion").is_none());
+}
