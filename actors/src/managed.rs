@@ -28,37 +28,48 @@ pub struct Managed<A> {
     inner: A,
 }
 
+/// The state of a [`Managed`] actor: the inner actor's state, plus its own reference so
+/// that cleanup after a crash can call `post_stop` without cloning a reference for every
+/// message.
+pub struct ManagedState<A: Actor> {
+    inner: A::State,
+    myself: ActorRef<A::Msg>,
+}
+
 impl<A: Actor> Managed<A> {
     /// Wraps `inner`.
     pub fn new(inner: A) -> Self {
         Self { inner }
     }
 
-    /// Runs the inner `post_stop` after a failure; a failure there is logged, not returned,
-    /// so the original cause stays the exit reason.
-    async fn clean_up_after(&self, myself: ActorRef<A::Msg>, state: &mut A::State) {
-        let stop = AssertUnwindSafe(self.inner.post_stop(myself.clone(), state)).catch_unwind();
-        let failure = match stop.await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(payload) => Panicked::from_payload(payload).to_string(),
-        };
-        tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
-    }
-
     /// Turns a caught handler result into the actor's result; on `Err` or panic it first
     /// runs `post_stop`, so cleanup happens before the supervisor hears of the failure.
     async fn finish(
         &self,
-        myself: ActorRef<A::Msg>,
         result: Caught<()>,
-        state: &mut A::State,
+        state: &mut ManagedState<A>,
     ) -> Result<(), ActorProcessingErr> {
-        let err = match caught(result) {
-            Ok(()) => return Ok(()),
+        match caught(result) {
+            Ok(()) => Ok(()),
+            // Boxed: the cold path must not bloat every message's future.
+            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
+        }
+    }
+
+    /// Runs the inner `post_stop` after a failure and returns the failure; a failure of
+    /// `post_stop` itself is logged, so the original cause stays the exit reason.
+    async fn clean_up_after(
+        &self,
+        err: ActorProcessingErr,
+        state: &mut ManagedState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        let myself = state.myself.clone();
+        let stop = AssertUnwindSafe(self.inner.post_stop(myself.clone(), &mut state.inner));
+        let failure = match caught(stop.catch_unwind().await) {
+            Ok(()) => return Err(err),
             Err(e) => e,
         };
-        self.clean_up_after(myself, state).await;
+        tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
         Err(err)
     }
 }
@@ -73,7 +84,7 @@ fn caught<T>(result: Caught<T>) -> Result<T, ActorProcessingErr> {
 
 impl<A: Actor> Actor for Managed<A> {
     type Msg = A::Msg;
-    type State = A::State;
+    type State = ManagedState<A>;
     type Arguments = A::Arguments;
 
     async fn pre_start(
@@ -81,11 +92,9 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        caught(
-            AssertUnwindSafe(self.inner.pre_start(myself, args))
-                .catch_unwind()
-                .await,
-        )
+        let start = AssertUnwindSafe(self.inner.pre_start(myself.clone(), args));
+        let inner = caught(start.catch_unwind().await)?;
+        Ok(ManagedState { inner, myself })
     }
 
     async fn post_start(
@@ -93,10 +102,10 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = AssertUnwindSafe(self.inner.post_start(myself.clone(), state))
+        let result = AssertUnwindSafe(self.inner.post_start(myself, &mut state.inner))
             .catch_unwind()
             .await;
-        self.finish(myself, result, state).await
+        self.finish(result, state).await
     }
 
     async fn handle(
@@ -105,10 +114,10 @@ impl<A: Actor> Actor for Managed<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = AssertUnwindSafe(self.inner.handle(myself.clone(), message, state))
+        let result = AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner))
             .catch_unwind()
             .await;
-        self.finish(myself, result, state).await
+        self.finish(result, state).await
     }
 
     async fn handle_supervisor_evt(
@@ -118,13 +127,13 @@ impl<A: Actor> Actor for Managed<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let result = AssertUnwindSafe(self.inner.handle_supervisor_evt(
-            myself.clone(),
+            myself,
             event,
-            state,
+            &mut state.inner,
         ))
         .catch_unwind()
         .await;
-        self.finish(myself, result, state).await
+        self.finish(result, state).await
     }
 
     async fn post_stop(
@@ -132,10 +141,7 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        caught(
-            AssertUnwindSafe(self.inner.post_stop(myself, state))
-                .catch_unwind()
-                .await,
-        )
+        let stop = AssertUnwindSafe(self.inner.post_stop(myself, &mut state.inner));
+        caught(stop.catch_unwind().await)
     }
 }

@@ -1,8 +1,10 @@
 //! Restart intensity: at most `max` restarts within any `period`.
 //!
-//! OTP keeps a list of every restart time in the window and walks it on each restart.
-//! Only the last `max` restarts can decide whether one more fits, so this keeps them in a
-//! ring of that size: each restart costs O(1) however long the history.
+//! OTP keeps a list of restart times and rebuilds it (walking it whole) on each restart.
+//! Here the times sit in a queue, oldest first: a restart drops the ones that left the
+//! window from the front and pushes itself at the back, so each time is pushed and popped
+//! once — O(1) amortised per restart however long the history — and the queue never
+//! holds more than `max` entries.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -23,7 +25,7 @@ impl Intensity {
         Self {
             max,
             period,
-            recent: VecDeque::with_capacity(max as usize),
+            recent: VecDeque::with_capacity((max as usize).min(64)),
         }
     }
 
@@ -32,16 +34,14 @@ impl Intensity {
     ///
     /// As in OTP, a restart exactly `period` after an earlier one still counts as within it.
     pub fn add_restart(&mut self, now: Instant) -> bool {
-        if self.max == 0 {
-            return false;
-        }
-        if self.recent.len() == self.max as usize {
-            if let Some(&oldest) = self.recent.front() {
-                if now.saturating_duration_since(oldest) <= self.period {
-                    return false;
-                }
+        while let Some(&oldest) = self.recent.front() {
+            if now.saturating_duration_since(oldest) <= self.period {
+                break;
             }
             self.recent.pop_front();
+        }
+        if self.recent.len() >= self.max as usize {
+            return false;
         }
         self.recent.push_back(now);
         true
@@ -110,5 +110,15 @@ mod tests {
             assert!(w.add_restart(at(t, i * 400)));
         }
         assert_eq!(w.recent.len(), 3);
+    }
+
+    #[test]
+    fn huge_intensity_allocates_only_what_is_used() {
+        let t = Instant::now();
+        let mut w = Intensity::new(u32::MAX, Duration::from_millis(10));
+        for i in 0..1000u64 {
+            assert!(w.add_restart(at(t, i)));
+        }
+        assert!(w.recent.len() <= 11, "{}", w.recent.len());
     }
 }
