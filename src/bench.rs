@@ -81,50 +81,89 @@ fn bench_flags(strategy: Strategy) -> SupervisorFlags {
     SupervisorFlags::new(strategy).intensity(u32::MAX, Duration::from_secs(1))
 }
 
-/// A tree of `n` [`Echo`] children under one supervisor, to be restarted over and over.
+/// Which restart to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartCase {
+    /// One child under `one_for_one`.
+    OneForOne,
+    /// A `rest_for_one` chain of 3: kill the first, time until the third answers.
+    RestForOneChainOf3,
+    /// One child under a minimal hand-written ractor supervisor: the floor.
+    BareRactor,
+}
+
+impl RestartCase {
+    /// Every case, in report order.
+    pub const ALL: [Self; 3] = [Self::OneForOne, Self::RestForOneChainOf3, Self::BareRactor];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OneForOne => "one_for_one",
+            Self::RestForOneChainOf3 => "rest_for_one_chain_of_3",
+            Self::BareRactor => "bare_ractor",
+        }
+    }
+}
+
+/// The supervisor under test in a [`RestartScenario`].
+enum Under {
+    Tree(Tree),
+    Bare(ActorRef<()>),
+}
+
+/// Children that are killed and restarted over and over, announcing each incarnation.
 pub struct RestartScenario {
-    tree: Tree,
-    first: String,
+    under: Under,
+    victim: ActorRef<EchoMsg>,
     restarted_per_kill: usize,
     announced: mpsc::UnboundedReceiver<ActorRef<EchoMsg>>,
 }
 
 impl RestartScenario {
-    /// One child under `one_for_one`.
-    pub async fn one_for_one() -> Result<Self, BenchError> {
-        Self::start(Strategy::OneForOne, 1).await
-    }
-
-    /// A `rest_for_one` chain of `n`: killing the first restarts all `n`.
-    pub async fn rest_for_one_chain(n: usize) -> Result<Self, BenchError> {
-        Self::start(Strategy::RestForOne, n).await
-    }
-
-    async fn start(strategy: Strategy, n: usize) -> Result<Self, BenchError> {
+    /// Starts the supervisor and children of `case` and waits until they all run.
+    pub async fn start(case: RestartCase) -> Result<Self, BenchError> {
         let (tx, mut announced) = mpsc::unbounded_channel();
-        let children = (0..n)
-            .map(|i| {
-                ChildSpec::worker(
-                    format!("c{i}"),
-                    Echo {
-                        announce: tx.clone(),
-                    },
-                    (),
-                )
-            })
-            .collect();
-        let tree = Tree::start("bench", bench_flags(strategy), children)
-            .await
-            .map_err(fail)?;
+        let (under, n) = match case {
+            RestartCase::BareRactor => {
+                let (sup, _) = Actor::spawn(None, BareSupervisor { announce: tx }, ())
+                    .await
+                    .map_err(fail)?;
+                (Under::Bare(sup), 1)
+            }
+            RestartCase::OneForOne | RestartCase::RestForOneChainOf3 => {
+                let (strategy, n) = match case {
+                    RestartCase::OneForOne => (Strategy::OneForOne, 1),
+                    _ => (Strategy::RestForOne, 3),
+                };
+                let children = (0..n)
+                    .map(|i| {
+                        ChildSpec::worker(
+                            format!("c{i}"),
+                            Echo {
+                                announce: tx.clone(),
+                            },
+                            (),
+                        )
+                    })
+                    .collect();
+                let tree = Tree::start("bench", bench_flags(strategy), children)
+                    .await
+                    .map_err(fail)?;
+                (Under::Tree(tree), n)
+            }
+        };
+        let mut first = None;
         for _ in 0..n {
-            announced
+            let child = announced
                 .recv()
                 .await
                 .ok_or_else(|| fail("child never ran"))?;
+            first.get_or_insert(child);
         }
         Ok(Self {
-            tree,
-            first: "bench/c0".into(),
+            under,
+            victim: first.ok_or_else(|| fail("no child"))?,
             restarted_per_kill: n,
             announced,
         })
@@ -132,29 +171,58 @@ impl RestartScenario {
 
     /// Kills the first child; returns the time until the last restarted child answered.
     pub async fn restart_once(&mut self) -> Result<Duration, BenchError> {
-        let victim = self
-            .tree
-            .actor(&self.first)
-            .ok_or_else(|| fail("first child not running"))?;
         let t0 = Instant::now();
-        victim.kill();
-        let mut last = None;
+        self.victim.kill();
+        let mut restarted = Vec::with_capacity(self.restarted_per_kill);
         for _ in 0..self.restarted_per_kill {
-            last = self.announced.recv().await;
+            let child = self.announced.recv().await;
+            restarted.push(child.ok_or_else(|| fail("no replacement announced"))?);
         }
-        ping(&last.ok_or_else(|| fail("no replacement announced"))?).await?;
-        Ok(t0.elapsed())
+        let last = restarted.last().ok_or_else(|| fail("nothing restarted"))?;
+        ping(last).await?;
+        let took = t0.elapsed();
+        self.victim = restarted.swap_remove(0);
+        Ok(took)
     }
 
-    /// Stops the tree.
+    /// Stops the supervisor and its children.
     pub async fn stop(self) {
-        self.tree.shutdown().await;
+        match self.under {
+            Under::Tree(tree) => {
+                tree.shutdown().await;
+            }
+            Under::Bare(sup) => {
+                sup.stop(None);
+                let _ = sup.wait(None).await;
+            }
+        }
     }
+}
+
+/// Runs `case` for `n` restarts and returns each one's latency.
+pub async fn restart_samples(case: RestartCase, n: u64) -> Result<Vec<Duration>, BenchError> {
+    let mut scenario = RestartScenario::start(case).await?;
+    let mut samples = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        samples.push(scenario.restart_once().await?);
+    }
+    scenario.stop().await;
+    Ok(samples)
 }
 
 /// The floor: a hand-written ractor supervisor that respawns its one child on any exit.
 struct BareSupervisor {
     announce: mpsc::UnboundedSender<ActorRef<EchoMsg>>,
+}
+
+impl BareSupervisor {
+    async fn spawn_child(&self, myself: &ActorRef<()>) -> Result<(), ActorProcessingErr> {
+        let echo = Echo {
+            announce: self.announce.clone(),
+        };
+        Actor::spawn_linked(None, echo, (), myself.get_cell()).await?;
+        Ok(())
+    }
 }
 
 impl Actor for BareSupervisor {
@@ -163,11 +231,7 @@ impl Actor for BareSupervisor {
     type Arguments = ();
 
     async fn pre_start(&self, myself: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
-        let echo = Echo {
-            announce: self.announce.clone(),
-        };
-        Actor::spawn_linked(None, echo, (), myself.get_cell()).await?;
-        Ok(())
+        self.spawn_child(&myself).await
     }
 
     async fn handle_supervisor_evt(
@@ -176,58 +240,12 @@ impl Actor for BareSupervisor {
         event: SupervisionEvent,
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorTerminated(..) | SupervisionEvent::ActorFailed(..) = event {
-            let echo = Echo {
-                announce: self.announce.clone(),
-            };
-            Actor::spawn_linked(None, echo, (), myself.get_cell()).await?;
+        match event {
+            SupervisionEvent::ActorTerminated(..) | SupervisionEvent::ActorFailed(..) => {
+                self.spawn_child(&myself).await
+            }
+            _ => Ok(()),
         }
-        Ok(())
-    }
-}
-
-/// [`RestartScenario`] under [`BareSupervisor`].
-pub struct BareRestartScenario {
-    supervisor: ActorRef<()>,
-    child: ActorRef<EchoMsg>,
-    announced: mpsc::UnboundedReceiver<ActorRef<EchoMsg>>,
-}
-
-impl BareRestartScenario {
-    /// Starts the bare supervisor and its child.
-    pub async fn start() -> Result<Self, BenchError> {
-        let (announce, mut announced) = mpsc::unbounded_channel();
-        let (supervisor, _) = Actor::spawn(None, BareSupervisor { announce }, ())
-            .await
-            .map_err(fail)?;
-        let child = announced
-            .recv()
-            .await
-            .ok_or_else(|| fail("child never ran"))?;
-        Ok(Self {
-            supervisor,
-            child,
-            announced,
-        })
-    }
-
-    /// Kills the child; returns the time until its replacement answered.
-    pub async fn restart_once(&mut self) -> Result<Duration, BenchError> {
-        let t0 = Instant::now();
-        self.child.kill();
-        self.child = self
-            .announced
-            .recv()
-            .await
-            .ok_or_else(|| fail("no replacement announced"))?;
-        ping(&self.child).await?;
-        Ok(t0.elapsed())
-    }
-
-    /// Stops the supervisor (and so its child).
-    pub async fn stop(self) {
-        self.supervisor.stop(None);
-        let _ = self.supervisor.wait(None).await;
     }
 }
 
@@ -326,15 +344,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn scenarios_run_and_count() {
-        let mut one = RestartScenario::one_for_one().await.unwrap();
-        one.restart_once().await.unwrap();
-        one.stop().await;
-        let mut chain = RestartScenario::rest_for_one_chain(3).await.unwrap();
-        chain.restart_once().await.unwrap();
-        chain.stop().await;
-        let mut bare = BareRestartScenario::start().await.unwrap();
-        bare.restart_once().await.unwrap();
-        bare.stop().await;
+        for case in RestartCase::ALL {
+            assert_eq!(restart_samples(case, 3).await.unwrap().len(), 3);
+        }
         for mut s in [
             ThroughputScenario::bare().await.unwrap(),
             ThroughputScenario::supervised().await.unwrap(),

@@ -224,6 +224,17 @@ impl SupervisorRef {
         self.actor.get_cell()
     }
 
+    /// Sends a request and waits for its reply; `None` if the supervisor is gone.
+    async fn request<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> Request,
+    ) -> Option<T> {
+        match self.actor.call(|r| SupervisorMsg(build(r)), None).await {
+            Ok(ractor::rpc::CallResult::Success(reply)) => Some(reply),
+            _ => None,
+        }
+    }
+
     /// Starts a dynamic child after the existing ones (last in start order, first to stop).
     ///
     /// # Errors
@@ -232,14 +243,9 @@ impl SupervisorRef {
     /// `pre_start` failed (the child is then not kept, as OTP's `start_child`);
     /// [`StartError::Unreachable`] if the supervisor is gone.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, StartError> {
-        let reply = self
-            .actor
-            .call(|r| SupervisorMsg(Request::StartChild(spec, r)), None)
-            .await;
-        match reply {
-            Ok(ractor::rpc::CallResult::Success(result)) => result,
-            _ => Err(StartError::Unreachable(self.path.clone())),
-        }
+        self.request(|r| Request::StartChild(spec, r))
+            .await
+            .unwrap_or_else(|| Err(StartError::Unreachable(self.path.clone())))
     }
 
     /// Stops the child `name` by its shutdown policy and removes it (OTP's
@@ -250,14 +256,9 @@ impl SupervisorRef {
     /// [`CallError::NoSuchChild`], or [`CallError::Unreachable`] if the supervisor is gone.
     pub async fn stop_child(&self, name: &str) -> Result<(), CallError> {
         let name = name.to_string();
-        let reply = self
-            .actor
-            .call(|r| SupervisorMsg(Request::StopChild(name, r)), None)
-            .await;
-        match reply {
-            Ok(ractor::rpc::CallResult::Success(result)) => result,
-            _ => Err(CallError::Unreachable(self.path.clone())),
-        }
+        self.request(|r| Request::StopChild(name, r))
+            .await
+            .unwrap_or_else(|| Err(CallError::Unreachable(self.path.clone())))
     }
 
     /// The live incarnation of the child `name`, if it is running.
@@ -267,14 +268,9 @@ impl SupervisorRef {
     /// [`CallError::Unreachable`] if the supervisor is gone.
     pub async fn child(&self, name: &str) -> Result<Option<ActorCell>, CallError> {
         let name = name.to_string();
-        let reply = self
-            .actor
-            .call(|r| SupervisorMsg(Request::Child(name, r)), None)
-            .await;
-        match reply {
-            Ok(ractor::rpc::CallResult::Success(cell)) => Ok(cell),
-            _ => Err(CallError::Unreachable(self.path.clone())),
-        }
+        self.request(|r| Request::Child(name, r))
+            .await
+            .ok_or_else(|| CallError::Unreachable(self.path.clone()))
     }
 }
 

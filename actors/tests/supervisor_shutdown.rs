@@ -145,7 +145,7 @@ async fn hanging_child_is_killed_on_shutdown() {
         .unwrap();
     events.take(1).await;
     tell(&tree, "root/h", ProbeMsg::Hang);
-    tokio::task::yield_now().await;
+    support::idle().await; // h is now inside its hanging handler
     assert_eq!(tree.shutdown().await, ExitReason::Normal);
     assert!(
         events.drain().is_empty(),
