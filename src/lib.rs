@@ -3,3 +3,5 @@
 //! `benches/`.
 
 pub mod bench;
+pub mod config;
+pub mod hw;

@@ -1,0 +1,109 @@
+//! The hardware the robot sees, behind traits, with two backends chosen by config:
+//! [`sim`] (a deterministic simulated world, the default) and [`picarx`] (the real
+//! PiCar-X on a SunFounder Robot HAT, through `rppal`).
+//!
+//! Each device is owned by one driver actor through a [`Shared`] handle, which outlives the
+//! actor: a restarted driver picks up the same device. Calls are synchronous and short
+//! (the ultrasonic echo wait is the longest, bounded by its timeout); drivers that may
+//! block run them off the async threads.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A failed device operation, naming the device (`i2c-1@0x14`, `gpio 27`, `sim`).
+#[derive(Debug, thiserror::Error)]
+pub enum HwError {
+    /// A device could not be opened at start.
+    #[error("cannot open {device}: {reason}")]
+    Open {
+        /// The device, e.g. `i2c-1@0x14` or `gpio`.
+        device: String,
+        /// What the OS or driver said.
+        reason: String,
+    },
+    /// A transfer to or from an opened device failed.
+    #[error("{device}: {reason}")]
+    Io {
+        /// The device, e.g. `i2c-1@0x14` or `gpio 22`.
+        device: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A value the device cannot take (checked before anything is sent).
+    #[error("{device}: {value} is out of range {range}")]
+    OutOfRange {
+        /// The device.
+        device: String,
+        /// The rejected value.
+        value: f64,
+        /// The accepted range, e.g. `-30..=30 degrees`.
+        range: String,
+    },
+}
+
+/// The ultrasonic ranger at the front of the car.
+pub trait Ranger: Send + 'static {
+    /// Distance to the nearest obstacle in the ranger's cone, in metres; `None` when
+    /// nothing echoes within range.
+    fn distance_m(&mut self) -> Result<Option<f64>, HwError>;
+}
+
+/// The 3-channel grayscale line sensor under the front of the car.
+pub trait LineSensor: Send + 'static {
+    /// Raw ADC readings (0–4095) of the left, middle and right channels; lower is darker.
+    fn read(&mut self) -> Result<[u16; 3], HwError>;
+}
+
+/// The battery monitor.
+pub trait Battery: Send + 'static {
+    /// Battery voltage in volts.
+    fn voltage(&mut self) -> Result<f64, HwError>;
+}
+
+/// The two rear drive motors.
+pub trait Drive: Send + 'static {
+    /// Sets each motor's power in percent, −100.0..=100.0; positive drives forward.
+    fn set_power(&mut self, left: f64, right: f64) -> Result<(), HwError>;
+}
+
+/// The front steering servo.
+pub trait Steering: Send + 'static {
+    /// Sets the steering angle in degrees, −30.0..=30.0; positive steers right.
+    fn set_angle(&mut self, degrees: f64) -> Result<(), HwError>;
+}
+
+/// A device shared between the incarnations of the driver that owns it.
+pub struct Shared<T: ?Sized>(Arc<Mutex<Box<T>>>);
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> Shared<T> {
+    /// Wraps a device.
+    pub fn new(device: Box<T>) -> Self {
+        Self(Arc::new(Mutex::new(device)))
+    }
+
+    /// Locks the device for one operation. A driver that panicked mid-operation leaves
+    /// the device as it was; the next incarnation may use it.
+    pub fn lock(&self) -> MutexGuard<'_, Box<T>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Every device of the robot, opened and ready.
+#[derive(Clone)]
+pub struct Hardware {
+    /// The ultrasonic ranger.
+    pub ranger: Shared<dyn Ranger>,
+    /// The grayscale line sensor.
+    pub line: Shared<dyn LineSensor>,
+    /// The battery monitor.
+    pub battery: Shared<dyn Battery>,
+    /// The drive motors.
+    pub drive: Shared<dyn Drive>,
+    /// The steering servo.
+    pub steering: Shared<dyn Steering>,
+}
