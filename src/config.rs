@@ -1,6 +1,445 @@
-//! The robot's configuration: TOML mirrored by serde structs, checked into a validated
-//! whole before anything starts.
+//! The robot's configuration: TOML mirrored by serde structs, checked as a whole before
+//! anything starts.
+//!
+//! Loading has two stages. Parsing ([`Config::parse`]) rejects unknown keys and wrong
+//! types, naming the key; checking ([`Config::check`]) then collects *every* problem —
+//! out-of-range values and references between sections (a sensor the watchdog watches
+//! must be a configured driver) — each with its key path, e.g.
+//! `drivers.ultrasonic.rate_hz: must be between 1 and 200 (is 0)`.
+//!
+//! Without `--config` the robot runs [`DEFAULT_TOML`]: `config/default.toml`, the
+//! simulated robot, embedded in the binary.
 
 pub mod problem;
 
+use std::path::Path;
+
+use serde::Deserialize;
+
 pub use problem::{Problem, Problems};
+
+/// `config/default.toml`, embedded: the simulated robot.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which hardware to drive.
+    pub robot: RobotConfig,
+    /// Sensor and actuator drivers, by name.
+    pub drivers: DriversConfig,
+    /// The motion controller (the control loop).
+    pub motion: MotionConfig,
+    /// The behaviour that steers the car.
+    pub behaviour: BehaviourConfig,
+    /// The safety watchdog.
+    pub safety: SafetyConfig,
+    /// The publish/subscribe bus between actors.
+    #[serde(default)]
+    pub bus: BusConfig,
+    /// Restart policy of the supervisors.
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+    /// The flight recorder.
+    #[serde(default)]
+    pub recorder: RecorderConfig,
+}
+
+/// `[robot]`: which hardware backend runs the robot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotConfig {
+    /// `"sim"` (default: the built-in simulated world) or `"picarx"` (the real robot).
+    pub backend: Backend,
+}
+
+/// The hardware backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The deterministic simulated world.
+    Sim,
+    /// The PiCar-X on a Robot HAT, through rppal.
+    Picarx,
+}
+
+/// `[drivers.*]`: one table per sensor driver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriversConfig {
+    /// The ultrasonic ranger.
+    pub ultrasonic: SensorConfig,
+    /// The grayscale line sensor.
+    pub grayscale: SensorConfig,
+    /// The battery monitor.
+    pub battery: SensorConfig,
+}
+
+impl DriversConfig {
+    /// The sensor drivers by name, in start order.
+    pub fn sensors(&self) -> [(&'static str, &SensorConfig); 3] {
+        [
+            ("ultrasonic", &self.ultrasonic),
+            ("grayscale", &self.grayscale),
+            ("battery", &self.battery),
+        ]
+    }
+}
+
+/// A sensor driver's sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorConfig {
+    /// Samples per second (1–200). Example: `rate_hz = 20`.
+    pub rate_hz: f64,
+}
+
+impl SensorConfig {
+    /// The sampling period.
+    pub fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(1.0 / self.rate_hz)
+    }
+}
+
+/// `[motion]`: the motion controller's loop and limits.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MotionConfig {
+    /// Control loop rate in Hz (10–500; default 50).
+    pub loop_hz: f64,
+    /// Largest motor power the controller commands, in percent (1–100).
+    pub max_power: f64,
+    /// Largest change of power per second, in percent per second (ramping; > 0).
+    pub ramp_pct_per_s: f64,
+    /// Largest steering angle in degrees (1–30).
+    pub max_steer_deg: f64,
+}
+
+impl MotionConfig {
+    /// The control loop period.
+    pub fn period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(1.0 / self.loop_hz)
+    }
+}
+
+/// `[behaviour]`: what drives the car.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourConfig {
+    /// `"obstacle_avoidance"` or `"line_following"`.
+    pub mode: Mode,
+    /// Forward power when the way is clear, in percent (0–100).
+    pub cruise_power: f64,
+    /// Obstacle avoidance turns away when the ranger reads less than this, in metres.
+    pub avoid_distance_m: f64,
+    /// Obstacle avoidance backs up when the ranger reads less than this, in metres.
+    pub stop_distance_m: f64,
+    /// Line following: raw grayscale values below this are the line (0–4095).
+    pub line_threshold: u16,
+}
+
+/// Which behaviour steers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Drive around, turning away from obstacles seen by the ranger.
+    ObstacleAvoidance,
+    /// Follow the line seen by the grayscale sensors.
+    LineFollowing,
+}
+
+/// `[safety]`: the watchdog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyConfig {
+    /// Sensors whose silence stops the motors; each must be a `[drivers.*]` name.
+    pub watch: Vec<String>,
+    /// A sensor is stale after this many of its sampling periods without a reading
+    /// (1.0–10.0; default 1.5, so the motors stop within two periods).
+    pub stale_periods: f64,
+    /// Below this battery voltage the motors stop, in volts (0–20).
+    pub battery_low_v: f64,
+    /// How often the watchdog checks, in Hz (≥ each watched sensor's rate).
+    pub check_hz: f64,
+}
+
+/// `[bus]`: per-subscriber queues.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// Messages a subscriber may have waiting (1–4096; default 32). Past that, new
+    /// messages to it are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self { queue: 32 }
+    }
+}
+
+/// `[supervision]`: restart intensity of every supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// Restarts allowed within `period_s` (0–1000; default 5).
+    pub max_restarts: u32,
+    /// The intensity window in seconds (> 0; default 10).
+    pub period_s: f64,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            period_s: 10.0,
+        }
+    }
+}
+
+/// `[recorder]`: the flight recorder of bus messages.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// Where to write the recording; unset disables the recorder. `--record` overrides.
+    pub path: Option<std::path::PathBuf>,
+    /// Size of one file before it rotates, in bytes (≥ 4096; default 8 MiB).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Rotated files kept besides the current one (default 3).
+    #[serde(default = "default_max_files")]
+    pub keep_files: u32,
+}
+
+fn default_max_file_bytes() -> u64 {
+    8 << 20
+}
+
+fn default_max_files() -> u32 {
+    3
+}
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type, …).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or `default config`.
+        origin: String,
+        /// What toml said, with the key and line.
+        message: String,
+    },
+    /// The file parsed but has problems.
+    #[error("{origin}: {} problem(s):\n{}", .problems.len(), list(.problems))]
+    Invalid {
+        /// The file, or `default config`.
+        origin: String,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// Every problem as `key: message` lines (one for a read or parse error).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Invalid { problems, .. } => problems.iter().map(|p| p.to_string()).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] for bad TOML, unknown keys or wrong types;
+    /// [`ConfigError::Invalid`] listing every problem [`Config::check`] finds.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let problems = config.check();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// Loads a file, or the embedded default when `path` is `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the file cannot be read, else as [`Config::parse`].
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::parse(DEFAULT_TOML, "default config"),
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: origin.clone(),
+                    source,
+                })?;
+                Self::parse(&text, &origin)
+            }
+        }
+    }
+
+    /// Every problem of a parsed configuration, with key paths; empty when valid.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut p = Problems::default();
+        for (name, sensor) in self.drivers.sensors() {
+            p.range(
+                format!("drivers.{name}.rate_hz"),
+                sensor.rate_hz,
+                1.0,
+                200.0,
+            );
+        }
+        let m = &self.motion;
+        p.range("motion.loop_hz", m.loop_hz, 10.0, 500.0);
+        p.range("motion.max_power", m.max_power, 1.0, 100.0);
+        if !(m.ramp_pct_per_s > 0.0) {
+            p.push("motion.ramp_pct_per_s", "must be > 0");
+        }
+        p.range("motion.max_steer_deg", m.max_steer_deg, 1.0, 30.0);
+
+        let b = &self.behaviour;
+        p.range("behaviour.cruise_power", b.cruise_power, 0.0, 100.0);
+        if b.cruise_power > m.max_power {
+            p.push(
+                "behaviour.cruise_power",
+                format!("must be <= motion.max_power ({})", m.max_power),
+            );
+        }
+        p.range("behaviour.avoid_distance_m", b.avoid_distance_m, 0.05, 3.0);
+        p.range("behaviour.stop_distance_m", b.stop_distance_m, 0.02, 3.0);
+        if b.stop_distance_m >= b.avoid_distance_m {
+            p.push(
+                "behaviour.stop_distance_m",
+                "must be < behaviour.avoid_distance_m",
+            );
+        }
+        if b.line_threshold > 4095 {
+            p.push("behaviour.line_threshold", "must be between 0 and 4095");
+        }
+
+        let s = &self.safety;
+        let sensors = self.drivers.sensors();
+        for (i, name) in s.watch.iter().enumerate() {
+            match sensors.iter().find(|(n, _)| n == name) {
+                None => p.push(
+                    format!("safety.watch[{i}]"),
+                    format!(
+                        "unknown sensor {name:?} (expected one of: {})",
+                        sensors.map(|(n, _)| n).join(", ")
+                    ),
+                ),
+                Some((_, sensor)) if s.check_hz < sensor.rate_hz => p.push(
+                    "safety.check_hz",
+                    format!("must be >= drivers.{name}.rate_hz ({})", sensor.rate_hz),
+                ),
+                Some(_) => {}
+            }
+        }
+        p.range("safety.stale_periods", s.stale_periods, 1.0, 10.0);
+        p.range("safety.battery_low_v", s.battery_low_v, 0.0, 20.0);
+        p.range("safety.check_hz", s.check_hz, 1.0, 1000.0);
+
+        if !(1..=4096).contains(&self.bus.queue) {
+            p.push(
+                "bus.queue",
+                format!("must be between 1 and 4096 (is {})", self.bus.queue),
+            );
+        }
+        p.range(
+            "supervision.max_restarts",
+            self.supervision.max_restarts.into(),
+            0.0,
+            1000.0,
+        );
+        if !(self.supervision.period_s > 0.0) {
+            p.push("supervision.period_s", "must be > 0");
+        }
+        if self.recorder.max_file_bytes < 4096 {
+            p.push("recorder.max_file_bytes", "must be >= 4096");
+        }
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.robot.backend, Backend::Sim);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = DEFAULT_TOML.replace("[motion]", "[motion]\nspeeed = 3");
+        let err = Config::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("speeed"), "{err}");
+        assert!(err.starts_with("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_key() {
+        let text = DEFAULT_TOML
+            .replace("rate_hz = 20", "rate_hz = 0")
+            .replace("max_power = 60", "max_power = 160")
+            .replace(
+                r#"watch = ["ultrasonic", "grayscale"]"#,
+                r#"watch = ["ultrasonic", "lidar"]"#,
+            );
+        let err = Config::parse(&text, "t.toml").unwrap_err();
+        let problems = err.problems();
+        let keys: Vec<_> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert!(keys.contains(&"drivers.ultrasonic.rate_hz"), "{problems:?}");
+        assert!(keys.contains(&"motion.max_power"), "{problems:?}");
+        assert!(keys.contains(&"safety.watch[1]"), "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("unknown sensor \"lidar\"")));
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let text = DEFAULT_TOML.replace("stop_distance_m = 0.2", "stop_distance_m = 0.9");
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("behaviour.stop_distance_m: must be <")));
+    }
+}

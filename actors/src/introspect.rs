@@ -69,11 +69,51 @@ pub struct NodeSnapshot {
     pub restarts: u64,
     /// Why its last incarnation ended, if one did.
     pub last_exit: Option<ExitReason>,
+    /// Messages sent to it and not yet handled. Accounting of `sent` is not wired yet
+    /// (resource governance, issue #5): reported as 0 until then.
+    pub mailbox_depth: u64,
+    /// Messages its handlers took, cumulative across incarnations (workers; 0 for
+    /// supervisors, whose traffic is supervision events).
+    pub messages_handled: u64,
+    /// CPU time of its handlers in seconds. Not measured yet (issue #5): 0 until then.
+    pub cpu_seconds: f64,
+    /// Memory it allocated and still holds, in bytes. Not measured yet (issue #5): 0.
+    pub memory_bytes: u64,
+    /// Its quota group and state. No quotas yet (issue #5): `null`.
+    pub quota: Option<QuotaSnapshot>,
     /// Children in start order (empty for workers).
     pub children: Vec<NodeSnapshot>,
 }
 
+/// A managed actor's quota group and enforcement state, as in the tree JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaSnapshot {
+    /// The quota group, e.g. `standard`.
+    pub group: String,
+    /// `ok`, `warned`, `throttled`, `suspended` or `terminated`.
+    pub state: String,
+}
+
 impl NodeSnapshot {
+    /// A running node at `path` with zeroed counters and no children.
+    pub fn new(path: ActorPath, kind: ChildKind) -> Self {
+        Self {
+            name: path.name().to_string(),
+            path,
+            kind,
+            strategy: None,
+            status: Status::Running,
+            restarts: 0,
+            last_exit: None,
+            mailbox_depth: 0,
+            messages_handled: 0,
+            cpu_seconds: 0.0,
+            memory_bytes: 0,
+            quota: None,
+            children: Vec::new(),
+        }
+    }
+
     /// Every node of this subtree, depth first in start order, this one first.
     pub fn walk(&self) -> Vec<&NodeSnapshot> {
         let mut out = vec![self];

@@ -14,18 +14,50 @@
 //!
 //! Because the failure is reported after that `post_stop` finished, a restarted child's
 //! `pre_start` never overlaps its previous incarnation's `post_stop`.
+//!
+//! It also counts the messages each child handled ([`Counters`], cumulative across
+//! incarnations, read by the tree snapshot) and runs every handler inside an
+//! `actor{path=…}` tracing span, so each log line an actor writes carries its path.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tracing::Instrument;
 
 use crate::exit::Panicked;
+use crate::path::ActorPath;
+
+/// Counters of one supervised child, cumulative across its incarnations.
+///
+/// Each counter has a single writer (the incarnation running), so it is bumped with a
+/// plain load and store rather than a locked read-modify-write; readers may see a value
+/// a message or two old.
+#[derive(Debug, Default)]
+pub struct Counters {
+    handled: AtomicU64,
+}
+
+impl Counters {
+    /// Messages handled so far (cumulative).
+    pub fn messages_handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    fn count_handled(&self) {
+        let n = self.handled.load(Ordering::Relaxed);
+        self.handled.store(n + 1, Ordering::Relaxed);
+    }
+}
 
 /// A worker actor as run by a supervisor. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct Managed<A> {
     inner: A,
+    counters: Arc<Counters>,
+    span: tracing::Span,
 }
 
 /// The state of a [`Managed`] actor: the inner actor's state, plus its own reference so
@@ -37,9 +69,20 @@ pub struct ManagedState<A: Actor> {
 }
 
 impl<A: Actor> Managed<A> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, with counters of its own and no span.
     pub fn new(inner: A) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            counters: Arc::default(),
+            span: tracing::Span::none(),
+        }
+    }
+
+    /// Counts into `counters` (kept by the supervisor) and logs within `actor{path}`.
+    pub(crate) fn supervised(mut self, path: &ActorPath, counters: Arc<Counters>) -> Self {
+        self.counters = counters;
+        self.span = tracing::info_span!("actor", path = %path);
+        self
     }
 
     /// Turns a caught handler result into the actor's result; on `Err` or panic it first
@@ -93,7 +136,7 @@ impl<A: Actor> Actor for Managed<A> {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let start = AssertUnwindSafe(self.inner.pre_start(myself.clone(), args));
-        let inner = caught(start.catch_unwind().await)?;
+        let inner = caught(start.catch_unwind().instrument(self.span.clone()).await)?;
         Ok(ManagedState { inner, myself })
     }
 
@@ -104,6 +147,7 @@ impl<A: Actor> Actor for Managed<A> {
     ) -> Result<(), ActorProcessingErr> {
         let result = AssertUnwindSafe(self.inner.post_start(myself, &mut state.inner))
             .catch_unwind()
+            .instrument(self.span.clone())
             .await;
         self.finish(result, state).await
     }
@@ -114,9 +158,15 @@ impl<A: Actor> Actor for Managed<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner))
-            .catch_unwind()
-            .await;
+        self.counters.count_handled();
+        let handling =
+            AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner)).catch_unwind();
+        // Entering a span costs on every message; pay it only when someone listens.
+        let result = if self.span.is_disabled() {
+            handling.await
+        } else {
+            handling.instrument(self.span.clone()).await
+        };
         self.finish(result, state).await
     }
 
@@ -142,6 +192,6 @@ impl<A: Actor> Actor for Managed<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let stop = AssertUnwindSafe(self.inner.post_stop(myself, &mut state.inner));
-        caught(stop.catch_unwind().await)
+        caught(stop.catch_unwind().instrument(self.span.clone()).await)
     }
 }

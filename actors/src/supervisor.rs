@@ -158,14 +158,12 @@ impl Shared {
                     (Phase::Running | Phase::Stopped, _) => Status::Stopped,
                 };
                 let node = NodeSnapshot {
-                    name: c.spec.name().to_string(),
-                    path: c.path.clone(),
-                    kind: c.spec.kind(),
                     strategy: c.spec.strategy(),
                     status,
                     restarts: c.restarts,
                     last_exit: c.last_exit.clone(),
-                    children: Vec::new(),
+                    messages_handled: c.counters.messages_handled(),
+                    ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
                 };
                 (node, c.view.clone())
             })
@@ -339,6 +337,7 @@ impl SupervisorState {
                 c.spec.start(StartCtx {
                     path: c.path.clone(),
                     parent: myself.clone(),
+                    counters: c.counters.clone(),
                 })
             })
         };

@@ -94,14 +94,11 @@ impl Tree {
     /// The whole tree now, root first, children in start order.
     pub fn snapshot(&self) -> TreeSnapshot {
         let root = NodeSnapshot {
-            name: self.shared.path.name().to_string(),
-            path: self.shared.path.clone(),
-            kind: ChildKind::Supervisor,
             strategy: Some(self.shared.strategy()),
             status: Status::of(&self.root.get_cell()),
-            restarts: 0,
             last_exit: self.shared.outcome(),
             children: self.shared.children_snapshot(),
+            ..NodeSnapshot::new(self.shared.path.clone(), ChildKind::Supervisor)
         };
         TreeSnapshot {
             pid: std::process::id(),

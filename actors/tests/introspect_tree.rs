@@ -45,9 +45,37 @@ async fn snapshot_serializes_to_the_design_schema() {
             "status": "running",
             "restarts": 1,
             "last_exit": "panic: ultrasonic was told to panic",
+            "mailbox_depth": 0,
+            "messages_handled": 1,
+            "cpu_seconds": 0.0,
+            "memory_bytes": 0,
+            "quota": null,
             "children": []
         })
     );
+}
+
+/// Handled messages are counted per child, across incarnations.
+#[tokio::test(start_paused = true)]
+async fn messages_handled_accumulate_across_restarts() {
+    let (log, mut events) = log();
+    let tree = Tree::start(
+        "root",
+        SupervisorFlags::default(),
+        vec![Probe::new("w", &log).spec()],
+    )
+    .await
+    .unwrap();
+    events.take(1).await;
+    for v in 0..5 {
+        tell(&tree, "root/w", ProbeMsg::Record(v));
+    }
+    events.take(5).await;
+    tell(&tree, "root/w", ProbeMsg::Fail);
+    events.take(2).await;
+    tell(&tree, "root/w", ProbeMsg::Record(9));
+    events.take(1).await;
+    assert_eq!(tree.snapshot().root.find("w").unwrap().messages_handled, 7);
 }
 
 #[tokio::test(start_paused = true)]

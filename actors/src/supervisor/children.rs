@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use super::spec::{ChildSpec, Restart, Strategy};
 use super::Shared;
 use crate::exit::ExitReason;
+use crate::managed::Counters;
 use crate::path::ActorPath;
 
 /// Where a child is in its life, as its supervisor sees it.
@@ -40,6 +41,8 @@ pub(crate) struct Child {
     pub(crate) backoff_attempt: u32,
     /// The generation of the restart this child waits for, if any.
     pub(crate) pending: Option<u64>,
+    /// What its incarnations counted, cumulative.
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Child {
@@ -56,6 +59,7 @@ impl Child {
             started_at: None,
             backoff_attempt: 0,
             pending: None,
+            counters: Arc::default(),
         }
     }
 }

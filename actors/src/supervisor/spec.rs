@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
-use crate::managed::Managed;
+use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
 
 /// Which siblings restart with a child that exited abnormally.
@@ -171,6 +171,8 @@ pub(crate) struct Started {
 pub(crate) struct StartCtx {
     pub(crate) path: ActorPath,
     pub(crate) parent: ActorCell,
+    /// The child's counters, kept by its supervisor across incarnations.
+    pub(crate) counters: Arc<Counters>,
 }
 
 type StartFn = dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync;
@@ -225,8 +227,8 @@ impl ChildSpec {
         let start = move |ctx: StartCtx| -> BoxFuture<'static, Result<Started, SpawnErr>> {
             let (actor, args) = make();
             Box::pin(async move {
-                let (actor_ref, _) =
-                    Actor::spawn_linked(None, Managed::new(actor), args, ctx.parent).await?;
+                let managed = Managed::new(actor).supervised(&ctx.path, ctx.counters);
+                let (actor_ref, _) = Actor::spawn_linked(None, managed, args, ctx.parent).await?;
                 Ok(Started {
                     cell: actor_ref.get_cell(),
                     view: None,
