@@ -324,9 +324,7 @@ impl Config {
         let m = &self.motion;
         p.range("motion.loop_hz", m.loop_hz, 10.0, 500.0);
         p.range("motion.max_power", m.max_power, 1.0, 100.0);
-        if !(m.ramp_pct_per_s > 0.0) {
-            p.push("motion.ramp_pct_per_s", "must be > 0");
-        }
+        p.positive("motion.ramp_pct_per_s", m.ramp_pct_per_s);
         p.range("motion.max_steer_deg", m.max_steer_deg, 1.0, 30.0);
 
         let b = &self.behaviour;
@@ -383,9 +381,7 @@ impl Config {
             0.0,
             1000.0,
         );
-        if !(self.supervision.period_s > 0.0) {
-            p.push("supervision.period_s", "must be > 0");
-        }
+        p.positive("supervision.period_s", self.supervision.period_s);
         if self.recorder.max_file_bytes < 4096 {
             p.push("recorder.max_file_bytes", "must be >= 4096");
         }

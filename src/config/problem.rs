@@ -37,7 +37,14 @@ impl Problems {
         self.0.push(Problem::new(key, message));
     }
 
-    /// Records a problem at `key` unless `lo <= value <= hi`.
+    /// Records a problem at `key` unless `value > 0` (NaN is a problem too).
+    pub fn positive(&mut self, key: impl Into<String>, value: f64) {
+        if value.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            self.push(key, format!("must be > 0 (is {value})"));
+        }
+    }
+
+    /// Records a problem at `key` unless `lo <= value <= hi` (NaN is a problem too).
     pub fn range(&mut self, key: impl Into<String>, value: f64, lo: f64, hi: f64) {
         if !(lo..=hi).contains(&value) {
             self.push(key, format!("must be between {lo} and {hi} (is {value})"));
