@@ -3,5 +3,15 @@
 //! `benches/`.
 
 pub mod bench;
+pub mod bus;
+pub mod cli;
 pub mod config;
+pub mod drill;
+pub mod drivers;
 pub mod hw;
+pub mod jitter;
+pub mod nodes;
+pub mod recording;
+pub mod replay;
+pub mod safety;
+pub mod services;

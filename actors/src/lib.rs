@@ -75,4 +75,4 @@ pub use supervisor::{
     Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
     SupervisorRef,
 };
-pub use tree::Tree;
+pub use tree::{Tree, TreeView};

@@ -21,8 +21,44 @@ use crate::supervisor::{
 /// The root supervisor of a tree and everything under it.
 pub struct Tree {
     root: ActorRef<SupervisorMsg>,
+    view: TreeView,
+}
+
+/// A cheap, clonable read-only view of a running tree: snapshots and look-ups, for the
+/// services that report on the tree they live in.
+#[derive(Clone)]
+pub struct TreeView {
+    root: ActorCell,
     shared: Arc<Shared>,
     started: std::time::Instant,
+}
+
+impl TreeView {
+    /// The whole tree now, root first, children in start order.
+    pub fn snapshot(&self) -> TreeSnapshot {
+        let root = NodeSnapshot {
+            strategy: Some(self.shared.strategy()),
+            status: Status::of(&self.root),
+            last_exit: self.shared.outcome(),
+            children: self.shared.children_snapshot(),
+            ..NodeSnapshot::new(self.shared.path.clone(), ChildKind::Supervisor)
+        };
+        TreeSnapshot {
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs_f64(),
+            root,
+        }
+    }
+
+    /// The live incarnation of the actor at `path`, if it is running.
+    ///
+    /// Look it up again after a restart: the previous incarnation's cell is dead.
+    pub fn actor(&self, path: &str) -> Option<ActorCell> {
+        if path == self.shared.path.as_str() {
+            return Some(self.root.clone());
+        }
+        self.shared.lookup(path).map(|(cell, _)| cell)
+    }
 }
 
 impl Tree {
@@ -49,9 +85,12 @@ impl Tree {
         let started = std::time::Instant::now();
         match Actor::spawn(None, Supervisor, args).await {
             Ok((root, _)) => Ok(Self {
+                view: TreeView {
+                    root: root.get_cell(),
+                    shared,
+                    started,
+                },
                 root,
-                shared,
-                started,
             }),
             Err(ractor::SpawnErr::StartupFailed(err)) => match err.downcast::<StartError>() {
                 Ok(e) => Err(*e),
@@ -69,42 +108,31 @@ impl Tree {
 
     /// The root supervisor.
     pub fn root(&self) -> SupervisorRef {
-        SupervisorRef::new(self.root.clone(), self.shared.path.clone())
+        SupervisorRef::new(self.root.clone(), self.view.shared.path.clone())
     }
 
     /// The supervisor at `path` (e.g. `root/drivers`), if it is running.
     pub fn supervisor(&self, path: &str) -> Option<SupervisorRef> {
-        if path == self.shared.path.as_str() {
+        if path == self.view.shared.path.as_str() {
             return Some(self.root());
         }
-        let (cell, view) = self.shared.lookup(path)?;
+        let (cell, view) = self.view.shared.lookup(path)?;
         view.map(|v| SupervisorRef::new(ActorRef::from(cell), v.path.clone()))
     }
 
-    /// The live incarnation of the actor at `path`, if it is running.
-    ///
-    /// Look it up again after a restart: the previous incarnation's cell is dead.
+    /// The live incarnation of the actor at `path`; see [`TreeView::actor`].
     pub fn actor(&self, path: &str) -> Option<ActorCell> {
-        if path == self.shared.path.as_str() {
-            return Some(self.root.get_cell());
-        }
-        self.shared.lookup(path).map(|(cell, _)| cell)
+        self.view.actor(path)
     }
 
-    /// The whole tree now, root first, children in start order.
+    /// The whole tree now; see [`TreeView::snapshot`].
     pub fn snapshot(&self) -> TreeSnapshot {
-        let root = NodeSnapshot {
-            strategy: Some(self.shared.strategy()),
-            status: Status::of(&self.root.get_cell()),
-            last_exit: self.shared.outcome(),
-            children: self.shared.children_snapshot(),
-            ..NodeSnapshot::new(self.shared.path.clone(), ChildKind::Supervisor)
-        };
-        TreeSnapshot {
-            pid: std::process::id(),
-            uptime_s: self.started.elapsed().as_secs_f64(),
-            root,
-        }
+        self.view.snapshot()
+    }
+
+    /// A clonable read-only view of this tree.
+    pub fn view(&self) -> TreeView {
+        self.view.clone()
     }
 
     /// Waits until the root supervisor has ended and says why: [`ExitReason::Normal`]
@@ -113,7 +141,7 @@ impl Tree {
     pub async fn wait(&self) -> ExitReason {
         // `wait` without a timeout cannot time out.
         let _ = self.root.wait(None).await;
-        self.shared.outcome().unwrap_or(ExitReason::Killed)
+        self.view.shared.outcome().unwrap_or(ExitReason::Killed)
     }
 
     /// Stops the tree gracefully: children in reverse start order, recursively, each

@@ -1,0 +1,98 @@
+//! The command line: `nevil run`, `check-config`, `hw-check`, `replay`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::drill::Injection;
+
+/// nevil: the onboard runtime of a small robot.
+#[derive(Debug, Parser)]
+#[command(name = "nevil", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the robot (the simulated one unless the config says otherwise).
+    Run(RunArgs),
+    /// Validate a config file: exit 0 if valid, else 2 listing every problem.
+    CheckConfig {
+        /// The TOML file.
+        path: PathBuf,
+    },
+    /// Bring-up self-test of the PiCar-X hardware (wheels up!).
+    HwCheck {
+        /// Config file (its `[picarx]` section); the built-in defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run against a recording bus instead of the devices.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write every step's bus transactions as JSON here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Feed a flight recording back through the nodes and check the motor commands.
+    Replay {
+        /// The recording (written by `run --record`).
+        file: PathBuf,
+        /// The config the recorded run used (the built-in default otherwise).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `nevil run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Config file; the embedded simulated robot otherwise.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run this many seconds, then shut down gracefully and exit 0.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Where SIGUSR1 (and the end of a `--duration` run) writes the tree JSON
+    /// [default: nevil-tree-<pid>.json in the temp dir].
+    #[arg(long)]
+    pub tree_dump: Option<PathBuf>,
+    /// Fault drill ACTOR:FAULT@SECS (repeatable); FAULT is panic, error, exit, hang,
+    /// spin, leak or flood.
+    #[arg(long = "inject", value_name = "SPEC")]
+    pub inject: Vec<Injection>,
+    /// Record every bus message to this file (overrides `[recorder] path`).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// At exit, write a JSON run report here (jitter, e-stops, bus drops, sim outcome).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("{s:?}: must be a positive number of seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

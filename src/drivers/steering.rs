@@ -1,0 +1,86 @@
+//! The steering servo's driver: applies the motion controller's steering angle, and
+//! centres the wheels whenever it starts or stops.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::bus::{Bus, Delivery, Drive};
+use crate::drill::{Ballast, DrillMsg};
+use crate::hw::{self, Shared};
+
+/// Messages of the [`Steering`] driver.
+pub enum SteeringMsg {
+    /// An output of the motion controller.
+    Drive(Delivery<Drive>),
+    /// A fault drill.
+    Drill(DrillMsg),
+}
+
+impl From<DrillMsg> for SteeringMsg {
+    fn from(d: DrillMsg) -> Self {
+        Self::Drill(d)
+    }
+}
+
+/// The steering driver.
+#[derive(Clone)]
+pub struct Steering {
+    /// The servo, shared with later incarnations.
+    pub device: Shared<dyn hw::Steering>,
+    /// The bus.
+    pub bus: Bus,
+}
+
+/// State of the [`Steering`] driver: the angle last applied, so an unchanged angle is not
+/// sent again.
+pub struct SteeringState {
+    angle: f64,
+    ballast: Ballast,
+}
+
+impl Actor for Steering {
+    type Msg = SteeringMsg;
+    type State = SteeringState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SteeringMsg>,
+        _: (),
+    ) -> Result<SteeringState, ActorProcessingErr> {
+        self.device.lock().set_angle(0.0)?;
+        self.bus
+            .drive
+            .subscribe("steering", myself, SteeringMsg::Drive);
+        Ok(SteeringState {
+            angle: 0.0,
+            ballast: Ballast::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SteeringMsg>,
+        msg: SteeringMsg,
+        state: &mut SteeringState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SteeringMsg::Drive(d) => {
+                if d.steer_deg != state.angle {
+                    self.device.lock().set_angle(d.steer_deg)?;
+                    state.angle = d.steer_deg;
+                }
+            }
+            SteeringMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<SteeringMsg>,
+        _: &mut SteeringState,
+    ) -> Result<(), ActorProcessingErr> {
+        self.device.lock().set_angle(0.0)?;
+        Ok(())
+    }
+}

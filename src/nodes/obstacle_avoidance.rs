@@ -1,0 +1,186 @@
+//! Obstacle avoidance: cruise while the way is clear, turn away when the ranger sees
+//! something within `avoid_distance_m`, back up (steering the other way) within
+//! `stop_distance_m`.
+//!
+//! It keeps turning the same way for as long as the obstacle stays close, and picks the
+//! other way for the next obstacle, so the car does not dither between left and right.
+//! In `line_following` mode it only guards: within `avoid_distance_m` it sends an urgent
+//! stop that overrides the line follower.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::bus::{Bus, Command, Delivery, Range, Source};
+use crate::config::{BehaviourConfig, Mode};
+use crate::drill::{Ballast, DrillMsg};
+
+/// The behaviour's state machine.
+#[derive(Debug, Clone)]
+pub struct ObstacleAvoidance {
+    cfg: BehaviourConfig,
+    max_steer: f64,
+    /// +1 turns right, −1 left.
+    turn: f64,
+    avoiding: bool,
+}
+
+impl ObstacleAvoidance {
+    /// A behaviour steering at most `max_steer` degrees.
+    pub fn new(cfg: BehaviourConfig, max_steer: f64) -> Self {
+        Self {
+            cfg,
+            max_steer,
+            turn: 1.0,
+            avoiding: false,
+        }
+    }
+
+    /// The command for a ranger reading, if this behaviour has one.
+    pub fn on_range(&mut self, r: &Range) -> Option<Command> {
+        let d = r.distance_m.unwrap_or(f64::INFINITY);
+        let near = d <= self.cfg.avoid_distance_m;
+        if near && !self.avoiding {
+            self.turn = -self.turn;
+        }
+        self.avoiding = near;
+        let cruise = self.cfg.cruise_power;
+        let (power, steer, urgent) = match self.cfg.mode {
+            Mode::LineFollowing if near => (0.0, 0.0, true),
+            Mode::LineFollowing => return None,
+            Mode::ObstacleAvoidance if d <= self.cfg.stop_distance_m => {
+                (-0.6 * cruise, -self.turn * self.max_steer, false)
+            }
+            Mode::ObstacleAvoidance if near => (0.6 * cruise, self.turn * self.max_steer, false),
+            Mode::ObstacleAvoidance => (cruise, 0.0, false),
+        };
+        Some(Command {
+            t_us: r.t_us,
+            source: Source::ObstacleAvoidance,
+            power,
+            steer_deg: steer,
+            urgent,
+        })
+    }
+}
+
+/// Messages of the [`ObstacleAvoidanceActor`].
+pub enum ObstacleAvoidanceMsg {
+    /// A ranger reading.
+    Range(Delivery<Range>),
+    /// A fault drill.
+    Drill(DrillMsg),
+}
+
+impl From<DrillMsg> for ObstacleAvoidanceMsg {
+    fn from(d: DrillMsg) -> Self {
+        Self::Drill(d)
+    }
+}
+
+/// The obstacle avoidance actor.
+#[derive(Clone)]
+pub struct ObstacleAvoidanceActor {
+    /// Its tuning.
+    pub cfg: BehaviourConfig,
+    /// The motion controller's steering limit.
+    pub max_steer: f64,
+    /// The bus.
+    pub bus: Bus,
+}
+
+/// State of the [`ObstacleAvoidanceActor`].
+pub struct ObstacleAvoidanceState {
+    node: ObstacleAvoidance,
+    ballast: Ballast,
+}
+
+impl Actor for ObstacleAvoidanceActor {
+    type Msg = ObstacleAvoidanceMsg;
+    type State = ObstacleAvoidanceState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        self.bus
+            .range
+            .subscribe("obstacle_avoidance", myself, ObstacleAvoidanceMsg::Range);
+        Ok(ObstacleAvoidanceState {
+            node: ObstacleAvoidance::new(self.cfg, self.max_steer),
+            ballast: Ballast::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ObstacleAvoidanceMsg::Range(r) => {
+                if let Some(c) = state.node.on_range(&r) {
+                    self.bus.command.publish(c);
+                }
+            }
+            ObstacleAvoidanceMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(mode: Mode) -> BehaviourConfig {
+        BehaviourConfig {
+            mode,
+            cruise_power: 40.0,
+            avoid_distance_m: 0.5,
+            stop_distance_m: 0.2,
+            line_threshold: 800,
+        }
+    }
+
+    fn at(d: Option<f64>) -> Range {
+        Range {
+            t_us: 7,
+            distance_m: d,
+        }
+    }
+
+    #[test]
+    fn cruises_turns_and_backs_up() {
+        let mut oa = ObstacleAvoidance::new(cfg(Mode::ObstacleAvoidance), 30.0);
+        let c = oa.on_range(&at(None)).unwrap();
+        assert_eq!((c.power, c.steer_deg, c.t_us), (40.0, 0.0, 7));
+        let turn = oa.on_range(&at(Some(0.4))).unwrap();
+        assert!(turn.power > 0.0 && turn.steer_deg.abs() == 30.0);
+        let back = oa.on_range(&at(Some(0.1))).unwrap();
+        assert!(back.power < 0.0);
+        assert_eq!(
+            back.steer_deg, -turn.steer_deg,
+            "backs up steering the other way"
+        );
+        // Same obstacle: same way; next obstacle: the other way.
+        assert_eq!(
+            oa.on_range(&at(Some(0.45))).unwrap().steer_deg,
+            turn.steer_deg
+        );
+        oa.on_range(&at(Some(2.0)));
+        assert_eq!(
+            oa.on_range(&at(Some(0.45))).unwrap().steer_deg,
+            -turn.steer_deg
+        );
+    }
+
+    #[test]
+    fn guards_in_line_following_mode() {
+        let mut oa = ObstacleAvoidance::new(cfg(Mode::LineFollowing), 30.0);
+        assert!(oa.on_range(&at(Some(2.0))).is_none());
+        let c = oa.on_range(&at(Some(0.3))).unwrap();
+        assert!(c.urgent && c.power == 0.0);
+    }
+}

@@ -1,0 +1,100 @@
+//! The tree service: writes the live tree on request (SIGUSR1, end of a `--duration`
+//! run) as indented text to the log and as the tree JSON to the dump file.
+//!
+//! The snapshot is read from the supervisors' tables without messaging any actor, and
+//! the file is written off the async workers and swapped in by rename, so a dump neither
+//! stops nor slows the robot and a reader never sees half a file.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use nevil_actors::TreeView;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::drill::{Ballast, DrillMsg};
+
+/// Messages of the [`TreeService`].
+pub enum TreeServiceMsg {
+    /// Dump the tree now; replies with the file written, or why not.
+    Dump(Option<RpcReplyPort<Result<PathBuf, String>>>),
+    /// A fault drill.
+    Drill(DrillMsg),
+}
+
+impl From<DrillMsg> for TreeServiceMsg {
+    fn from(d: DrillMsg) -> Self {
+        Self::Drill(d)
+    }
+}
+
+/// The tree service actor.
+#[derive(Clone)]
+pub struct TreeService {
+    /// The tree it lives in, set once the tree has started.
+    pub view: Arc<OnceLock<TreeView>>,
+    /// Where the JSON goes.
+    pub path: PathBuf,
+}
+
+/// Writes `json` to `path` atomically (temp file, then rename).
+pub fn write_atomically(path: &std::path::Path, json: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl TreeService {
+    async fn dump(&self) -> Result<PathBuf, String> {
+        let view = self
+            .view
+            .get()
+            .ok_or("the tree has not finished starting")?;
+        let snapshot = view.snapshot();
+        tracing::info!("actor tree:\n{}", snapshot.root);
+        let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| e.to_string())?;
+        let path = self.path.clone();
+        let written = path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &json))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{}: {e}", written.display()))?;
+        tracing::info!(path = %written.display(), "tree dump written");
+        Ok(written)
+    }
+}
+
+impl Actor for TreeService {
+    type Msg = TreeServiceMsg;
+    type State = Ballast;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<TreeServiceMsg>,
+        _: (),
+    ) -> Result<Ballast, ActorProcessingErr> {
+        Ok(Ballast::default())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<TreeServiceMsg>,
+        msg: TreeServiceMsg,
+        ballast: &mut Ballast,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TreeServiceMsg::Dump(reply) => {
+                let result = self.dump().await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "tree dump failed");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            TreeServiceMsg::Drill(d) => ballast.apply(d, &myself.get_cell()).await?,
+        }
+        Ok(())
+    }
+}
