@@ -9,6 +9,7 @@ pub mod config;
 pub mod drill;
 pub mod drivers;
 pub mod hw;
+pub mod hw_check;
 pub mod jitter;
 pub mod nodes;
 pub mod recording;
