@@ -7,6 +7,8 @@
 //! (the ultrasonic echo wait is the longest, bounded by its timeout); drivers that may
 //! block run them off the async threads.
 
+pub mod sim;
+
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A failed device operation, naming the device (`i2c-1@0x14`, `gpio 27`, `sim`).
