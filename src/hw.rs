@@ -8,6 +8,7 @@
 //! block run them off the async threads.
 
 pub mod picarx;
+pub mod sim;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
