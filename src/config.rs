@@ -44,6 +44,12 @@ pub struct Config {
     /// The flight recorder.
     #[serde(default)]
     pub recorder: RecorderConfig,
+    /// The simulated world (backend `sim`).
+    #[serde(default)]
+    pub sim: crate::hw::sim::SimConfig,
+    /// The real robot's HAT (backend `picarx`).
+    #[serde(default)]
+    pub picarx: crate::hw::picarx::PicarxConfig,
 }
 
 /// `[robot]`: which hardware backend runs the robot.
@@ -385,6 +391,8 @@ impl Config {
         if self.recorder.max_file_bytes < 4096 {
             p.push("recorder.max_file_bytes", "must be >= 4096");
         }
+        self.sim.check("sim", &mut p);
+        self.picarx.check("picarx", &mut p);
         p.0
     }
 }

@@ -2,6 +2,7 @@
 //! [`nevil_actors`]. This library exposes the application's modules to `tests/` and
 //! `benches/`.
 
+pub mod app;
 pub mod bench;
 pub mod bus;
 pub mod cli;
@@ -16,3 +17,5 @@ pub mod recording;
 pub mod replay;
 pub mod safety;
 pub mod services;
+pub mod signals;
+pub mod ticker;

@@ -1,8 +1,222 @@
-//! `nevil`: the onboard runtime of a small robot.
-//!
-//! The robot application (CLI, hardware, drivers, nodes) is built on the supervision
-//! trees of `nevil-actors`; until it lands this binary only reports its version.
+//! `nevil`: the onboard runtime of a small robot. Parses the command line, sets up
+//! logging, runs the subcommand and maps its outcome to the exit code:
+//! 0 success, 1 the robot failed (hardware, escalation, replay mismatch), 2 bad input
+//! (arguments, config, drill, recording).
 
-fn main() {
-    println!("nevil {}", env!("CARGO_PKG_VERSION"));
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use nevil::app::{Devices, Robot, RunOptions};
+use nevil::bus::Clock;
+use nevil::cli::{Cli, Command, LogFormat, RunArgs};
+use nevil::config::Config;
+use nevil::signals::{self, End};
+
+const BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::CheckConfig { path } => check_config(&path),
+        Command::HwCheck {
+            config,
+            dry_run,
+            trace,
+        } => hw_check(config.as_deref(), dry_run, trace.as_deref()),
+        Command::Replay { file, config, json } => replay(&file, config.as_deref(), json),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("nevil: {e}");
+        ExitCode::from(BAD_INPUT)
+    })
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(Some(path)) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for problem in e.problems() {
+                println!("{problem}");
+            }
+            ExitCode::from(BAD_INPUT)
+        }
+    }
+}
+
+fn hw_check(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCode {
+    let picarx = match config {
+        Some(path) => match load_config(Some(path)) {
+            Ok(c) => c.picarx,
+            Err(code) => return code,
+        },
+        None => Default::default(),
+    };
+    let ops = match nevil::hw_check::run(&picarx, dry_run) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("nevil hw-check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", nevil::hw_check::summary(&ops));
+    if let Some(path) = trace {
+        if let Err(e) = nevil::hw_check::write_trace(&ops, path) {
+            eprintln!("nevil hw-check: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let recording = match nevil::recording::read(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nevil replay: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    if recording.truncated_bytes > 0 {
+        eprintln!(
+            "nevil replay: {}: last record cut off ({} bytes ignored)",
+            file.display(),
+            recording.truncated_bytes
+        );
+    }
+    let report = nevil::replay::replay(&recording.records, &config);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("nevil replay: {e}"),
+        }
+    } else {
+        println!(
+            "{} records; behaviour commands {}/{} match; motor commands {}/{} match; controller restarts {}",
+            report.records,
+            report.commands_matched,
+            report.commands_checked,
+            report.drives_matched,
+            report.drives_checked,
+            report.controller_restarts
+        );
+        for m in &report.mismatches {
+            println!("mismatch: {m}");
+        }
+    }
+    if report.all_match() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nevil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_robot(config, args))
+}
+
+async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
+    let clock = Clock::start();
+    let devices = match Devices::open(&config, clock) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tree_dump = args.tree_dump.clone().unwrap_or_else(default_dump_path);
+    let opts = RunOptions {
+        tree_dump: tree_dump.clone(),
+        record: args.record.clone(),
+        inject: args.inject.clone(),
+        loop_timer: nevil::ticker::Timer::Precise,
+    };
+    let robot = match Robot::start(&config, devices, clock, &opts).await {
+        Ok(r) => r,
+        Err(e @ nevil::app::AppError::Drill(_)) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+        Err(e) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let end = match signals::run_until_stopped(&robot, args.duration).await {
+        Ok(end) => end,
+        Err(e) => {
+            eprintln!("nevil: cannot install signal handlers: {e}");
+            End::Signal("setup failure")
+        }
+    };
+    tracing::info!(?end, "stopping");
+    if end == End::Duration && args.tree_dump.is_some() {
+        if let Err(e) = robot.dump_tree().await {
+            tracing::error!(error = %e, "final tree dump failed");
+        }
+    }
+    let (exit, report) = robot.shutdown().await;
+    tracing::info!(
+        jitter_p50_us = report.jitter.p50_s * 1e6,
+        jitter_p99_us = report.jitter.p99_s * 1e6,
+        ticks = report.jitter.ticks,
+        restarts = report.restarts,
+        "run finished"
+    );
+    if let Some(path) = &args.report {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
+        if let Err(e) = written {
+            eprintln!("nevil: run report {}: {e}", path.display());
+        }
+    }
+    match end {
+        End::Escalated(reason) => {
+            eprintln!("nevil: the root supervisor gave up: {reason}");
+            ExitCode::FAILURE
+        }
+        _ if exit.is_abnormal() => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn default_dump_path() -> PathBuf {
+    std::env::temp_dir().join(format!("nevil-tree-{}.json", std::process::id()))
 }

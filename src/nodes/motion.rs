@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
 
 use crate::bus::{Bus, Clock, Command, Delivery, Drive, EStop, Micros};
 use crate::config::MotionConfig;
 use crate::drill::{Ballast, DrillMsg};
 use crate::jitter::Jitter;
+use crate::ticker::{self, Timer};
 
 /// A command older than this is not followed.
 pub const COMMAND_TTL: Micros = 500_000;
@@ -103,8 +105,8 @@ impl Motion {
 
 /// Messages of the [`MotionActor`].
 pub enum MotionMsg {
-    /// A control loop tick.
-    Tick,
+    /// A control loop tick, with the instant it was due.
+    Tick(Instant),
     /// A behaviour command.
     Command(Delivery<Command>),
     /// An e-stop change.
@@ -130,13 +132,13 @@ pub struct MotionActor {
     pub clock: Clock,
     /// Where tick lateness is recorded (shared with the run report and metrics).
     pub jitter: Arc<Jitter>,
+    /// What drives the loop (precise for real runs; tokio for paused-clock tests).
+    pub timer: Timer,
 }
 
 /// State of the [`MotionActor`].
 pub struct MotionState {
     motion: Motion,
-    first_tick: tokio::time::Instant,
-    ticks: u32,
     ballast: Ballast,
 }
 
@@ -159,12 +161,15 @@ impl Actor for MotionActor {
         self.bus
             .estop
             .subscribe("motion", myself.clone(), MotionMsg::EStop);
-        let period = self.cfg.period();
-        myself.send_interval(period, || MotionMsg::Tick);
+        ticker::spawn(
+            self.timer,
+            "motion",
+            self.cfg.period(),
+            myself,
+            MotionMsg::Tick,
+        )?;
         Ok(MotionState {
             motion,
-            first_tick: tokio::time::Instant::now() + period,
-            ticks: 0,
             ballast: Ballast::default(),
         })
     }
@@ -176,11 +181,9 @@ impl Actor for MotionActor {
         state: &mut MotionState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            MotionMsg::Tick => {
-                let due = state.first_tick + self.cfg.period() * state.ticks;
-                state.ticks = state.ticks.saturating_add(1);
+            MotionMsg::Tick(due) => {
                 self.jitter
-                    .record(tokio::time::Instant::now().saturating_duration_since(due));
+                    .record(Instant::now().saturating_duration_since(due));
                 let out = state.motion.step(self.clock.now_us());
                 self.bus.drive.publish(out);
             }

@@ -1,0 +1,510 @@
+//! The robot's actor tree, built from a [`Config`], and its life: start, fault drills,
+//! tree dumps, and a shutdown that stops the motors first.
+//!
+//! ```text
+//! root (one_for_one)
+//! ├── management (one_for_one): tree_service, recorder (when recording)
+//! ├── drivers    (one_for_one): ultrasonic, grayscale, battery, motors, steering
+//! ├── control    (rest_for_one): motion → obstacle_avoidance → line_follower
+//! └── safety     (one_for_one): watchdog
+//! ```
+//!
+//! `control` is `rest_for_one` because the behaviours command the motion controller: when
+//! it restarts, they restart after it. `line_follower` runs only in `line_following`
+//! mode (obstacle avoidance then guards it). Every supervisor's intensity comes from
+//! `[supervision]`; the root giving up ends [`Robot::wait`] with the escalation.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use nevil_actors::{ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree};
+use ractor::{ActorCell, ActorRef, Message};
+use serde::Serialize;
+
+use crate::bus::{Bus, Clock, EStop, TopicStats};
+use crate::config::{Backend, Config, Mode};
+use crate::drill::{DrillMsg, Fault, Injection};
+use crate::drivers::motors::{Motors, MotorsMsg};
+use crate::drivers::sensor::{BatteryMonitor, Grayscale, SensorDriver, SensorMsg, Ultrasonic};
+use crate::drivers::steering::{Steering, SteeringMsg};
+use crate::hw::sim::{Sim, SimReport};
+use crate::hw::{self, Hardware, HwError};
+use crate::jitter::{Jitter, JitterSummary};
+use crate::nodes::line_follower::{LineFollowerActor, LineFollowerMsg};
+use crate::nodes::motion::{MotionActor, MotionMsg};
+use crate::nodes::obstacle_avoidance::{ObstacleAvoidanceActor, ObstacleAvoidanceMsg};
+use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
+use crate::services::recorder::{Recorder, RecorderMsg};
+use crate::services::tree_service::{TreeService, TreeServiceMsg};
+
+/// The robot's devices and, for the simulated backend, its world.
+pub struct Devices {
+    /// The devices the drivers use.
+    pub hw: Hardware,
+    /// The simulated world, when the backend is `sim`.
+    pub sim: Option<Sim>,
+}
+
+impl Devices {
+    /// Opens the backend `config` names, on the run's clock.
+    ///
+    /// # Errors
+    ///
+    /// [`HwError::Open`] naming the device that could not be opened.
+    pub fn open(config: &Config, clock: Clock) -> Result<Self, HwError> {
+        match config.robot.backend {
+            Backend::Sim => {
+                let sim = Sim::new(&config.sim, move || clock.elapsed());
+                Ok(Self {
+                    hw: sim.hardware(),
+                    sim: Some(sim),
+                })
+            }
+            Backend::Picarx => Ok(Self {
+                hw: hw::picarx::open(&config.picarx)?,
+                sim: None,
+            }),
+        }
+    }
+}
+
+/// Sends a drill message to a live worker of message type `M`.
+type DrillSend = fn(&ActorCell, DrillMsg) -> bool;
+
+fn send_drill<M: From<DrillMsg> + Message>(cell: &ActorCell, d: DrillMsg) -> bool {
+    cell.is_message_type_of::<M>() != Some(false)
+        && ActorRef::<M>::from(cell.clone()).cast(M::from(d)).is_ok()
+}
+
+struct Worker {
+    spec: ChildSpec,
+    drill: DrillSend,
+}
+
+fn worker<A>(name: &str, actor: A, drill: DrillSend) -> Worker
+where
+    A: ractor::Actor<Arguments = ()> + Clone,
+{
+    Worker {
+        spec: ChildSpec::worker(name, actor, ()),
+        drill,
+    }
+}
+
+struct Group {
+    name: &'static str,
+    strategy: Strategy,
+    workers: Vec<Worker>,
+}
+
+/// Options of a run that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where tree dumps go.
+    pub tree_dump: PathBuf,
+    /// Record the bus here (overrides the config's recorder path).
+    pub record: Option<PathBuf>,
+    /// Fault drills to run.
+    pub inject: Vec<Injection>,
+    /// What drives the control loop.
+    pub loop_timer: crate::ticker::Timer,
+}
+
+/// A drill that is not possible on this tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--inject {target:?}: {reason}")]
+pub struct DrillTargetError {
+    /// The target as given.
+    pub target: String,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
+/// Why the robot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A fault drill names no worker of this tree.
+    #[error(transparent)]
+    Drill(#[from] DrillTargetError),
+    /// The tree did not start.
+    #[error("the actor tree did not start: {0}")]
+    Start(#[from] StartError),
+}
+
+/// The shared parts every actor is built from.
+struct Parts {
+    bus: Bus,
+    clock: Clock,
+    hw: Hardware,
+    jitter: Arc<Jitter>,
+    estops: EStopLog,
+    view: Arc<OnceLock<nevil_actors::TreeView>>,
+}
+
+fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
+    let mut management = vec![worker(
+        "tree_service",
+        TreeService {
+            view: p.view.clone(),
+            path: opts.tree_dump.clone(),
+        },
+        send_drill::<TreeServiceMsg>,
+    )];
+    if let Some(path) = opts.record.clone().or(config.recorder.path.clone()) {
+        let recorder = Recorder {
+            path,
+            max_file_bytes: config.recorder.max_file_bytes,
+            keep_files: config.recorder.keep_files,
+            bus: p.bus.clone(),
+        };
+        management.push(worker("recorder", recorder, send_drill::<RecorderMsg>));
+    }
+    let sampler = |period| (period, p.bus.clone(), p.clock);
+    let (up, ub, uc) = sampler(config.drivers.ultrasonic.period());
+    let (gp, gb, gc) = sampler(config.drivers.grayscale.period());
+    let (bp, bb, bc) = sampler(config.drivers.battery.period());
+    let drivers = vec![
+        worker(
+            "ultrasonic",
+            SensorDriver {
+                device: p.hw.ranger.clone(),
+                period: up,
+                bus: ub,
+                clock: uc,
+                sensor: Ultrasonic,
+            },
+            send_drill::<SensorMsg>,
+        ),
+        worker(
+            "grayscale",
+            SensorDriver {
+                device: p.hw.line.clone(),
+                period: gp,
+                bus: gb,
+                clock: gc,
+                sensor: Grayscale,
+            },
+            send_drill::<SensorMsg>,
+        ),
+        worker(
+            "battery",
+            SensorDriver {
+                device: p.hw.battery.clone(),
+                period: bp,
+                bus: bb,
+                clock: bc,
+                sensor: BatteryMonitor,
+            },
+            send_drill::<SensorMsg>,
+        ),
+        worker(
+            "motors",
+            Motors {
+                device: p.hw.drive.clone(),
+                bus: p.bus.clone(),
+            },
+            send_drill::<MotorsMsg>,
+        ),
+        worker(
+            "steering",
+            Steering {
+                device: p.hw.steering.clone(),
+                bus: p.bus.clone(),
+            },
+            send_drill::<SteeringMsg>,
+        ),
+    ];
+    let max_steer = config.motion.max_steer_deg;
+    let mut control = vec![
+        worker(
+            "motion",
+            MotionActor {
+                cfg: config.motion,
+                bus: p.bus.clone(),
+                clock: p.clock,
+                jitter: p.jitter.clone(),
+                timer: opts.loop_timer,
+            },
+            send_drill::<MotionMsg>,
+        ),
+        worker(
+            "obstacle_avoidance",
+            ObstacleAvoidanceActor {
+                cfg: config.behaviour,
+                max_steer,
+                bus: p.bus.clone(),
+            },
+            send_drill::<ObstacleAvoidanceMsg>,
+        ),
+    ];
+    if config.behaviour.mode == Mode::LineFollowing {
+        control.push(worker(
+            "line_follower",
+            LineFollowerActor {
+                cfg: config.behaviour,
+                max_steer,
+                bus: p.bus.clone(),
+            },
+            send_drill::<LineFollowerMsg>,
+        ));
+    }
+    let watchdog = Watchdog::from_config(config, p.bus.clone(), p.clock, p.estops.clone());
+    vec![
+        Group {
+            name: "management",
+            strategy: Strategy::OneForOne,
+            workers: management,
+        },
+        Group {
+            name: "drivers",
+            strategy: Strategy::OneForOne,
+            workers: drivers,
+        },
+        Group {
+            name: "control",
+            strategy: Strategy::RestForOne,
+            workers: control,
+        },
+        Group {
+            name: "safety",
+            strategy: Strategy::OneForOne,
+            workers: vec![worker("watchdog", watchdog, send_drill::<WatchdogMsg>)],
+        },
+    ]
+}
+
+/// Finds the worker a drill names (by path or name) in `groups`.
+fn resolve(groups: &[Group], target: &str) -> Result<(String, DrillSend), DrillTargetError> {
+    let err = |reason: String| DrillTargetError {
+        target: target.to_string(),
+        reason,
+    };
+    let mut workers = Vec::new();
+    for g in groups {
+        let group_path = format!("root/{}", g.name);
+        if target == g.name || target == group_path || target == "root" {
+            return Err(err(format!(
+                "{} is a supervisor; faults are injected into workers",
+                if target == "root" {
+                    "root".to_string()
+                } else {
+                    group_path
+                }
+            )));
+        }
+        for w in &g.workers {
+            let path = format!("{group_path}/{}", w.spec.name());
+            if target == path || target == w.spec.name() {
+                return Ok((path, w.drill));
+            }
+            workers.push(path);
+        }
+    }
+    Err(err(format!(
+        "no such actor (workers: {})",
+        workers.join(", ")
+    )))
+}
+
+/// A running robot.
+pub struct Robot {
+    tree: Tree,
+    bus: Bus,
+    clock: Clock,
+    devices: Devices,
+    jitter: Arc<Jitter>,
+    estops: EStopLog,
+    drills: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a run did, written by `run --report`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Seconds from start to the end of shutdown.
+    pub duration_s: f64,
+    /// How the tree ended: `normal`, or the escalation.
+    pub exit: String,
+    /// Control loop lateness.
+    pub jitter: JitterSummary,
+    /// Every e-stop engage and release.
+    pub estops: Vec<EStopEvent>,
+    /// Bus counters by topic.
+    pub bus: Vec<(&'static str, TopicStats)>,
+    /// Restarts of every actor, summed.
+    pub restarts: u64,
+    /// The simulated world's outcome (`sim` backend only).
+    pub sim: Option<SimReport>,
+}
+
+impl Robot {
+    /// Starts the robot of `config` on `devices`, then its fault drills.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Drill`] (before anything starts) for a drill naming no worker;
+    /// [`AppError::Start`] if the tree did not start.
+    pub async fn start(
+        config: &Config,
+        devices: Devices,
+        clock: Clock,
+        opts: &RunOptions,
+    ) -> Result<Self, AppError> {
+        let parts = Parts {
+            bus: Bus::new(config.bus.queue),
+            clock,
+            hw: devices.hw.clone(),
+            jitter: Arc::default(),
+            estops: EStopLog::default(),
+            view: Arc::default(),
+        };
+        let groups = layout(config, opts, &parts);
+        let targets = opts
+            .inject
+            .iter()
+            .map(|i| resolve(&groups, &i.target).map(|(path, send)| (i.clone(), path, send)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sup = &config.supervision;
+        let flags = |strategy| {
+            SupervisorFlags::new(strategy)
+                .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s))
+        };
+        let children = groups
+            .into_iter()
+            .map(|g| {
+                let specs = g.workers.into_iter().map(|w| w.spec).collect();
+                ChildSpec::supervisor(g.name, flags(g.strategy), specs)
+            })
+            .collect();
+        let tree = Tree::start("root", flags(Strategy::OneForOne), children).await?;
+        // Set once, right after start; the tree service reads it on each dump.
+        let _ = parts.view.set(tree.view());
+        let drills = targets
+            .into_iter()
+            .map(|(injection, path, send)| schedule(tree.view(), injection, path, send))
+            .collect();
+        tracing::info!(backend = ?config.robot.backend, "robot started");
+        Ok(Self {
+            tree,
+            bus: parts.bus,
+            clock,
+            devices,
+            jitter: parts.jitter,
+            estops: parts.estops,
+            drills,
+        })
+    }
+
+    /// The actor tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The simulated world, if any.
+    pub fn sim(&self) -> Option<&Sim> {
+        self.devices.sim.as_ref()
+    }
+
+    /// Asks the tree service to dump the tree; returns the file written.
+    ///
+    /// # Errors
+    ///
+    /// Why the dump failed (the service is down, the file could not be written).
+    pub async fn dump_tree(&self) -> Result<PathBuf, String> {
+        let cell = self
+            .tree
+            .actor("root/management/tree_service")
+            .ok_or("the tree service is not running")?;
+        let service = ActorRef::<TreeServiceMsg>::from(cell);
+        match ractor::call!(service, |r| TreeServiceMsg::Dump(Some(r))) {
+            Ok(result) => result,
+            Err(e) => Err(format!("tree service: {e}")),
+        }
+    }
+
+    /// Waits until the root supervisor ends on its own (it gave up).
+    pub async fn wait(&self) -> ExitReason {
+        self.tree.wait().await
+    }
+
+    /// Stops the robot: the motors first (straight at the device, and by e-stop so
+    /// nothing drives them again), then every actor in reverse start order.
+    pub async fn shutdown(self) -> (ExitReason, RunReport) {
+        self.bus.estop.publish(EStop {
+            t_us: self.clock.now_us(),
+            engaged: true,
+            reason: "shutdown".into(),
+        });
+        if let Err(e) = self.devices.hw.drive.lock().set_power(0.0, 0.0) {
+            tracing::error!(error = %e, "could not stop the motors at shutdown");
+        }
+        tracing::info!("motors stopped; stopping the actor tree");
+        for drill in &self.drills {
+            drill.abort();
+        }
+        let exit = self.tree.shutdown().await;
+        let restarts = self
+            .tree
+            .snapshot()
+            .root
+            .walk()
+            .iter()
+            .map(|n| n.restarts)
+            .sum();
+        let report = RunReport {
+            duration_s: self.clock.elapsed().as_secs_f64(),
+            exit: exit.to_string(),
+            jitter: self.jitter.summary(),
+            estops: self.estops.events(),
+            bus: self.bus.stats(),
+            restarts,
+            sim: self.devices.sim.as_ref().map(Sim::report),
+        };
+        (exit, report)
+    }
+}
+
+/// Runs one drill: at its time, the fault goes to the incarnation then alive; a leak or
+/// flood continues until that incarnation is gone.
+fn schedule(
+    view: nevil_actors::TreeView,
+    injection: Injection,
+    path: String,
+    send: DrillSend,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(injection.at).await;
+        let Some(cell) = view.actor(&path) else {
+            tracing::warn!(%path, fault = %injection.fault, "drill target not running; drill skipped");
+            return;
+        };
+        tracing::warn!(%path, fault = %injection.fault, "injecting fault");
+        match injection.fault {
+            Fault::Leak => {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                while send(&cell, DrillMsg::LeakTick) {
+                    tick.tick().await;
+                }
+            }
+            Fault::Flood => {
+                let mut tick = tokio::time::interval(Duration::from_millis(10));
+                'flood: loop {
+                    for _ in 0..500 {
+                        if !send(&cell, DrillMsg::FloodItem) {
+                            break 'flood;
+                        }
+                    }
+                    tick.tick().await;
+                }
+            }
+            fault => {
+                send(&cell, DrillMsg::Fault(fault));
+            }
+        }
+    })
+}
