@@ -1,0 +1,61 @@
+//! `nevil check-config`: exit 0 for a valid file, else 2 naming every problem by key path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use util::{config_with, output, scratch, text};
+
+#[test]
+fn shipped_configs_are_valid() {
+    for file in ["config/default.toml", "config/picarx.toml"] {
+        let out = output(&["check-config", file]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{file}: {stdout}{stderr}");
+        assert!(stdout.contains("ok"));
+    }
+}
+
+/// An unknown key, a value out of range and a reference to a missing sensor, each
+/// named with its key path in one run.
+#[test]
+fn broken_config_names_each_problem() {
+    let dir = scratch("check");
+    let unknown = config_with(&dir, &[("[motion]", "[motion]\nturbo = true")]);
+    let out = output(&["check-config", unknown.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.contains("turbo"), "{stdout}");
+
+    let broken = config_with(
+        &dir,
+        &[
+            ("rate_hz = 50", "rate_hz = 5000"),
+            (
+                r#"watch = ["ultrasonic", "grayscale"]"#,
+                r#"watch = ["ultrasonic", "lidar"]"#,
+            ),
+            ("max_power = 60", "max_power = 0"),
+        ],
+    );
+    let out = output(&["check-config", broken.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    for expected in [
+        "drivers.grayscale.rate_hz: must be between 1 and 200 (is 5000)",
+        "safety.watch[1]: unknown sensor \"lidar\"",
+        "motion.max_power: must be between 1 and 100 (is 0)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_named() {
+    let out = output(&["check-config", "/nonexistent/nevil.toml"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout.contains("/nonexistent/nevil.toml"), "{stdout}");
+}

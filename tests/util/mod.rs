@@ -1,0 +1,206 @@
+//! Driving the real `nevil` binary: commands, scratch directories, and a running robot
+//! whose log lines can be awaited (no sleep-and-hope: we wait for what it says).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// `nevil` with `args`, run from the repository root.
+pub fn nevil(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nevil"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env("RUST_LOG", "info");
+    cmd
+}
+
+/// Runs `nevil args` to completion.
+pub fn output(args: &[&str]) -> Output {
+    nevil(args).output().expect("run nevil")
+}
+
+/// stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nevil-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// The default config with `from` replaced by `to` (each must occur), written to `dir`.
+pub fn config_with(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = nevil::config::DEFAULT_TOML.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "default config has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Reads a JSON file.
+pub fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+/// A `nevil run` in the background whose stderr lines can be awaited.
+pub struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts `nevil args` (JSON logs, so lines can be matched exactly).
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = nevil(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn nevil");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (up to a minute, as a failsafe) for a stderr line containing `needle`.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line containing {needle:?}; got:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal by name (`USR1`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit; its exit code and every stderr line.
+    pub fn finish(mut self) -> (Option<i32>, Vec<String>) {
+        let status = self.child.wait().expect("wait");
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        (status.code(), self.seen)
+    }
+}
+
+/// Asserts that a tree JSON node (and its subtree) has DESIGN.md's schema.
+pub fn assert_node_schema(node: &serde_json::Value) {
+    let obj = node.as_object().expect("node is an object");
+    for key in [
+        "name",
+        "path",
+        "kind",
+        "strategy",
+        "status",
+        "restarts",
+        "last_exit",
+        "mailbox_depth",
+        "messages_handled",
+        "cpu_seconds",
+        "memory_bytes",
+        "quota",
+        "children",
+    ] {
+        assert!(obj.contains_key(key), "node {} lacks {key}", node["path"]);
+    }
+    assert_eq!(obj.len(), 13, "unexpected keys in {node}");
+    assert!(node["name"].is_string() && node["path"].is_string());
+    let kind = node["kind"].as_str().expect("kind");
+    assert!(kind == "supervisor" || kind == "worker");
+    match kind {
+        "supervisor" => assert!(["one_for_one", "rest_for_one", "one_for_all"]
+            .contains(&node["strategy"].as_str().expect("strategy"))),
+        _ => assert!(node["strategy"].is_null()),
+    }
+    assert!(node["status"].is_string());
+    assert!(node["restarts"].is_u64() && node["messages_handled"].is_u64());
+    assert!(node["mailbox_depth"].is_u64() && node["memory_bytes"].is_u64());
+    assert!(node["cpu_seconds"].is_f64());
+    assert!(node["last_exit"].is_null() || node["last_exit"].is_string());
+    assert!(node["quota"].is_null() || node["quota"].is_object());
+    for child in node["children"].as_array().expect("children") {
+        assert_node_schema(child);
+    }
+}
+
+/// Asserts DESIGN.md's top-level tree JSON.
+pub fn assert_tree_schema(tree: &serde_json::Value) {
+    assert!(tree["pid"].is_u64(), "{tree}");
+    assert!(tree["uptime_s"].is_f64());
+    assert_eq!(tree["root"]["path"], "root");
+    assert_node_schema(&tree["root"]);
+}
+
+/// The node at `path` in a tree JSON.
+pub fn node<'a>(tree: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    fn find<'a>(n: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+        if n["path"] == path {
+            return Some(n);
+        }
+        n["children"].as_array()?.iter().find_map(|c| find(c, path))
+    }
+    find(&tree["root"], path).unwrap_or_else(|| panic!("no node {path}"))
+}
+
+/// Every worker path in a tree JSON with its restart count.
+pub fn restarts(tree: &serde_json::Value) -> Vec<(String, u64)> {
+    fn walk(n: &serde_json::Value, out: &mut Vec<(String, u64)>) {
+        if n["kind"] == "worker" {
+            out.push((
+                n["path"].as_str().unwrap_or("").to_string(),
+                n["restarts"].as_u64().unwrap_or(0),
+            ));
+        }
+        for c in n["children"].as_array().into_iter().flatten() {
+            walk(c, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&tree["root"], &mut out);
+    out
+}
