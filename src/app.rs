@@ -23,13 +23,15 @@ use ractor::{ActorCell, ActorRef, Message};
 use serde::Serialize;
 
 use crate::bus::{Bus, Clock, EStop, TopicStats};
-use crate::config::{Backend, Config, Mode};
+use crate::config::{Backend, Config, Mode, SensorConfig};
 use crate::drill::{DrillMsg, Fault, Injection};
 use crate::drivers::motors::{Motors, MotorsMsg};
-use crate::drivers::sensor::{BatteryMonitor, Grayscale, SensorDriver, SensorMsg, Ultrasonic};
+use crate::drivers::sensor::{
+    BatteryMonitor, Grayscale, Sensor, SensorDriver, SensorMsg, Ultrasonic,
+};
 use crate::drivers::steering::{Steering, SteeringMsg};
 use crate::hw::sim::{Sim, SimReport};
-use crate::hw::{self, Hardware, HwError};
+use crate::hw::{self, Hardware, HwError, Shared};
 use crate::jitter::{Jitter, JitterSummary};
 use crate::nodes::line_follower::{LineFollowerActor, LineFollowerMsg};
 use crate::nodes::motion::{MotionActor, MotionMsg};
@@ -142,6 +144,25 @@ struct Parts {
     view: Arc<OnceLock<nevil_actors::TreeView>>,
 }
 
+impl Parts {
+    /// The driver sampling `device` as `cfg` says.
+    fn sampler<S: Sensor>(
+        &self,
+        device: Shared<S::Device>,
+        cfg: &SensorConfig,
+        sensor: S,
+    ) -> SensorDriver<S> {
+        SensorDriver {
+            device,
+            period: cfg.period(),
+            bus: self.bus.clone(),
+            clock: self.clock,
+            sensor,
+            blocking: self.hw.blocking,
+        }
+    }
+}
+
 fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
     let mut management = vec![worker(
         "tree_service",
@@ -160,42 +181,24 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
         };
         management.push(worker("recorder", recorder, send_drill::<RecorderMsg>));
     }
-    let sampler = |period| (period, p.bus.clone(), p.clock);
-    let (up, ub, uc) = sampler(config.drivers.ultrasonic.period());
-    let (gp, gb, gc) = sampler(config.drivers.grayscale.period());
-    let (bp, bb, bc) = sampler(config.drivers.battery.period());
     let drivers = vec![
         worker(
             "ultrasonic",
-            SensorDriver {
-                device: p.hw.ranger.clone(),
-                period: up,
-                bus: ub,
-                clock: uc,
-                sensor: Ultrasonic,
-            },
+            p.sampler(p.hw.ranger.clone(), &config.drivers.ultrasonic, Ultrasonic),
             send_drill::<SensorMsg>,
         ),
         worker(
             "grayscale",
-            SensorDriver {
-                device: p.hw.line.clone(),
-                period: gp,
-                bus: gb,
-                clock: gc,
-                sensor: Grayscale,
-            },
+            p.sampler(p.hw.line.clone(), &config.drivers.grayscale, Grayscale),
             send_drill::<SensorMsg>,
         ),
         worker(
             "battery",
-            SensorDriver {
-                device: p.hw.battery.clone(),
-                period: bp,
-                bus: bb,
-                clock: bc,
-                sensor: BatteryMonitor,
-            },
+            p.sampler(
+                p.hw.battery.clone(),
+                &config.drivers.battery,
+                BatteryMonitor,
+            ),
             send_drill::<SensorMsg>,
         ),
         worker(

@@ -109,4 +109,7 @@ pub struct Hardware {
     pub drive: Shared<dyn Drive>,
     /// The steering servo.
     pub steering: Shared<dyn Steering>,
+    /// Whether a device call may block for long (real buses and echo waits) and so must
+    /// run off the async workers; simulated devices answer in microseconds inline.
+    pub blocking: bool,
 }

@@ -1,8 +1,9 @@
 //! Sensor drivers: sample a device at a fixed rate and publish each reading.
 //!
 //! One actor type serves the three sensors; [`Sensor`] says how to read each and where
-//! to publish. A device read runs on tokio's blocking pool (the real ultrasonic waits
-//! for its echo), so a slow device never stalls the async workers. A failed read is a
+//! to publish. A read of a device that may block (the real ultrasonic waits for its
+//! echo) runs on tokio's blocking pool, so a slow device never stalls the async
+//! workers; a simulated device is read inline, saving two thread wake-ups per sample. A failed read is a
 //! crash of the driver: its supervisor restarts it, within the intensity.
 
 use std::time::Duration;
@@ -107,6 +108,8 @@ pub struct SensorDriver<S: Sensor> {
     pub clock: Clock,
     /// Which sensor.
     pub sensor: S,
+    /// Read on the blocking pool ([`crate::hw::Hardware::blocking`]).
+    pub blocking: bool,
 }
 
 impl<S: Sensor> Clone for SensorDriver<S> {
@@ -117,6 +120,7 @@ impl<S: Sensor> Clone for SensorDriver<S> {
             bus: self.bus.clone(),
             clock: self.clock,
             sensor: self.sensor.clone(),
+            blocking: self.blocking,
         }
     }
 }
@@ -143,11 +147,14 @@ impl<S: Sensor> Actor for SensorDriver<S> {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SensorMsg::Sample => {
-                let device = self.device.clone();
                 let t_us = self.clock.now_us();
-                let reading =
+                let reading = if self.blocking {
+                    let device = self.device.clone();
                     tokio::task::spawn_blocking(move || S::read(&mut **device.lock(), t_us))
-                        .await??;
+                        .await??
+                } else {
+                    S::read(&mut **self.device.lock(), t_us)?
+                };
                 reading.publish(&self.bus);
             }
             SensorMsg::Drill(d) => ballast.apply(d, &myself.get_cell()).await?,

@@ -423,6 +423,7 @@ pub fn hardware(hat: &Hat, cfg: &PicarxConfig) -> Hardware {
             hat.clone(),
             cfg.steering_trim_deg,
         ))),
+        blocking: true,
     }
 }
 

@@ -136,6 +136,7 @@ impl Sim {
             battery: Shared::new(Box::new(Device(self.clone()))),
             drive: Shared::new(Box::new(Device(self.clone()))),
             steering: Shared::new(Box::new(Device(self.clone()))),
+            blocking: false,
         }
     }
 
