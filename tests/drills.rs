@@ -113,3 +113,35 @@ fn hung_ranger_engages_the_estop() {
     assert!(first["at_s"].as_f64().unwrap() >= 1.0);
     assert_eq!(report["sim"]["last_drive"]["left"], 0.0);
 }
+
+/// The resource faults (their quotas come with resource governance, #5): under each,
+/// the rest of the robot keeps running — drivers sample, the control loop ticks — and
+/// the run still ends cleanly, the faulty actor being stopped or killed at shutdown.
+fn robot_keeps_running_under(name: &str, inject: &str) {
+    let (tree, report) = drill(name, None, inject);
+    let ticks = report["jitter"]["ticks"].as_u64().unwrap();
+    assert!(
+        ticks > 100,
+        "{name}: the control loop ticked only {ticks} times"
+    );
+    for driver in ["ultrasonic", "grayscale"] {
+        let n = node(&tree, &format!("root/drivers/{driver}"));
+        assert!(n["messages_handled"].as_u64().unwrap() > 20, "{name}: {n}");
+    }
+    assert_eq!(report["exit"], "normal", "{name}");
+}
+
+#[test]
+fn spin_leaves_the_robot_running() {
+    robot_keeps_running_under("spin", "obstacle_avoidance:spin@0.5");
+}
+
+#[test]
+fn leak_leaves_the_robot_running() {
+    robot_keeps_running_under("leak", "root/safety/watchdog:leak@0.5");
+}
+
+#[test]
+fn flood_leaves_the_robot_running() {
+    robot_keeps_running_under("flood", "steering:flood@0.5");
+}
