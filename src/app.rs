@@ -23,6 +23,7 @@ use ractor::{ActorCell, ActorRef, Message};
 use serde::Serialize;
 
 use crate::bus::{Bus, Clock, EStop, TopicStats};
+use crate::bus::{Line, Range};
 use crate::config::{Backend, Config, Mode, SensorConfig};
 use crate::drill::{DrillMsg, Fault, Injection};
 use crate::drivers::motors::{Motors, MotorsMsg};
@@ -33,9 +34,10 @@ use crate::drivers::steering::{Steering, SteeringMsg};
 use crate::hw::sim::{Sim, SimReport};
 use crate::hw::{self, Hardware, HwError, Shared};
 use crate::jitter::{Jitter, JitterSummary};
-use crate::nodes::line_follower::{LineFollowerActor, LineFollowerMsg};
+use crate::nodes::line_follower::LineFollower;
 use crate::nodes::motion::{MotionActor, MotionMsg};
-use crate::nodes::obstacle_avoidance::{ObstacleAvoidanceActor, ObstacleAvoidanceMsg};
+use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
+use crate::nodes::{BehaviourActor, BehaviourMsg};
 use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::tree_service::{TreeService, TreeServiceMsg};
@@ -233,23 +235,21 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
         ),
         worker(
             "obstacle_avoidance",
-            ObstacleAvoidanceActor {
-                cfg: config.behaviour,
-                max_steer,
+            BehaviourActor {
+                node: ObstacleAvoidance::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<ObstacleAvoidanceMsg>,
+            send_drill::<BehaviourMsg<Range>>,
         ),
     ];
     if config.behaviour.mode == Mode::LineFollowing {
         control.push(worker(
             "line_follower",
-            LineFollowerActor {
-                cfg: config.behaviour,
-                max_steer,
+            BehaviourActor {
+                node: LineFollower::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<LineFollowerMsg>,
+            send_drill::<BehaviourMsg<Line>>,
         ));
     }
     let watchdog = Watchdog::from_config(config, p.bus.clone(), p.clock, p.estops.clone());

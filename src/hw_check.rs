@@ -204,22 +204,10 @@ mod tests {
     use serde_json::json;
     use std::time::Duration;
 
-    fn w(bytes: &[u8]) -> Transaction {
-        Transaction::I2cWrite {
-            addr: 0x14,
-            bytes: bytes.to_vec(),
-        }
-    }
-
-    fn r(byte: u8) -> Transaction {
-        Transaction::I2cRead { addr: 0x14, byte }
-    }
+    use crate::hw::picarx::transport::fixtures::{read as r, write as w};
 
     fn g(bcm: u8, level: u8) -> Transaction {
-        Transaction::GpioWrite {
-            bcm,
-            level: Level::from_bit(level),
-        }
+        crate::hw::picarx::transport::fixtures::gpio(bcm, Level::from_bit(level))
     }
 
     fn dry() -> Vec<Operation> {

@@ -2,8 +2,90 @@
 //! behaviours that command it. Each node is a pure state machine (inputs: bus messages
 //! and ticks with their timestamps; outputs: bus messages), wrapped in a thin actor.
 //! The pure part is what `nevil replay` runs over a recording, so a replay computes
-//! exactly what the robot computed.
+//! exactly what the robot computed. The behaviours share one actor, [`BehaviourActor`].
 
 pub mod line_follower;
 pub mod motion;
 pub mod obstacle_avoidance;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::bus::{Bus, Command, Delivery, Topic};
+use crate::drill::{Ballast, DrillMsg};
+
+/// A behaviour: turns the readings of one topic into motion commands. Pure; the
+/// [`BehaviourActor`] runs it.
+pub trait Behaviour: Clone + Send + Sync + 'static {
+    /// The reading it consumes.
+    type Input: Clone + Send + Sync + 'static;
+    /// Its name on the bus.
+    const NAME: &'static str;
+    /// The topic it listens to.
+    fn topic(bus: &Bus) -> &Topic<Self::Input>;
+    /// The command for a reading, if it has one.
+    fn on_input(&mut self, input: &Self::Input) -> Option<Command>;
+}
+
+/// Messages of a [`BehaviourActor`].
+pub enum BehaviourMsg<T> {
+    /// A reading.
+    Input(Delivery<T>),
+    /// A fault drill.
+    Drill(DrillMsg),
+}
+
+impl<T> From<DrillMsg> for BehaviourMsg<T> {
+    fn from(d: DrillMsg) -> Self {
+        Self::Drill(d)
+    }
+}
+
+/// Runs a [`Behaviour`]: each incarnation starts from `node` as configured.
+#[derive(Clone)]
+pub struct BehaviourActor<B> {
+    /// The behaviour in its initial state.
+    pub node: B,
+    /// The bus.
+    pub bus: Bus,
+}
+
+/// State of a [`BehaviourActor`].
+pub struct BehaviourState<B> {
+    node: B,
+    ballast: Ballast,
+}
+
+impl<B: Behaviour> Actor for BehaviourActor<B> {
+    type Msg = BehaviourMsg<B::Input>;
+    type State = BehaviourState<B>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        B::topic(&self.bus).subscribe(B::NAME, myself, BehaviourMsg::Input);
+        Ok(BehaviourState {
+            node: self.node.clone(),
+            ballast: Ballast::default(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BehaviourMsg::Input(input) => {
+                if let Some(c) = state.node.on_input(&input) {
+                    self.bus.command.publish(c);
+                }
+            }
+            BehaviourMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+        }
+        Ok(())
+    }
+}

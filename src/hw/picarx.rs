@@ -467,20 +467,7 @@ mod tests {
     use super::transport::Transaction;
     use super::*;
 
-    fn w(bytes: &[u8]) -> Transaction {
-        Transaction::I2cWrite {
-            addr: 0x14,
-            bytes: bytes.to_vec(),
-        }
-    }
-
-    fn r(byte: u8) -> Transaction {
-        Transaction::I2cRead { addr: 0x14, byte }
-    }
-
-    fn g(bcm: u8, level: Level) -> Transaction {
-        Transaction::GpioWrite { bcm, level }
-    }
+    use super::transport::fixtures::{gpio as g, read as r, write as w};
 
     fn take(rec: &Arc<Mutex<Recording>>) -> Vec<Transaction> {
         rec.lock().unwrap().take()

@@ -4,11 +4,9 @@
 //! line: steer that way, harder when the middle sensor lost it. No sensor on the line:
 //! keep the last turn, slower, to find it again.
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-
-use crate::bus::{Bus, Command, Delivery, Line, Source};
+use super::Behaviour;
+use crate::bus::{Bus, Command, Line, Source, Topic};
 use crate::config::BehaviourConfig;
-use crate::drill::{Ballast, DrillMsg};
 
 /// The behaviour's state machine.
 #[derive(Debug, Clone)]
@@ -52,70 +50,14 @@ impl LineFollower {
     }
 }
 
-/// Messages of the [`LineFollowerActor`].
-pub enum LineFollowerMsg {
-    /// A grayscale reading.
-    Line(Delivery<Line>),
-    /// A fault drill.
-    Drill(DrillMsg),
-}
-
-impl From<DrillMsg> for LineFollowerMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
+impl Behaviour for LineFollower {
+    type Input = Line;
+    const NAME: &'static str = "line_follower";
+    fn topic(bus: &Bus) -> &Topic<Line> {
+        &bus.line
     }
-}
-
-/// The line follower actor.
-#[derive(Clone)]
-pub struct LineFollowerActor {
-    /// Its tuning.
-    pub cfg: BehaviourConfig,
-    /// The motion controller's steering limit.
-    pub max_steer: f64,
-    /// The bus.
-    pub bus: Bus,
-}
-
-/// State of the [`LineFollowerActor`].
-pub struct LineFollowerState {
-    node: LineFollower,
-    ballast: Ballast,
-}
-
-impl Actor for LineFollowerActor {
-    type Msg = LineFollowerMsg;
-    type State = LineFollowerState;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        _: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        self.bus
-            .line
-            .subscribe("line_follower", myself, LineFollowerMsg::Line);
-        Ok(LineFollowerState {
-            node: LineFollower::new(self.cfg, self.max_steer),
-            ballast: Ballast::default(),
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            LineFollowerMsg::Line(l) => {
-                let c = state.node.on_line(&l);
-                self.bus.command.publish(c);
-            }
-            LineFollowerMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
-        }
-        Ok(())
+    fn on_input(&mut self, input: &Line) -> Option<Command> {
+        Some(self.on_line(input))
     }
 }
 

@@ -7,11 +7,9 @@
 //! In `line_following` mode it only guards: within `avoid_distance_m` it sends an urgent
 //! stop that overrides the line follower.
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-
-use crate::bus::{Bus, Command, Delivery, Range, Source};
+use super::Behaviour;
+use crate::bus::{Bus, Command, Range, Source, Topic};
 use crate::config::{BehaviourConfig, Mode};
-use crate::drill::{Ballast, DrillMsg};
 
 /// The behaviour's state machine.
 #[derive(Debug, Clone)]
@@ -62,71 +60,14 @@ impl ObstacleAvoidance {
     }
 }
 
-/// Messages of the [`ObstacleAvoidanceActor`].
-pub enum ObstacleAvoidanceMsg {
-    /// A ranger reading.
-    Range(Delivery<Range>),
-    /// A fault drill.
-    Drill(DrillMsg),
-}
-
-impl From<DrillMsg> for ObstacleAvoidanceMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
+impl Behaviour for ObstacleAvoidance {
+    type Input = Range;
+    const NAME: &'static str = "obstacle_avoidance";
+    fn topic(bus: &Bus) -> &Topic<Range> {
+        &bus.range
     }
-}
-
-/// The obstacle avoidance actor.
-#[derive(Clone)]
-pub struct ObstacleAvoidanceActor {
-    /// Its tuning.
-    pub cfg: BehaviourConfig,
-    /// The motion controller's steering limit.
-    pub max_steer: f64,
-    /// The bus.
-    pub bus: Bus,
-}
-
-/// State of the [`ObstacleAvoidanceActor`].
-pub struct ObstacleAvoidanceState {
-    node: ObstacleAvoidance,
-    ballast: Ballast,
-}
-
-impl Actor for ObstacleAvoidanceActor {
-    type Msg = ObstacleAvoidanceMsg;
-    type State = ObstacleAvoidanceState;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        _: (),
-    ) -> Result<Self::State, ActorProcessingErr> {
-        self.bus
-            .range
-            .subscribe("obstacle_avoidance", myself, ObstacleAvoidanceMsg::Range);
-        Ok(ObstacleAvoidanceState {
-            node: ObstacleAvoidance::new(self.cfg, self.max_steer),
-            ballast: Ballast::default(),
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ObstacleAvoidanceMsg::Range(r) => {
-                if let Some(c) = state.node.on_range(&r) {
-                    self.bus.command.publish(c);
-                }
-            }
-            ObstacleAvoidanceMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
-        }
-        Ok(())
+    fn on_input(&mut self, input: &Range) -> Option<Command> {
+        self.on_range(input)
     }
 }
 

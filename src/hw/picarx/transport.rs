@@ -563,6 +563,34 @@ impl Transport for Rppal {
     }
 }
 
+/// Transactions as tests spell them: `write(&[0x22, 0, 0x5a])`, `read(0)`, `gpio(23, Low)`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Transaction;
+    use crate::hw::picarx::protocol::{Level, I2C_ADDRESS};
+
+    /// An I2C write of `bytes` to the HAT.
+    pub(crate) fn write(bytes: &[u8]) -> Transaction {
+        Transaction::I2cWrite {
+            addr: I2C_ADDRESS,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// A single-byte I2C read from the HAT that returned `byte`.
+    pub(crate) fn read(byte: u8) -> Transaction {
+        Transaction::I2cRead {
+            addr: I2C_ADDRESS,
+            byte,
+        }
+    }
+
+    /// A GPIO write.
+    pub(crate) fn gpio(bcm: u8, level: Level) -> Transaction {
+        Transaction::GpioWrite { bcm, level }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
