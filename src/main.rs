@@ -185,8 +185,10 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
     let end = match signals::run_until_stopped(&robot, args.duration).await {
         Ok(end) => end,
         Err(e) => {
+            // Without SIGTERM handling the robot could not be stopped safely: stop now.
             eprintln!("nevil: cannot install signal handlers: {e}");
-            End::Signal("setup failure")
+            robot.shutdown().await;
+            return ExitCode::FAILURE;
         }
     };
     tracing::info!(?end, "stopping");
