@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use nevil_actors::{ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree};
-use ractor::{ActorCell, ActorRef, Message};
+use nevil_actors::{ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree, TreeView};
+use ractor::{ActorRef, Message};
 use serde::Serialize;
 
 use crate::bus::{Bus, Clock, EStop, TopicStats};
@@ -73,12 +73,14 @@ impl Devices {
     }
 }
 
-/// Sends a drill message to a live worker of message type `M`.
-type DrillSend = fn(&ActorCell, DrillMsg) -> bool;
+/// Sends drill messages to one incarnation of a worker; `false` once it is gone.
+type DrillSender = Box<dyn Fn(DrillMsg) -> bool + Send>;
+/// Finds the live incarnation at a path, for a worker of a known message type.
+type DrillSend = fn(&TreeView, &str) -> Option<DrillSender>;
 
-fn send_drill<M: From<DrillMsg> + Message>(cell: &ActorCell, d: DrillMsg) -> bool {
-    cell.is_message_type_of::<M>() != Some(false)
-        && ActorRef::<M>::from(cell.clone()).cast(M::from(d)).is_ok()
+fn send_drill<M: From<DrillMsg> + Message>(view: &TreeView, path: &str) -> Option<DrillSender> {
+    let mailbox = view.mailbox::<M>(path)?;
+    Some(Box::new(move |d| mailbox.cast(M::from(d)).is_ok()))
 }
 
 struct Worker {
@@ -482,7 +484,7 @@ fn schedule(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(injection.at).await;
-        let Some(cell) = view.actor(&path) else {
+        let Some(send) = send(&view, &path) else {
             tracing::warn!(%path, fault = %injection.fault, "drill target not running; drill skipped");
             return;
         };
@@ -490,7 +492,7 @@ fn schedule(
         match injection.fault {
             Fault::Leak => {
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
-                while send(&cell, DrillMsg::LeakTick) {
+                while send(DrillMsg::LeakTick) {
                     tick.tick().await;
                 }
             }
@@ -498,7 +500,7 @@ fn schedule(
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
                 'flood: loop {
                     for _ in 0..500 {
-                        if !send(&cell, DrillMsg::FloodItem) {
+                        if !send(DrillMsg::FloodItem) {
                             break 'flood;
                         }
                     }
@@ -506,7 +508,7 @@ fn schedule(
                 }
             }
             fault => {
-                send(&cell, DrillMsg::Fault(fault));
+                send(DrillMsg::Fault(fault));
             }
         }
     })

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bincode::{Decode, Encode};
+use nevil_actors::Mailbox;
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
@@ -252,18 +253,26 @@ impl<T: Clone + Send + 'static> Topic<T> {
         }
     }
 
-    /// Subscribes an actor: each message arrives as `wrap(delivery)`.
+    /// Subscribes an actor: each message arrives as `wrap(delivery)`. Call it from the
+    /// subscriber's own `pre_start`: deliveries then go through its counting
+    /// [`Mailbox`], so its supervisor sees its mailbox depth.
     pub fn subscribe<M: Message>(
         &self,
         name: &str,
         actor: ActorRef<M>,
         wrap: fn(Delivery<T>) -> M,
     ) {
-        self.subscribe_with(name, move |d| actor.cast(wrap(d)).is_ok());
+        let mailbox = Mailbox::own(&actor);
+        self.subscribe_with(name, move |d| mailbox.cast(wrap(d)).is_ok());
     }
 
     /// Publishes `msg` to every subscriber whose queue has room; returns how many got it.
+    /// The copies are the subscribers' business: not charged to the publishing actor.
     pub fn publish(&self, msg: T) -> usize {
+        nevil_actors::managed::uncharged(|| self.deliver(msg))
+    }
+
+    fn deliver(&self, msg: T) -> usize {
         self.inner.published.fetch_add(1, Ordering::Relaxed);
         let subs = self
             .inner

@@ -15,6 +15,11 @@ use nevil::signals::{self, End};
 
 const BAD_INPUT: u8 = 2;
 
+/// Charges each allocation to the actor whose handler made it, so the tree shows each
+/// actor's memory and quotas can govern it (see `nevil_actors::managed::alloc`).
+#[global_allocator]
+static ALLOC: nevil_actors::CountingAlloc = nevil_actors::CountingAlloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::bus::{self, Bus, Clock, Delivery, EStop};
 use crate::config::Config;
 use crate::drill::{Ballast, DrillMsg};
+use crate::ticker::{self, Timer};
 
 /// One engage or release of the e-stop, for the run report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -233,7 +234,13 @@ impl Actor for Watchdog {
             .subscribe("safety", myself.clone(), WatchdogMsg::Battery);
         b.drive
             .subscribe("safety", myself.clone(), WatchdogMsg::Drive);
-        myself.send_interval(self.check_period, || WatchdogMsg::Check);
+        ticker::spawn(
+            Timer::Tokio,
+            "watchdog",
+            self.check_period,
+            myself.clone(),
+            |_| WatchdogMsg::Check,
+        )?;
         let watch = Watch::new(
             self.sensors.clone(),
             self.controller_limit,

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use nevil_actors::Mailbox;
 use ractor::{ActorRef, Message};
 use tokio::time::Instant;
 
@@ -26,7 +27,8 @@ pub enum Timer {
     Tokio,
 }
 
-/// Sends `tick(due)` to `actor` every `period`, the first one `period` from now.
+/// Sends `tick(due)` to `actor` every `period`, the first one `period` from now, through
+/// its counting mailbox (call it from the actor's `pre_start`).
 ///
 /// # Errors
 ///
@@ -42,6 +44,7 @@ where
     M: Message,
     F: Fn(Instant) -> M + Send + 'static,
 {
+    let actor = Mailbox::own(&actor);
     match timer {
         Timer::Tokio => {
             tokio::spawn(async move {

@@ -69,15 +69,15 @@ pub struct NodeSnapshot {
     pub restarts: u64,
     /// Why its last incarnation ended, if one did.
     pub last_exit: Option<ExitReason>,
-    /// Messages sent to it and not yet handled. Accounting of `sent` is not wired yet
-    /// (resource governance, issue #5): reported as 0 until then.
+    /// Messages sent to it through a `Mailbox` and not yet handled.
     pub mailbox_depth: u64,
     /// Messages its handlers took, cumulative across incarnations (workers; 0 for
     /// supervisors, whose traffic is supervision events).
     pub messages_handled: u64,
-    /// CPU time of its handlers in seconds. Not measured yet (issue #5): 0 until then.
+    /// Time its handlers spent in polls, in seconds, cumulative (TSC-timed).
     pub cpu_seconds: f64,
-    /// Memory it allocated and still holds, in bytes. Not measured yet (issue #5): 0.
+    /// Bytes its handlers allocated and did not free (0 unless the binary installs
+    /// `CountingAlloc`; see `managed::alloc` for what crosses actors).
     pub memory_bytes: u64,
     /// Its quota group and state. No quotas yet (issue #5): `null`.
     pub quota: Option<QuotaSnapshot>,

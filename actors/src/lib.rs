@@ -69,7 +69,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use exit::{ExitReason, Panicked};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
-pub use managed::{Counters, Managed, ManagedState};
+pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
 pub use supervisor::{
     Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,

@@ -15,40 +15,244 @@
 //! Because the failure is reported after that `post_stop` finished, a restarted child's
 //! `pre_start` never overlaps its previous incarnation's `post_stop`.
 //!
-//! It also counts the messages each child handled ([`Counters`], cumulative across
-//! incarnations, read by the tree snapshot) and runs every handler inside an
-//! `actor{path=…}` tracing span, so each log line an actor writes carries its path.
+//! It also accounts for each child ([`Counters`], cumulative across incarnations, read
+//! by the tree snapshot and the quota enforcer) and runs every handler inside an
+//! `actor{path=…}` tracing span, so each log line an actor writes carries its path:
+//!
+//! - **messages handled**, and **sent** through a [`Mailbox`] — the one counting send
+//!   handle the runtime gives out; mailbox depth is `sent − handled` (clamped at 0:
+//!   a message sent with a plain `ActorRef` is handled but was never counted as sent);
+//! - **handler time**, each poll timed with the TSC ([`cpu`]);
+//! - **memory** the actor allocated and still holds, with [`CountingAlloc`] installed;
+//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]).
+//!
+//! Cost per message with the gate open: one relaxed load, two TSC reads, plain stores
+//! to counters only the actor writes; `sent` lives on its own cache line, so senders
+//! and the actor do not contend.
 
+pub mod alloc;
+pub mod cpu;
+pub mod gate;
+
+pub use alloc::{uncharged, CountingAlloc};
+
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 use futures::FutureExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message, MessagingErr, SupervisionEvent};
 use tracing::Instrument;
 
 use crate::exit::Panicked;
 use crate::path::ActorPath;
 
-/// Counters of one supervised child, cumulative across its incarnations.
+/// What one supervised child's incarnations counted, and the gate its supervisor uses.
 ///
-/// Each counter has a single writer (the incarnation running), so it is bumped with a
-/// plain load and store rather than a locked read-modify-write; readers may see a value
-/// a message or two old.
+/// The actor is the only writer of its own counters (it runs on one thread at a time),
+/// so they are bumped with a plain load and store rather than a locked read-modify-write;
+/// readers may see values a message old. `sent` is written by senders and sits on its
+/// own cache line.
 #[derive(Debug, Default)]
 pub struct Counters {
+    sent: CachePadded<AtomicU64>,
+    own: CachePadded<Own>,
+    pub(crate) gate: gate::Gate,
+}
+
+#[derive(Debug, Default)]
+struct Own {
     handled: AtomicU64,
+    poll_ticks: AtomicU64,
+    allocated: AtomicU64,
+    freed: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    let n = counter.load(Ordering::Relaxed);
+    counter.store(n.wrapping_add(by), Ordering::Relaxed);
 }
 
 impl Counters {
     /// Messages handled so far (cumulative).
     pub fn messages_handled(&self) -> u64 {
-        self.handled.load(Ordering::Relaxed)
+        self.own.handled.load(Ordering::Relaxed)
+    }
+
+    /// Messages sent through a [`Mailbox`] so far (cumulative).
+    pub fn messages_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Messages waiting: sent through a [`Mailbox`] and not yet handled.
+    pub fn mailbox_depth(&self) -> u64 {
+        self.messages_sent().saturating_sub(self.messages_handled())
+    }
+
+    /// Seconds spent in handler polls (cumulative; see [`cpu`]).
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu::seconds(self.own.poll_ticks.load(Ordering::Relaxed))
+    }
+
+    /// Bytes the current incarnation's handlers allocated and did not free (see
+    /// [`alloc`]); a restart starts from 0, its predecessor's state being dropped.
+    pub fn memory_bytes(&self) -> u64 {
+        let allocated = self.own.allocated.load(Ordering::Relaxed);
+        allocated.saturating_sub(self.own.freed.load(Ordering::Relaxed))
+    }
+
+    /// Holds the next message until [`Counters::resume`]; none is lost or reordered.
+    pub fn suspend(&self) {
+        self.gate.suspend();
+    }
+
+    /// Opens the gate again (lifts a suspension or a throttle).
+    pub fn resume(&self) {
+        self.gate.resume();
+    }
+
+    /// Limits the actor to `rate` messages/s and/or `duty` of a core.
+    pub fn throttle(&self, rate: Option<f64>, duty: Option<f64>) {
+        self.gate.throttle(rate, duty);
+    }
+
+    /// `open`, `suspended` or `throttled`.
+    pub fn gate_state(&self) -> &'static str {
+        self.gate.state_name()
     }
 
     fn count_handled(&self) {
-        let n = self.handled.load(Ordering::Relaxed);
-        self.handled.store(n + 1, Ordering::Relaxed);
+        bump(&self.own.handled, 1);
+    }
+
+    /// A new incarnation starts holding nothing: its predecessor's state was dropped by
+    /// ractor outside any handler, so those frees were never charged back.
+    fn start_incarnation(&self) {
+        let allocated = self.own.allocated.load(Ordering::Relaxed);
+        self.own.freed.store(allocated, Ordering::Relaxed);
+    }
+
+    pub(crate) fn charge_memory(&self, allocated: usize, freed: usize) {
+        if allocated > 0 {
+            bump(&self.own.allocated, allocated as u64);
+        }
+        if freed > 0 {
+            // Never more freed than allocated: frees of data received from others must
+            // not add up to a credit that hides a leak.
+            let all = self.own.allocated.load(Ordering::Relaxed);
+            let f = self
+                .own
+                .freed
+                .load(Ordering::Relaxed)
+                .saturating_add(freed as u64);
+            self.own.freed.store(f.min(all), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The counting way to send to a managed actor: each cast counts as sent, so the
+/// supervisor sees the actor's mailbox depth. Get one with [`Mailbox::own`] inside the
+/// actor (to hand to publishers) or from the tree.
+pub struct Mailbox<M> {
+    actor: ActorRef<M>,
+    counters: Arc<Counters>,
+}
+
+impl<M> Clone for Mailbox<M> {
+    fn clone(&self) -> Self {
+        Self {
+            actor: self.actor.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
+impl<M: Message> Mailbox<M> {
+    /// A mailbox for `actor` counting into `counters`.
+    pub fn new(actor: ActorRef<M>, counters: Arc<Counters>) -> Self {
+        Self { actor, counters }
+    }
+
+    /// The running actor's own mailbox: call it from the actor's `pre_start` or a
+    /// handler, with its `myself`. Outside a managed actor the counts go nowhere
+    /// anyone reads (fresh counters).
+    pub fn own(myself: &ActorRef<M>) -> Self {
+        let current = alloc::current();
+        let counters = if current.is_null() {
+            Arc::default()
+        } else {
+            // SAFETY: `current` was set by `alloc::Enter` from the `Arc<Counters>` that
+            // the polling `Managed` holds (see `Accounted`), so it points into a live
+            // `Arc`; taking one more strong count keeps it alive for this mailbox.
+            #[allow(unsafe_code)]
+            unsafe {
+                Arc::increment_strong_count(current);
+                Arc::from_raw(current)
+            }
+        };
+        Self::new(myself.clone(), counters)
+    }
+
+    /// Sends `msg`, counting it; a failed send returns the message and is not counted.
+    ///
+    /// # Errors
+    ///
+    /// The actor is gone: ractor's error, holding the message.
+    pub fn cast(&self, msg: M) -> Result<(), MessagingErr<M>> {
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        // The message's box is freed by the receiver: charge it to no one.
+        alloc::uncharged(|| self.actor.cast(msg)).inspect_err(|_| {
+            self.counters.sent.fetch_sub(1, Ordering::Relaxed);
+        })
+    }
+
+    /// The actor.
+    pub fn actor(&self) -> &ActorRef<M> {
+        &self.actor
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a handler future with the actor's accounting around each poll: allocations
+    /// charged to it, poll time added to its handler time.
+    struct Accounted<'a, F> {
+        #[pin]
+        inner: F,
+        counters: &'a Counters,
+        busy: u64,
+    }
+}
+
+impl<F: Future> Future for Accounted<'_, F> {
+    /// The output and the raw TSC ticks its polls took.
+    type Output = (F::Output, u64);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _charging = alloc::Enter::new(this.counters);
+        let t0 = cpu::now();
+        let result = this.inner.poll(cx);
+        let ticks = cpu::now().saturating_sub(t0);
+        bump(&this.counters.own.poll_ticks, ticks);
+        *this.busy += ticks;
+        match result {
+            Poll::Ready(out) => Poll::Ready((out, *this.busy)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+fn accounted<F: Future>(counters: &Counters, inner: F) -> Accounted<'_, F> {
+    Accounted {
+        inner,
+        counters,
+        busy: 0,
     }
 }
 
@@ -66,6 +270,7 @@ pub struct Managed<A> {
 pub struct ManagedState<A: Actor> {
     inner: A::State,
     myself: ActorRef<A::Msg>,
+    bucket: gate::Bucket,
 }
 
 impl<A: Actor> Managed<A> {
@@ -135,9 +340,17 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let start = AssertUnwindSafe(self.inner.pre_start(myself.clone(), args));
-        let inner = caught(start.catch_unwind().instrument(self.span.clone()).await)?;
-        Ok(ManagedState { inner, myself })
+        self.counters.start_incarnation();
+        let start = AssertUnwindSafe(self.inner.pre_start(myself.clone(), args)).catch_unwind();
+        let (result, _) = accounted(&self.counters, start)
+            .instrument(self.span.clone())
+            .await;
+        let inner = caught(result)?;
+        Ok(ManagedState {
+            inner,
+            myself,
+            bucket: gate::Bucket::default(),
+        })
     }
 
     async fn post_start(
@@ -145,8 +358,9 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = AssertUnwindSafe(self.inner.post_start(myself, &mut state.inner))
-            .catch_unwind()
+        let starting =
+            AssertUnwindSafe(self.inner.post_start(myself, &mut state.inner)).catch_unwind();
+        let (result, _) = accounted(&self.counters, starting)
             .instrument(self.span.clone())
             .await;
         self.finish(result, state).await
@@ -158,15 +372,26 @@ impl<A: Actor> Actor for Managed<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !self.counters.gate.is_open() {
+            self.counters.gate.pass(&mut state.bucket).await;
+        }
         self.counters.count_handled();
-        let handling =
-            AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner)).catch_unwind();
+        let handling = accounted(
+            &self.counters,
+            AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner)).catch_unwind(),
+        );
         // Entering a span costs on every message; pay it only when someone listens.
-        let result = if self.span.is_disabled() {
+        let (result, busy) = if self.span.is_disabled() {
             handling.await
         } else {
             handling.instrument(self.span.clone()).await
         };
+        if !self.counters.gate.is_open() {
+            let busy = Duration::from_secs_f64(cpu::seconds(busy));
+            if let Some(pause) = self.counters.gate.duty_pause(busy) {
+                tokio::time::sleep(pause).await;
+            }
+        }
         self.finish(result, state).await
     }
 

@@ -163,6 +163,9 @@ impl Shared {
                     restarts: c.restarts,
                     last_exit: c.last_exit.clone(),
                     messages_handled: c.counters.messages_handled(),
+                    mailbox_depth: c.counters.mailbox_depth(),
+                    cpu_seconds: c.counters.cpu_seconds(),
+                    memory_bytes: c.counters.memory_bytes(),
                     ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
                 };
                 (node, c.view.clone())
@@ -177,6 +180,18 @@ impl Shared {
                 node
             })
             .collect()
+    }
+
+    /// The counters of the child at `path` below this supervisor.
+    pub(crate) fn counters(&self, path: &str) -> Option<Arc<crate::managed::Counters>> {
+        let rest = path.strip_prefix(self.path.as_str())?.strip_prefix('/')?;
+        match rest.split_once('/') {
+            Some((name, _)) => {
+                let view = self.table().by_name(name)?.view.clone()?;
+                view.counters(path)
+            }
+            None => self.table().by_name(rest).map(|c| c.counters.clone()),
+        }
     }
 
     /// The live incarnation at `path` below this supervisor, and its child table if it is

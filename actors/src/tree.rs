@@ -12,6 +12,7 @@ use ractor::{Actor, ActorCell, ActorRef};
 use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
+use crate::managed::{Counters, Mailbox};
 use crate::path::ActorPath;
 use crate::supervisor::{
     ChildKind, ChildSpec, Shared, Supervisor, SupervisorArgs, SupervisorFlags, SupervisorMsg,
@@ -58,6 +59,20 @@ impl TreeView {
             return Some(self.root.clone());
         }
         self.shared.lookup(path).map(|(cell, _)| cell)
+    }
+
+    /// The counters (and gate) of the worker at `path`, kept across its incarnations.
+    pub fn counters(&self, path: &str) -> Option<Arc<Counters>> {
+        self.shared.counters(path)
+    }
+
+    /// A counting [`Mailbox`] of the live worker at `path`, if its messages are `M`.
+    pub fn mailbox<M: ractor::Message>(&self, path: &str) -> Option<Mailbox<M>> {
+        let cell = self.actor(path)?;
+        if cell.is_message_type_of::<M>() == Some(false) {
+            return None;
+        }
+        Some(Mailbox::new(ActorRef::from(cell), self.counters(path)?))
     }
 }
 

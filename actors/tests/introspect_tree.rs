@@ -35,8 +35,14 @@ async fn snapshot_serializes_to_the_design_schema() {
     assert_eq!(root["last_exit"], json!(null));
     let drivers = &root["children"][0];
     assert_eq!(drivers["path"], "root/drivers");
+    let mut ultrasonic = drivers["children"][0].clone();
+    let cpu = ultrasonic["cpu_seconds"].take();
+    assert!(
+        cpu.as_f64().is_some_and(|s| s > 0.0),
+        "handler time is measured: {cpu}"
+    );
     assert_eq!(
-        drivers["children"][0],
+        ultrasonic,
         json!({
             "name": "ultrasonic",
             "path": "root/drivers/ultrasonic",
@@ -47,7 +53,7 @@ async fn snapshot_serializes_to_the_design_schema() {
             "last_exit": "panic: ultrasonic was told to panic",
             "mailbox_depth": 0,
             "messages_handled": 1,
-            "cpu_seconds": 0.0,
+            "cpu_seconds": null,
             "memory_bytes": 0,
             "quota": null,
             "children": []

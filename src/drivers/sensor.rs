@@ -13,6 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::bus::{self, Bus, Clock};
 use crate::drill::{Ballast, DrillMsg};
 use crate::hw::{self, HwError, Shared};
+use crate::ticker::{self, Timer};
 
 /// A sensor: how to read its device and publish a reading.
 pub trait Sensor: Send + Sync + Clone + 'static {
@@ -135,7 +136,9 @@ impl<S: Sensor> Actor for SensorDriver<S> {
         myself: ActorRef<SensorMsg>,
         _: (),
     ) -> Result<Ballast, ActorProcessingErr> {
-        myself.send_interval(self.period, || SensorMsg::Sample);
+        ticker::spawn(Timer::Tokio, "sample", self.period, myself, |_| {
+            SensorMsg::Sample
+        })?;
         Ok(Ballast::default())
     }
 

@@ -14,6 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::bus::Bus;
 use crate::drill::{Ballast, DrillMsg};
 use crate::recording::{Record, Writer};
+use crate::ticker::{self, Timer};
 
 /// Messages of the [`Recorder`].
 pub enum RecorderMsg {
@@ -82,7 +83,13 @@ impl Actor for Recorder {
         b.estop.subscribe("recorder", me(), |d| {
             RecorderMsg::Record(Record::EStop(d.into_inner()))
         });
-        myself.send_interval(Duration::from_millis(100), || RecorderMsg::Flush);
+        ticker::spawn(
+            Timer::Tokio,
+            "recorder",
+            Duration::from_millis(100),
+            myself,
+            |_| RecorderMsg::Flush,
+        )?;
         tracing::info!(path = %self.path.display(), "recording bus messages");
         Ok(RecorderState {
             writer,

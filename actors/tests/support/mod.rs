@@ -39,8 +39,11 @@ pub fn log() -> (Log, Events) {
 }
 
 impl Log {
-    fn emit(&self, event: String) {
-        let _ = self.tx.send(event);
+    fn emit(&self, event: impl FnOnce() -> String) {
+        // Reporting is done for the test, not the actor: keep it out of its memory.
+        nevil_actors::managed::uncharged(|| {
+            let _ = self.tx.send(event());
+        });
     }
 
     /// Makes the next `times` starts of `name` fail in `pre_start`.
@@ -112,6 +115,12 @@ pub enum ProbeMsg {
     Exit,
     /// Await forever inside the handler.
     Hang,
+    /// Allocate and keep this many bytes.
+    Hold(usize),
+    /// Burn CPU in the handler for this long.
+    Busy(Duration),
+    /// Send `n` `Record` messages to another probe.
+    SendTo(nevil_actors::Mailbox<ProbeMsg>, u32),
 }
 
 /// A worker that reports its lifecycle to a [`Log`].
@@ -125,6 +134,7 @@ pub struct Probe {
 
 pub struct ProbeState {
     incarnation: u32,
+    held: Vec<Vec<u8>>,
 }
 
 impl Probe {
@@ -159,11 +169,15 @@ impl Actor for Probe {
         _: (),
     ) -> Result<ProbeState, ActorProcessingErr> {
         let incarnation = self.log.next_incarnation(&self.name);
-        self.log.emit(format!("start {}#{incarnation}", self.name));
+        self.log
+            .emit(|| format!("start {}#{incarnation}", self.name));
         if self.log.should_fail_start(&self.name) {
             return Err(format!("{} refuses to start", self.name).into());
         }
-        Ok(ProbeState { incarnation })
+        Ok(ProbeState {
+            incarnation,
+            held: Vec::new(),
+        })
     }
 
     async fn handle(
@@ -178,12 +192,24 @@ impl Actor for Probe {
             }
             ProbeMsg::Record(v) => {
                 self.log
-                    .emit(format!("got {}#{} {v}", self.name, state.incarnation));
+                    .emit(|| format!("got {}#{} {v}", self.name, state.incarnation));
             }
             ProbeMsg::Panic => panic!("{} was told to panic", self.name),
             ProbeMsg::Fail => return Err(format!("{} was told to fail", self.name).into()),
             ProbeMsg::Exit => myself.stop(None),
             ProbeMsg::Hang => std::future::pending::<()>().await,
+            ProbeMsg::Hold(n) => state.held.push(vec![1; n]),
+            ProbeMsg::SendTo(to, n) => {
+                for v in 0..n {
+                    let _ = to.cast(ProbeMsg::Record(v));
+                }
+            }
+            ProbeMsg::Busy(d) => {
+                let t0 = std::time::Instant::now();
+                while t0.elapsed() < d {
+                    std::hint::spin_loop();
+                }
+            }
         }
         Ok(())
     }
@@ -195,11 +221,11 @@ impl Actor for Probe {
     ) -> Result<(), ActorProcessingErr> {
         if !self.stop_delay.is_zero() {
             self.log
-                .emit(format!("stopping {}#{}", self.name, state.incarnation));
+                .emit(|| format!("stopping {}#{}", self.name, state.incarnation));
             tokio::time::sleep(self.stop_delay).await;
         }
         self.log
-            .emit(format!("stop {}#{}", self.name, state.incarnation));
+            .emit(|| format!("stop {}#{}", self.name, state.incarnation));
         Ok(())
     }
 }
