@@ -54,6 +54,10 @@
 //! **Readings that are not numbers.** A NaN reading is above no limit and below no
 //! recovery threshold: a broken meter neither punishes a child nor lets it recover.
 //!
+//! **Configuration.** [`QuotaConfig`] is the `[quotas]` section: the sampling interval,
+//! overrides of the built-in groups or new groups, and each actor's group (by path or
+//! name; `standard` otherwise), each problem named by its key path.
+//!
 //! **Records.** Each decision the supervisor applies becomes an [`Enforcement`] in the
 //! child's [`History`] (the last 32 by default) and a log line with the child's path.
 //!
@@ -94,6 +98,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+
+mod config;
+
+pub use config::{ActorQuotaConfig, EscalationConfig, GroupConfig, LimitsConfig, QuotaConfig};
 
 /// The fraction of a soft limit that every governed resource must stay below, for a whole
 /// recovery window, before a child is brought back to `Ok` (seed 001's 80 % target).
@@ -203,11 +211,9 @@ impl Limits {
     /// `quotas.groups.heavy.memory` → `quotas.groups.heavy.memory.hard`). Empty when valid.
     pub fn check(&self, key: &str) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        for (field, value) in [
-            ("soft", self.soft),
-            ("burst", self.burst),
-            ("hard", self.hard),
-        ] {
+        // Burst is checked against soft and hard only once they are sound, so that one
+        // mistake (a burst derived from a bad soft limit) is reported once.
+        for (field, value) in [("soft", self.soft), ("hard", self.hard)] {
             if !(value.is_finite() && value >= 0.0) {
                 problems.push((
                     format!("{key}.{field}"),
@@ -1426,15 +1432,17 @@ mod tests {
         );
         assert_eq!(bad(1.0, 3.0, 2.0)[0].0, "quotas.groups.heavy.memory.burst");
         assert_eq!(bad(1.0, 0.5, 2.0)[0].0, "quotas.groups.heavy.memory.burst");
-        let neg = bad(-1.0, f64::NAN, 2.0);
+        let neg = bad(-1.0, -0.5, f64::INFINITY);
         assert_eq!(
             neg.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             [
                 "quotas.groups.heavy.memory.soft",
-                "quotas.groups.heavy.memory.burst"
+                "quotas.groups.heavy.memory.hard"
             ]
         );
-        assert!(neg[0].1.starts_with("must be a finite number >= 0"));
+        assert_eq!(neg[0].1, "must be a finite number >= 0 (is -1)");
+        let nan = bad(0.0, f64::NAN, 1.0);
+        assert_eq!(nan[0].0, "quotas.groups.heavy.memory.burst");
     }
 
     #[test]
