@@ -63,6 +63,7 @@ pub mod exit;
 pub mod introspect;
 pub mod managed;
 pub mod path;
+pub mod quota;
 pub mod supervisor;
 pub mod tree;
 
@@ -71,6 +72,10 @@ pub use exit::{ExitReason, Panicked};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
+pub use quota::{
+    Action, Decision, Enforcement, Escalation, HardAction, History, Limits, QuotaConfig,
+    QuotaGroup, QuotaState, QuotaStatus, Resource, Usage,
+};
 pub use supervisor::{
     Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
     SupervisorRef,
