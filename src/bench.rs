@@ -6,7 +6,12 @@
 //! - **bare restart**: the same under a minimal hand-written ractor supervisor, the floor
 //!   that supervision overhead is measured against;
 //! - **throughput**: casts into a counting actor, bare or supervised, then one call that
-//!   returns once all were handled.
+//!   returns once all were handled;
+//! - **call**: one request/reply round trip to a supervised actor;
+//! - **suspend → resume**: with the actor suspended and a call held at its gate, the time
+//!   from `resume()` to the reply.
+//!
+//! [`run_all`] runs them all for `nevil bench`.
 
 use std::time::{Duration, Instant};
 
@@ -317,6 +322,120 @@ impl ThroughputScenario {
             }
         }
     }
+}
+
+impl ThroughputScenario {
+    /// One call round trip.
+    pub async fn call_once(&self) -> Result<Duration, BenchError> {
+        let t0 = Instant::now();
+        ping(&self.actor).await?;
+        Ok(t0.elapsed())
+    }
+
+    /// Suspends the actor, queues a call behind its gate, resumes it; returns the time
+    /// from `resume()` to the reply. Meant for a current-thread runtime.
+    pub async fn suspend_resume_once(&self) -> Result<Duration, BenchError> {
+        let counters = self
+            .tree
+            .as_ref()
+            .and_then(|t| t.view().counters("bench/echo"))
+            .ok_or_else(|| fail("suspend needs the supervised scenario"))?;
+        counters.suspend();
+        let actor = self.actor.clone();
+        let call = tokio::spawn(async move { ping(&actor).await });
+        // On a current-thread runtime, these yields run the caller (which sends) and the
+        // actor (which takes the message and waits at its gate) before we resume.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let t0 = Instant::now();
+        counters.resume();
+        call.await.map_err(fail)??;
+        Ok(t0.elapsed())
+    }
+}
+
+/// Every figure of `nevil bench --json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchReport {
+    /// Casts per second into a bare ractor actor.
+    pub throughput_bare_msgs_per_s: f64,
+    /// Casts per second into a supervised (managed) actor.
+    pub throughput_managed_msgs_per_s: f64,
+    /// managed / bare.
+    pub throughput_ratio: f64,
+    /// Call round trip to a managed actor, median, µs.
+    pub call_p50_us: f64,
+    /// Call round trip, 99th percentile, µs.
+    pub call_p99_us: f64,
+    /// Kill → replacement answers, one child, median, µs.
+    pub restart_p50_us: f64,
+    /// Same, 99th percentile, µs.
+    pub restart_p99_us: f64,
+    /// Kill → third of a rest_for_one chain answers, median, µs.
+    pub rest_for_one_restart_p50_us: f64,
+    /// Bare hand-written ractor restart, median, µs (the floor).
+    pub bare_restart_p50_us: f64,
+    /// resume() → the held call's reply, median, µs.
+    pub suspend_resume_p50_us: f64,
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn sample<F, Fut>(n: usize, mut once: F) -> Result<Vec<Duration>, BenchError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Duration, BenchError>>,
+{
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        samples.push(once().await?);
+    }
+    Ok(samples)
+}
+
+/// Runs every scenario (on the current runtime; a current-thread one gives the
+/// steadiest figures).
+///
+/// # Errors
+///
+/// The first scenario that fails.
+pub async fn run_all() -> Result<BenchReport, BenchError> {
+    const BATCH: u64 = 10_000;
+    const ROUNDS: usize = 100;
+    let mut bare = ThroughputScenario::bare().await?;
+    let mut managed = ThroughputScenario::supervised().await?;
+    let (mut tb, mut tm) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        tb.push(bare.cast_batch(BATCH).await?);
+        tm.push(managed.cast_batch(BATCH).await?);
+    }
+    let rate = |d: Duration| BATCH as f64 / d.as_secs_f64();
+    let (rb, rm) = (
+        rate(percentile(&mut tb, 0.5)),
+        rate(percentile(&mut tm, 0.5)),
+    );
+    let mut calls = sample(5000, || managed.call_once()).await?;
+    let mut resumes = sample(1000, || managed.suspend_resume_once()).await?;
+    bare.stop().await;
+    managed.stop().await;
+    let mut restarts = restart_samples(RestartCase::OneForOne, 3000).await?;
+    let mut chain = restart_samples(RestartCase::RestForOneChainOf3, 3000).await?;
+    let mut floor = restart_samples(RestartCase::BareRactor, 3000).await?;
+    Ok(BenchReport {
+        throughput_bare_msgs_per_s: rb,
+        throughput_managed_msgs_per_s: rm,
+        throughput_ratio: rm / rb,
+        call_p50_us: us(percentile(&mut calls, 0.5)),
+        call_p99_us: us(percentile(&mut calls, 0.99)),
+        restart_p50_us: us(percentile(&mut restarts, 0.5)),
+        restart_p99_us: us(percentile(&mut restarts, 0.99)),
+        rest_for_one_restart_p50_us: us(percentile(&mut chain, 0.5)),
+        bare_restart_p50_us: us(percentile(&mut floor, 0.5)),
+        suspend_resume_p50_us: us(percentile(&mut resumes, 0.5)),
+    })
 }
 
 /// The value below which `q` (0–1) of `samples` lie (nearest rank); zero if empty.

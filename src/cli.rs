@@ -49,6 +49,12 @@ pub enum Command {
         #[arg(long)]
         trace: Option<PathBuf>,
     },
+    /// Runtime micro-benchmarks: throughput, call, restart and suspend/resume latency.
+    Bench {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Feed a flight recording back through the nodes and check the motor commands.
     Replay {
         /// The recording (written by `run --record`).

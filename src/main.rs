@@ -22,7 +22,12 @@ static ALLOC: nevil_actors::CountingAlloc = nevil_actors::CountingAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The bench restarts actors thousands of times: log only errors unless asked.
+    let level = match cli.command {
+        Command::Bench { .. } => "error",
+        _ => "info",
+    };
+    init_logging(cli.log_format, level);
     match cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig { path } => check_config(&path),
@@ -32,12 +37,13 @@ fn main() -> ExitCode {
             trace,
         } => hw_check(config.as_deref(), dry_run, trace.as_deref()),
         Command::Replay { file, config, json } => replay(&file, config.as_deref(), json),
+        Command::Bench { json } => bench(json),
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -139,6 +145,39 @@ fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn bench(json: bool) -> ExitCode {
+    // One thread: the steadiest figures, and what the scenarios assume.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let report = match runtime.map(|rt| rt.block_on(nevil::bench::run_all())) {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            eprintln!("nevil bench: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("nevil bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("nevil bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let value = serde_json::to_value(&report).unwrap_or_default();
+        for (key, v) in value.as_object().into_iter().flatten() {
+            println!("{key:32} {v}");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(args: RunArgs) -> ExitCode {
