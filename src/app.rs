@@ -374,11 +374,21 @@ impl Robot {
             SupervisorFlags::new(strategy)
                 .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s))
         };
+        let quotas = &config.quotas;
         let children = groups
             .into_iter()
             .map(|g| {
-                let specs = g.workers.into_iter().map(|w| w.spec).collect();
-                ChildSpec::supervisor(g.name, flags(g.strategy), specs)
+                let specs = g
+                    .workers
+                    .into_iter()
+                    .map(|w| {
+                        let path = format!("root/{}/{}", g.name, w.spec.name());
+                        let group = quotas.group_name_for(&path).to_string();
+                        w.spec.quota(group, quotas.group_for(&path))
+                    })
+                    .collect();
+                let sampled = flags(g.strategy).sample_every(quotas.sample_interval());
+                ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
         let tree = Tree::start("root", flags(Strategy::OneForOne), children).await?;

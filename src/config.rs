@@ -47,6 +47,9 @@ pub struct Config {
     /// The async runtime.
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// Per-actor resource quotas, enforced by the supervisors.
+    #[serde(default)]
+    pub quotas: nevil_actors::quota::QuotaConfig,
     /// The simulated world (backend `sim`).
     #[serde(default)]
     pub sim: crate::hw::sim::SimConfig,
@@ -421,6 +424,9 @@ impl Config {
                 ),
             );
         }
+        for (key, message) in self.quotas.check() {
+            p.push(key, message);
+        }
         self.sim.check("sim", &mut p);
         self.picarx.check("picarx", &mut p);
         p.0
@@ -466,6 +472,20 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.contains("unknown sensor \"lidar\"")));
+    }
+
+    #[test]
+    fn quota_problems_are_named() {
+        let text = format!(
+            "{DEFAULT_TOML}\n[quotas.groups.heavy]\nmemory = {{ soft = 9e6, hard = 1e6 }}\n"
+        );
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("quotas.groups.heavy.memory.hard")),
+            "{problems:?}"
+        );
     }
 
     #[test]

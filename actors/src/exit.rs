@@ -12,6 +12,7 @@
 //! | `ActorFailed` carrying [`Panicked`] | [`ExitReason::Panic`] |
 //! | `ActorFailed` otherwise | [`ExitReason::Error`] |
 //! | `pre_start` failed or panicked | [`ExitReason::StartupFailure`] |
+//! | stopped by its supervisor's quota enforcement | [`ExitReason::Quota`] |
 
 use std::fmt;
 
@@ -31,6 +32,8 @@ pub enum ExitReason {
     Killed,
     /// `pre_start` failed, so the actor never ran; the error's text.
     StartupFailure(String),
+    /// Its supervisor stopped it for breaking its resource quota; what it broke.
+    Quota(String),
 }
 
 impl ExitReason {
@@ -78,6 +81,7 @@ impl fmt::Display for ExitReason {
             Self::Panic(p) => write!(f, "panic: {p}"),
             Self::Killed => f.write_str("killed"),
             Self::StartupFailure(e) => write!(f, "startup failure: {e}"),
+            Self::Quota(e) => write!(f, "quota: {e}"),
         }
     }
 }

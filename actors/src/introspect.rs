@@ -92,6 +92,11 @@ pub struct QuotaSnapshot {
     pub group: String,
     /// `ok`, `warned`, `throttled`, `suspended` or `terminated`.
     pub state: String,
+    /// Enforcement actions taken on it so far (cumulative).
+    pub enforcements_total: u64,
+    /// The latest enforcement actions, oldest first: time (s), resource, usage, limit,
+    /// action.
+    pub history: Vec<crate::quota::Enforcement>,
 }
 
 impl NodeSnapshot {

@@ -69,6 +69,7 @@ pub struct Counters {
 #[derive(Debug, Default)]
 struct Own {
     handled: AtomicU64,
+    dead_letters: AtomicU64,
     poll_ticks: AtomicU64,
     allocated: AtomicU64,
     freed: AtomicU64,
@@ -90,9 +91,16 @@ impl Counters {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// Messages waiting: sent through a [`Mailbox`] and not yet handled.
+    /// Messages waiting: sent through a [`Mailbox`], not handled, not dead letters.
     pub fn mailbox_depth(&self) -> u64 {
-        self.messages_sent().saturating_sub(self.messages_handled())
+        let done = self.messages_handled() + self.dead_letters();
+        self.messages_sent().saturating_sub(done)
+    }
+
+    /// Messages that were waiting when an incarnation ended: they died with its mailbox
+    /// and were never handled (cumulative).
+    pub fn dead_letters(&self) -> u64 {
+        self.own.dead_letters.load(Ordering::Relaxed)
     }
 
     /// Seconds spent in handler polls (cumulative; see [`cpu`]).
@@ -131,11 +139,14 @@ impl Counters {
         bump(&self.own.handled, 1);
     }
 
-    /// A new incarnation starts holding nothing: its predecessor's state was dropped by
-    /// ractor outside any handler, so those frees were never charged back.
+    /// A new incarnation starts holding nothing — its predecessor's state was dropped by
+    /// ractor outside any handler, so those frees were never charged back — and with an
+    /// empty mailbox: what was left in the old one is counted as dead letters.
     fn start_incarnation(&self) {
         let allocated = self.own.allocated.load(Ordering::Relaxed);
         self.own.freed.store(allocated, Ordering::Relaxed);
+        // Whatever the last incarnation left unhandled died with its mailbox.
+        bump(&self.own.dead_letters, self.mailbox_depth());
     }
 
     pub(crate) fn charge_memory(&self, allocated: usize, freed: usize) {
@@ -226,6 +237,7 @@ pin_project_lite::pin_project! {
         inner: F,
         counters: &'a Counters,
         busy: u64,
+        held: Option<gate::Held<'a>>,
     }
 }
 
@@ -235,6 +247,12 @@ impl<F: Future> Future for Accounted<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some(held) = this.held.as_mut() {
+            if held.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *this.held = None;
+        }
         let _charging = alloc::Enter::new(this.counters);
         let t0 = cpu::now();
         let result = this.inner.poll(cx);
@@ -243,7 +261,13 @@ impl<F: Future> Future for Accounted<'_, F> {
         *this.busy += ticks;
         match result {
             Poll::Ready(out) => Poll::Ready((out, *this.busy)),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if !this.counters.gate.is_open() {
+                    let busy = Duration::from_secs_f64(cpu::seconds(ticks));
+                    *this.held = this.counters.gate.between_polls(busy);
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -253,6 +277,7 @@ fn accounted<F: Future>(counters: &Counters, inner: F) -> Accounted<'_, F> {
         inner,
         counters,
         busy: 0,
+        held: None,
     }
 }
 

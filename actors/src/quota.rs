@@ -100,8 +100,10 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 mod config;
+pub(crate) mod enforcer;
 
 pub use config::{ActorQuotaConfig, EscalationConfig, GroupConfig, LimitsConfig, QuotaConfig};
+pub use enforcer::DEFAULT_SAMPLE_INTERVAL;
 
 /// The fraction of a soft limit that every governed resource must stay below, for a whole
 /// recovery window, before a child is brought back to `Ok` (seed 001's 80 % target).

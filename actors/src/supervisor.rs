@@ -71,8 +71,9 @@ pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlag
 
 use crate::error::{CallError, Escalated, SpecError, StartError};
 use crate::exit::ExitReason;
-use crate::introspect::{NodeSnapshot, Status};
+use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::path::ActorPath;
+use crate::quota::{enforcer, Action};
 use children::{Child, Children, Phase};
 use intensity::Intensity;
 pub(crate) use spec::StartCtx;
@@ -93,7 +94,7 @@ pub struct SupervisorArgs {
 pub struct SupervisorMsg(Request);
 
 enum Request {
-    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, StartError>>),
+    StartChild(Box<ChildSpec>, RpcReplyPort<Result<ActorCell, StartError>>),
     StopChild(String, RpcReplyPort<Result<(), CallError>>),
     Child(String, RpcReplyPort<Option<ActorCell>>),
     /// A scheduled (backed-off or retried) restart of `ids`, in start order.
@@ -101,6 +102,8 @@ enum Request {
         ids: Vec<u64>,
         generation: u64,
     },
+    /// Time to measure governed children and enforce their quotas.
+    Sample,
 }
 
 /// The part of a supervisor that readers share: its child table and why it ended.
@@ -166,6 +169,12 @@ impl Shared {
                     mailbox_depth: c.counters.mailbox_depth(),
                     cpu_seconds: c.counters.cpu_seconds(),
                     memory_bytes: c.counters.memory_bytes(),
+                    quota: c.governed.as_ref().map(|g| QuotaSnapshot {
+                        group: g.group_name.clone(),
+                        state: g.status().as_str().to_string(),
+                        enforcements_total: g.history.enforcements_total(),
+                        history: g.history.iter().copied().collect(),
+                    }),
                     ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
                 };
                 (node, c.view.clone())
@@ -256,7 +265,7 @@ impl SupervisorRef {
     /// `pre_start` failed (the child is then not kept, as OTP's `start_child`);
     /// [`StartError::Unreachable`] if the supervisor is gone.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, StartError> {
-        self.request(|r| Request::StartChild(spec, r))
+        self.request(|r| Request::StartChild(Box::new(spec), r))
             .await
             .unwrap_or_else(|| Err(StartError::Unreachable(self.path.clone())))
     }
@@ -366,6 +375,10 @@ impl SupervisorState {
         };
         match result {
             Ok(started) => {
+                child.counters.resume();
+                if let Some(governed) = child.governed.as_mut() {
+                    governed.restarted();
+                }
                 child.cell = Some(started.cell);
                 child.view = started.view.or(child.view.take());
                 child.phase = Phase::Running;
@@ -554,11 +567,58 @@ impl SupervisorState {
         let Some((cell, policy, path)) = target else {
             return;
         };
+        // A suspended child waits at its gate, where a graceful stop cannot reach it.
+        if let Some(child) = self.table().get(id) {
+            child.counters.resume();
+        }
         let how = shutdown::stop(&cell, policy, &path).await;
         if let Some(child) = self.table().get_mut(id) {
             child.cell = None;
             child.last_exit = Some(how);
         }
+    }
+
+    /// Measures every governed child and enforces its quota: gate actions at once,
+    /// restart and terminate through the child's life cycle.
+    async fn sample(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        let min_window = self.flags.sample_interval.unwrap_or_default() / 2;
+        let mut drastic = Vec::new();
+        for c in self.table().iter_mut() {
+            let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
+                continue;
+            };
+            let Some((d, usage)) = governed.sample(&c.counters, now, min_window) else {
+                continue;
+            };
+            tracing::warn!(
+                path = %c.path,
+                resource = d.resource.as_str(),
+                usage = d.usage,
+                limit = d.limit,
+                action = %d.action,
+                state = %d.state_after,
+                "quota enforcement"
+            );
+            if !enforcer::apply_gate(&d, &usage, &c.counters) {
+                let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
+                drastic.push((c.id, d.action, what));
+            }
+        }
+        for (id, action, what) in drastic {
+            self.stop_child(id).await;
+            let reason = ExitReason::Quota(format!("{what} ({action})"));
+            match action {
+                Action::Restart => self.on_child_exit(myself, id, reason).await?,
+                _ => {
+                    // Terminated: stopped by its shutdown policy and not restarted.
+                    if let Some(c) = self.table().get_mut(id) {
+                        c.last_exit = Some(reason);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stops every child, last started first.
@@ -646,6 +706,27 @@ impl Actor for Supervisor {
         Ok(state)
     }
 
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(interval) = state.flags.sample_interval {
+            // Skip missed ticks rather than bursting them after a stall.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    tick.tick().await;
+                    if myself.cast(SupervisorMsg(Request::Sample)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
     async fn post_stop(
         &self,
         _myself: ActorRef<Self::Msg>,
@@ -665,7 +746,7 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match request {
             Request::StartChild(spec, reply) => {
-                let result = match state.add(spec) {
+                let result = match state.add(*spec) {
                     Err(e) => Err(StartError::from(e)),
                     Ok(id) => match state.start_one(&myself.get_cell(), id).await {
                         Ok(()) => state
@@ -707,6 +788,7 @@ impl Actor for Supervisor {
             Request::Restart { ids, generation } => {
                 state.run_group(&myself, &ids, generation).await?;
             }
+            Request::Sample => state.sample(&myself).await?,
         }
         Ok(())
     }

@@ -20,6 +20,9 @@ const OPEN: u8 = 0;
 const SUSPENDED: u8 = 1;
 const THROTTLED: u8 = 2;
 
+/// A wait imposed on a running handler between two of its polls.
+pub(crate) type Held<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
 /// The shared half of the gate (in the actor's counters).
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
@@ -104,6 +107,27 @@ impl Gate {
                     return;
                 }
             }
+        }
+    }
+
+    /// What to wait for before polling a running handler again: resumption while
+    /// suspended, the duty pause while throttled. This is what stops a handler that never
+    /// returns (but yields) from ignoring its gate.
+    pub(crate) fn between_polls(&self, busy: Duration) -> Option<Held<'_>> {
+        match self.state.load(Ordering::Acquire) {
+            SUSPENDED => Some(Box::pin(async move {
+                loop {
+                    let resumed = self.resumed.notified();
+                    if self.state.load(Ordering::Acquire) != SUSPENDED {
+                        return;
+                    }
+                    resumed.await;
+                }
+            })),
+            THROTTLED => self
+                .duty_pause(busy)
+                .map(|pause| Box::pin(tokio::time::sleep(pause)) as Held<'_>),
+            _ => None,
         }
     }
 

@@ -10,6 +10,7 @@ use super::Shared;
 use crate::exit::ExitReason;
 use crate::managed::Counters;
 use crate::path::ActorPath;
+use crate::quota::enforcer::Governed;
 
 /// Where a child is in its life, as its supervisor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +44,17 @@ pub(crate) struct Child {
     pub(crate) pending: Option<u64>,
     /// What its incarnations counted, cumulative.
     pub(crate) counters: Arc<Counters>,
+    /// Its quota, when governed.
+    pub(crate) governed: Option<Governed>,
 }
 
 impl Child {
     pub(crate) fn new(id: u64, spec: ChildSpec, path: ActorPath) -> Self {
+        let governed = spec
+            .quota_group()
+            .map(|(name, group)| Governed::new(name.clone(), group.clone()));
         Self {
+            governed,
             id,
             spec,
             path,
@@ -77,6 +84,10 @@ impl Children {
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &Child> {
         self.list.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Child> {
+        self.list.iter_mut()
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<&Child> {

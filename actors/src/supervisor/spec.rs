@@ -16,6 +16,7 @@ use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
+use crate::quota::QuotaGroup;
 
 /// Which siblings restart with a child that exited abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -121,6 +122,9 @@ pub struct SupervisorFlags {
     pub backoff: Option<Backoff>,
     /// Seed of the jitter source, for reproducible delays; `None` seeds from entropy.
     pub seed: Option<u64>,
+    /// How often governed children (those with a quota) are measured and their quotas
+    /// enforced; `None` (the default) enforces nothing.
+    pub sample_interval: Option<Duration>,
 }
 
 impl SupervisorFlags {
@@ -132,6 +136,7 @@ impl SupervisorFlags {
             period: Duration::from_secs(5),
             backoff: None,
             seed: None,
+            sample_interval: None,
         }
     }
 
@@ -151,6 +156,12 @@ impl SupervisorFlags {
     /// Seed the jitter source.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Measure governed children and enforce their quotas every `interval`.
+    pub fn sample_every(mut self, interval: Duration) -> Self {
+        self.sample_interval = Some(interval);
         self
     }
 }
@@ -204,6 +215,7 @@ pub struct ChildSpec {
     strategy: Option<Strategy>,
     restart: Restart,
     shutdown: Shutdown,
+    quota: Option<(String, QuotaGroup)>,
     start: Arc<StartFn>,
 }
 
@@ -241,6 +253,7 @@ impl ChildSpec {
             strategy: None,
             restart: Restart::Permanent,
             shutdown: Shutdown::WORKER_DEFAULT,
+            quota: None,
             start: Arc::new(start),
         }
     }
@@ -274,6 +287,7 @@ impl ChildSpec {
             strategy: Some(flags.strategy),
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
+            quota: None,
             start: Arc::new(start),
         }
     }
@@ -288,6 +302,17 @@ impl ChildSpec {
     pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = shutdown;
         self
+    }
+
+    /// Governs the child by the quota `group` (named `name` in the tree), enforced by
+    /// its supervisor when it samples ([`SupervisorFlags::sample_every`]).
+    pub fn quota(mut self, name: impl Into<String>, group: QuotaGroup) -> Self {
+        self.quota = Some((name.into(), group));
+        self
+    }
+
+    pub(crate) fn quota_group(&self) -> Option<&(String, QuotaGroup)> {
+        self.quota.as_ref()
     }
 
     /// The child's name, unique among its siblings.
