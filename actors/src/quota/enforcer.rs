@@ -111,19 +111,30 @@ impl Governed {
     }
 }
 
-/// Applies the gate part of `decision` to the child's counters: a throttle limits it to
-/// `factor` of its measured message rate and CPU share; suspend holds its messages;
-/// recover opens the gate. Returns `false` for the actions the supervisor carries out.
+/// Applies the gate part of `decision` to the child's counters; returns `false` for the
+/// actions the supervisor carries out (restart, terminate).
+///
+/// A throttle acts on the resource that was measured over its limit: CPU → a duty cycle
+/// of `factor` × its measured share; rate → `factor` × its measured message rate. For
+/// memory and mailbox breaches a throttle only records the state: slowing the actor
+/// frees no memory and makes a backlog worse (seen in the leak drill: a rate-throttled
+/// watchdog fell behind its sensors until its mailbox tripped) — the group's hard action
+/// deals with them. Suspend holds its messages; recover opens the gate.
 pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters) -> bool {
     match decision.action {
         Action::Warn => true,
         Action::Throttle { factor } => {
-            let rate = usage.get(Resource::Rate);
-            let cpu = usage.get(Resource::Cpu);
-            counters.throttle(
-                (rate >= 1.0).then(|| (rate * factor).max(1.0)),
-                (cpu > 0.001).then(|| (cpu * factor).clamp(0.001, 1.0)),
-            );
+            match decision.resource {
+                Resource::Cpu => {
+                    let cpu = usage.get(Resource::Cpu);
+                    counters.throttle(None, Some((cpu * factor).clamp(0.001, 1.0)));
+                }
+                Resource::Rate => {
+                    let rate = usage.get(Resource::Rate);
+                    counters.throttle(Some((rate * factor).max(1.0)), None);
+                }
+                Resource::Memory | Resource::Mailbox => {}
+            }
             true
         }
         Action::Suspend => {
