@@ -136,6 +136,9 @@ pub enum AppError {
     /// The tree did not start.
     #[error("the actor tree did not start: {0}")]
     Start(#[from] StartError),
+    /// The bulkhead runtime could not be built.
+    #[error("cannot start the bulkhead runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// The shared parts every actor is built from.
@@ -312,8 +315,23 @@ fn resolve(groups: &[Group], target: &str) -> Result<(String, DrillSend), DrillT
     )))
 }
 
+/// The bulkhead runtime, if the config isolates any worker.
+fn bulkhead_runtime(config: &Config) -> Result<Option<tokio::runtime::Runtime>, AppError> {
+    if config.runtime.bulkhead.is_empty() {
+        return Ok(None);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.runtime.bulkhead_threads)
+        .thread_name("nevil-bulkhead")
+        .enable_all()
+        .build()
+        .map(Some)
+        .map_err(AppError::Runtime)
+}
+
 /// A running robot.
 pub struct Robot {
+    bulkhead: Option<tokio::runtime::Runtime>,
     tree: Tree,
     bus: Bus,
     clock: Clock,
@@ -374,6 +392,7 @@ impl Robot {
             SupervisorFlags::new(strategy)
                 .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s))
         };
+        let bulkhead = bulkhead_runtime(config)?;
         let quotas = &config.quotas;
         let children = groups
             .into_iter()
@@ -384,7 +403,15 @@ impl Robot {
                     .map(|w| {
                         let path = format!("root/{}/{}", g.name, w.spec.name());
                         let group = quotas.group_name_for(&path).to_string();
-                        w.spec.quota(group, quotas.group_for(&path))
+                        let spec = w.spec.quota(group, quotas.group_for(&path));
+                        match &bulkhead {
+                            Some(rt)
+                                if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
+                            {
+                                spec.on_runtime(rt.handle().clone())
+                            }
+                            _ => spec,
+                        }
                     })
                     .collect();
                 let sampled = flags(g.strategy).sample_every(quotas.sample_interval());
@@ -400,6 +427,7 @@ impl Robot {
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");
         Ok(Self {
+            bulkhead,
             tree,
             bus: parts.bus,
             clock,
@@ -463,6 +491,10 @@ impl Robot {
             drill.abort();
         }
         let exit = self.tree.shutdown().await;
+        if let Some(rt) = self.bulkhead {
+            // Its actors are stopped; its threads go without blocking this one.
+            rt.shutdown_background();
+        }
         let restarts = self
             .tree
             .snapshot()

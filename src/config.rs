@@ -211,7 +211,7 @@ impl Default for SupervisionConfig {
 }
 
 /// `[runtime]`: the async runtime the actors run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Async worker threads (1–64; default 1). The robot's actors exchange ~500 small
@@ -220,13 +220,44 @@ pub struct RuntimeConfig {
     /// blocking pool and the control loop ticks from its own thread either way; more
     /// workers help when handlers are CPU-heavy. Example: `worker_threads = 2`.
     pub worker_threads: usize,
+    /// Workers (by name) to run on a runtime of their own — a bulkhead — so that a
+    /// CPU-heavy one cannot delay the control loop (default none). Example:
+    /// `bulkhead = ["obstacle_avoidance", "line_follower"]`.
+    #[serde(default)]
+    pub bulkhead: Vec<String>,
+    /// Worker threads of the bulkhead runtime (1–64; default 1).
+    #[serde(default = "one")]
+    pub bulkhead_threads: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { worker_threads: 1 }
+        Self {
+            worker_threads: 1,
+            bulkhead: Vec::new(),
+            bulkhead_threads: 1,
+        }
     }
 }
+
+/// The robot's workers by name, as the tree starts them.
+pub const WORKERS: [&str; 11] = [
+    "tree_service",
+    "recorder",
+    "ultrasonic",
+    "grayscale",
+    "battery",
+    "motors",
+    "steering",
+    "motion",
+    "obstacle_avoidance",
+    "line_follower",
+    "watchdog",
+];
 
 /// `[recorder]`: the flight recorder of bus messages.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
@@ -426,6 +457,20 @@ impl Config {
         }
         for (key, message) in self.quotas.check() {
             p.push(key, message);
+        }
+        for (i, name) in self.runtime.bulkhead.iter().enumerate() {
+            if !WORKERS.contains(&name.as_str()) {
+                p.push(
+                    format!("runtime.bulkhead[{i}]"),
+                    format!(
+                        "unknown worker {name:?} (expected one of: {})",
+                        WORKERS.join(", ")
+                    ),
+                );
+            }
+        }
+        if !(1..=64).contains(&self.runtime.bulkhead_threads) {
+            p.push("runtime.bulkhead_threads", "must be between 1 and 64");
         }
         self.sim.check("sim", &mut p);
         self.picarx.check("picarx", &mut p);

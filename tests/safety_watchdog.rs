@@ -11,7 +11,10 @@ use nevil::config::Config;
 use nevil::ticker::Timer;
 
 async fn robot(inject: &[&str]) -> (Config, Robot) {
-    let config = Config::load(None).unwrap();
+    let mut config = Config::load(None).unwrap();
+    // Everything on this test's runtime: a bulkhead runtime would not follow its
+    // paused clock (nor would the precise loop timer, hence `Timer::Tokio`).
+    config.runtime.bulkhead.clear();
     let clock = Clock::start();
     let devices = Devices::open(&config, clock).unwrap();
     let opts = RunOptions {

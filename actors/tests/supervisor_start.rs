@@ -180,3 +180,55 @@ async fn two_trees_with_the_same_names() {
     assert_eq!(incarnation(&one, "root/b").await, 2);
     assert_eq!(two.snapshot().root.find("b").unwrap().restarts, 0);
 }
+
+/// A bulkhead: a child on its own runtime runs its handlers on that runtime's threads,
+/// and is supervised as usual (a crash there is restarted from here).
+#[test]
+fn bulkhead_runs_a_child_on_its_own_runtime() {
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("main-rt")
+        .enable_all()
+        .build()
+        .unwrap();
+    let bulkhead = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bulkhead-rt")
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = bulkhead.handle().clone();
+    main.block_on(async move {
+        let (log, mut events) = log();
+        let children = vec![
+            Probe::new("near", &log).spec(),
+            Probe::new("far", &log).spec().on_runtime(handle),
+        ];
+        let tree = Tree::start("root", SupervisorFlags::default(), children)
+            .await
+            .unwrap();
+        events.take(2).await;
+        let thread = |path: &'static str| {
+            let cell = tree
+                .actor(path)
+                .unwrap_or_else(|| panic!("no {path}:\n{}", tree.snapshot().root));
+            async move {
+                ractor::call!(ractor::ActorRef::<ProbeMsg>::from(cell), ProbeMsg::Thread).unwrap()
+            }
+        };
+        assert_eq!(thread("root/near").await, "main-rt");
+        assert_eq!(thread("root/far").await, "bulkhead-rt");
+        tell(&tree, "root/far", ProbeMsg::Panic);
+        assert_eq!(events.take(2).await, ["stop far#1", "start far#2"]);
+        // "start far#2" comes from its pre_start; the supervisor records the new
+        // incarnation just after: wait until it has handled everything so far.
+        settle(&tree).await;
+        assert_eq!(
+            thread("root/far").await,
+            "bulkhead-rt",
+            "restarted on its bulkhead"
+        );
+        tree.shutdown().await;
+    });
+    bulkhead.shutdown_background();
+}

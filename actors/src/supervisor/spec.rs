@@ -315,6 +315,29 @@ impl ChildSpec {
         self.quota.as_ref()
     }
 
+    /// Runs the child on `runtime` instead of its supervisor's: a bulkhead, so that a
+    /// CPU-heavy child (and, for a supervisor, its whole subtree) cannot delay actors on
+    /// other runtimes. Supervision is unchanged (links and messages cross runtimes).
+    ///
+    /// The limit that remains: a handler that never yields still holds one of that
+    /// runtime's threads, and ractor's kill is cooperative, so it cannot be stopped
+    /// in-process; only running it in a child process (a later step) closes that.
+    pub fn on_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        let start = self.start.clone();
+        self.start = Arc::new(
+            move |ctx: StartCtx| -> BoxFuture<'static, Result<Started, SpawnErr>> {
+                let starting = start(ctx);
+                let runtime = runtime.clone();
+                Box::pin(async move {
+                    runtime.spawn(starting).await.map_err(|e| {
+                        SpawnErr::StartupFailed(format!("bulkhead runtime: {e}").into())
+                    })?
+                })
+            },
+        );
+        self
+    }
+
     /// The child's name, unique among its siblings.
     pub fn name(&self) -> &str {
         &self.name

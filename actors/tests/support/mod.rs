@@ -121,6 +121,8 @@ pub enum ProbeMsg {
     Busy(Duration),
     /// Send `n` `Record` messages to another probe.
     SendTo(nevil_actors::Mailbox<ProbeMsg>, u32),
+    /// Reply with the name of the thread running the handler.
+    Thread(RpcReplyPort<String>),
 }
 
 /// A worker that reports its lifecycle to a [`Log`].
@@ -199,6 +201,10 @@ impl Actor for Probe {
             ProbeMsg::Exit => myself.stop(None),
             ProbeMsg::Hang => std::future::pending::<()>().await,
             ProbeMsg::Hold(n) => state.held.push(vec![1; n]),
+            ProbeMsg::Thread(reply) => {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                let _ = reply.send(name);
+            }
             ProbeMsg::SendTo(to, n) => {
                 for v in 0..n {
                     let _ = to.cast(ProbeMsg::Record(v));
