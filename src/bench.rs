@@ -34,6 +34,8 @@ pub enum EchoMsg {
     Ping(RpcReplyPort<u64>),
     /// Count one message.
     Count,
+    /// Allocate and keep this many bytes (charged to the actor).
+    Hold(usize),
 }
 
 /// A worker that answers pings, counts casts, and announces each incarnation once it runs.
@@ -42,19 +44,30 @@ pub struct Echo {
     announce: mpsc::UnboundedSender<ActorRef<EchoMsg>>,
 }
 
+/// State of an [`Echo`]: its count and what it was told to hold.
+#[derive(Default)]
+pub struct EchoState {
+    count: u64,
+    held: Vec<Vec<u8>>,
+}
+
 impl Actor for Echo {
     type Msg = EchoMsg;
-    type State = u64;
+    type State = EchoState;
     type Arguments = ();
 
-    async fn pre_start(&self, _: ActorRef<EchoMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
-        Ok(0)
+    async fn pre_start(
+        &self,
+        _: ActorRef<EchoMsg>,
+        _: (),
+    ) -> Result<EchoState, ActorProcessingErr> {
+        Ok(EchoState::default())
     }
 
     async fn post_start(
         &self,
         myself: ActorRef<EchoMsg>,
-        _: &mut u64,
+        _: &mut EchoState,
     ) -> Result<(), ActorProcessingErr> {
         // A closed channel only means nobody listens any more.
         let _ = self.announce.send(myself);
@@ -65,13 +78,14 @@ impl Actor for Echo {
         &self,
         _: ActorRef<EchoMsg>,
         msg: EchoMsg,
-        count: &mut u64,
+        state: &mut EchoState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             EchoMsg::Ping(reply) => {
-                let _ = reply.send(*count);
+                let _ = reply.send(state.count);
             }
-            EchoMsg::Count => *count += 1,
+            EchoMsg::Count => state.count += 1,
+            EchoMsg::Hold(n) => state.held.push(vec![1; n]),
         }
         Ok(())
     }
@@ -355,6 +369,55 @@ impl ThroughputScenario {
     }
 }
 
+/// Time from a quota breach to its action, in the supervisor's sampling loop: a child
+/// whose hard memory limit is 1 MB (action: suspend) is made to hold 2 MB; the time runs
+/// from the moment it holds them to the moment its gate is suspended. Needs
+/// `CountingAlloc` as the global allocator (as the `nevil` binary has).
+pub async fn breach_to_action_once(sample: Duration) -> Result<Duration, BenchError> {
+    use nevil_actors::quota::{HardAction, Limits, QuotaGroup, Resource};
+    let mut group = QuotaGroup::ungoverned();
+    let mib = 1_000_000.0;
+    group.set_limits(
+        Resource::Memory,
+        Some(Limits {
+            soft: mib,
+            burst: mib,
+            hard: mib,
+        }),
+    );
+    group.hard_action = HardAction::Suspend;
+    let (announce, mut announced) = mpsc::unbounded_channel();
+    let spec = ChildSpec::worker("echo", Echo { announce }, ()).quota("bench", group);
+    let flags = bench_flags(Strategy::OneForOne).sample_every(sample);
+    let tree = Tree::start("bench", flags, vec![spec])
+        .await
+        .map_err(fail)?;
+    let actor = announced
+        .recv()
+        .await
+        .ok_or_else(|| fail("child never ran"))?;
+    let counters = tree
+        .view()
+        .counters("bench/echo")
+        .ok_or_else(|| fail("no counters"))?;
+    // Let the sampler take its baseline first, at a random phase of its interval.
+    tokio::time::sleep(sample + Duration::from_millis(u64::from(fastrand::u8(..)) % 100)).await;
+    actor
+        .cast(EchoMsg::Hold(2_000_000))
+        .map_err(|_| fail("cast failed"))?;
+    ping(&actor).await?;
+    let t0 = Instant::now();
+    while counters.gate_state() != "suspended" {
+        if t0.elapsed() > sample * 20 {
+            return Err(fail("the breach was never acted on"));
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let took = t0.elapsed();
+    tree.shutdown().await;
+    Ok(took)
+}
+
 /// Every figure of `nevil bench --json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
@@ -378,6 +441,10 @@ pub struct BenchReport {
     pub bare_restart_p50_us: f64,
     /// resume() → the held call's reply, median, µs.
     pub suspend_resume_p50_us: f64,
+    /// Memory breach → suspension with 100 ms sampling, median, ms.
+    pub breach_to_action_ms: f64,
+    /// The same, worst of the runs, ms (target: ≤ 2 sampling intervals).
+    pub breach_to_action_max_ms: f64,
 }
 
 fn us(d: Duration) -> f64 {
@@ -424,6 +491,8 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     let mut restarts = restart_samples(RestartCase::OneForOne, 3000).await?;
     let mut chain = restart_samples(RestartCase::RestForOneChainOf3, 3000).await?;
     let mut floor = restart_samples(RestartCase::BareRactor, 3000).await?;
+    let sample_interval = nevil_actors::quota::DEFAULT_SAMPLE_INTERVAL;
+    let mut breaches = sample(10, || breach_to_action_once(sample_interval)).await?;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
         throughput_managed_msgs_per_s: rm,
@@ -435,6 +504,8 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         rest_for_one_restart_p50_us: us(percentile(&mut chain, 0.5)),
         bare_restart_p50_us: us(percentile(&mut floor, 0.5)),
         suspend_resume_p50_us: us(percentile(&mut resumes, 0.5)),
+        breach_to_action_ms: us(percentile(&mut breaches, 0.5)) / 1000.0,
+        breach_to_action_max_ms: us(percentile(&mut breaches, 1.0)) / 1000.0,
     })
 }
 

@@ -1,0 +1,33 @@
+//! `nevil bench --json`: one object with every figure DESIGN.md names. The figures are
+//! reported in the closing notes, not asserted here (shared machines are noisy); this
+//! checks that every scenario runs through the real binary and yields a sane number.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use util::{output, text};
+
+#[test]
+fn bench_json_has_every_figure() {
+    let out = output(&["bench", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for key in [
+        "throughput_bare_msgs_per_s",
+        "throughput_managed_msgs_per_s",
+        "call_p50_us",
+        "call_p99_us",
+        "restart_p50_us",
+        "restart_p99_us",
+        "rest_for_one_restart_p50_us",
+        "suspend_resume_p50_us",
+        "breach_to_action_ms",
+    ] {
+        let v = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {report}"));
+        assert!(v.is_finite() && v > 0.0, "{key} = {v}");
+    }
+    assert!(report["call_p50_us"].as_f64() <= report["call_p99_us"].as_f64());
+}
