@@ -22,7 +22,8 @@
 //! - **messages handled**, and **sent** through a [`Mailbox`] — the one counting send
 //!   handle the runtime gives out; mailbox depth is `sent − handled` (clamped at 0:
 //!   a message sent with a plain `ActorRef` is handled but was never counted as sent);
-//! - **handler time**, each poll timed with the TSC ([`cpu`]);
+//! - **handler time**, each poll timed with the TSC, calibrated per thread against
+//!   its CPU clock ([`cpu`]);
 //! - **memory** the actor allocated and still holds, with [`CountingAlloc`] installed;
 //! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]).
 //!
@@ -256,8 +257,9 @@ impl<F: Future> Future for Accounted<'_, F> {
         let _charging = alloc::Enter::new(this.counters);
         let t0 = cpu::now();
         let result = this.inner.poll(cx);
-        let ticks = cpu::now().saturating_sub(t0);
-        bump(&this.counters.own.poll_ticks, ticks);
+        let t1 = cpu::now();
+        let ticks = t1.saturating_sub(t0);
+        bump(&this.counters.own.poll_ticks, cpu::calibrated(ticks, t1));
         *this.busy += ticks;
         match result {
             Poll::Ready(out) => Poll::Ready((out, *this.busy)),

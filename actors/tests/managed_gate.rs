@@ -195,3 +195,67 @@ async fn sending_does_not_creep_into_memory() {
         cb.memory_bytes()
     );
 }
+
+/// Pins the calling thread to CPU 0.
+#[allow(unsafe_code)]
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only
+    // read and write that local set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+/// Handler time is CPU time, not wall time: the actor's thread and a competing spinner
+/// share one CPU, so its busy handlers get about half a core. Timed by the TSC alone
+/// they would count their whole wall time; calibrated against the thread CPU clock they
+/// count what the thread really ran. (A ratio, robust to other load: more contention
+/// only lowers it.)
+#[test]
+fn handler_time_is_calibrated_against_thread_cpu_time() {
+    let busy_each = Duration::from_millis(200);
+    let runs = 6u32;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let competitor = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            pin_to_cpu0();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let cpu = std::thread::spawn(move || {
+        pin_to_cpu0();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tree, _events, mailbox) = one("busy").await;
+            for _ in 0..runs {
+                mailbox.cast(ProbeMsg::Busy(busy_each)).unwrap();
+            }
+            settle(&tree).await;
+            let c = tree.view().counters("root/busy").unwrap();
+            let seconds = c.cpu_seconds();
+            tree.shutdown().await;
+            seconds
+        })
+    })
+    .join()
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    competitor.join().unwrap();
+    let wall = (busy_each * runs).as_secs_f64();
+    assert!(
+        cpu < 0.8 * wall,
+        "counted {cpu:.3} s of {wall:.3} s wall: not calibrated"
+    );
+    assert!(cpu > 0.1 * wall, "counted only {cpu:.3} s");
+}
