@@ -317,20 +317,6 @@ impl<A: Actor> Managed<A> {
         self
     }
 
-    /// Turns a caught handler result into the actor's result; on `Err` or panic it first
-    /// runs `post_stop`, so cleanup happens before the supervisor hears of the failure.
-    async fn finish(
-        &self,
-        result: Caught<()>,
-        state: &mut ManagedState<A>,
-    ) -> Result<(), ActorProcessingErr> {
-        match caught(result) {
-            Ok(()) => Ok(()),
-            // Boxed: the cold path must not bloat every message's future.
-            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
-        }
-    }
-
     /// Runs the inner `post_stop` after a failure and returns the failure; a failure of
     /// `post_stop` itself is logged, so the original cause stays the exit reason.
     async fn clean_up_after(
@@ -390,7 +376,11 @@ impl<A: Actor> Actor for Managed<A> {
         let (result, _) = accounted(&self.counters, starting)
             .instrument(self.span.clone())
             .await;
-        self.finish(result, state).await
+        match caught(result) {
+            Ok(()) => Ok(()),
+            // Boxed: the cold path must not bloat every message's future.
+            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
+        }
     }
 
     async fn handle(
@@ -400,7 +390,8 @@ impl<A: Actor> Actor for Managed<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if !self.counters.gate.is_open() {
-            self.counters.gate.pass(&mut state.bucket).await;
+            // Boxed: the cold path's sleep must not make every message's future larger.
+            Box::pin(self.counters.gate.pass(&mut state.bucket)).await;
         }
         self.counters.count_handled();
         let handling = accounted(
@@ -416,10 +407,14 @@ impl<A: Actor> Actor for Managed<A> {
         if !self.counters.gate.is_open() {
             let busy = Duration::from_secs_f64(cpu::seconds(busy));
             if let Some(pause) = self.counters.gate.duty_pause(busy) {
-                tokio::time::sleep(pause).await;
+                Box::pin(tokio::time::sleep(pause)).await;
             }
         }
-        self.finish(result, state).await
+        match caught(result) {
+            Ok(()) => Ok(()),
+            // Boxed: the cold path must not bloat every message's future.
+            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
+        }
     }
 
     async fn handle_supervisor_evt(
@@ -435,7 +430,11 @@ impl<A: Actor> Actor for Managed<A> {
         ))
         .catch_unwind()
         .await;
-        self.finish(result, state).await
+        match caught(result) {
+            Ok(()) => Ok(()),
+            // Boxed: the cold path must not bloat every message's future.
+            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
+        }
     }
 
     async fn post_stop(

@@ -38,7 +38,8 @@ const ONE: u64 = 1 << 16;
 
 #[derive(Clone, Copy)]
 struct Calibration {
-    window_start_ns: u64,
+    /// Raw TSC time at which the current window ends (0: not started).
+    window_end: u64,
     window_cpu_ns: u64,
     window_poll_ticks: u64,
     factor: u64,
@@ -46,8 +47,19 @@ struct Calibration {
 
 thread_local! {
     static CALIBRATION: Cell<Calibration> = const {
-        Cell::new(Calibration { window_start_ns: 0, window_cpu_ns: 0, window_poll_ticks: 0, factor: ONE })
+        Cell::new(Calibration { window_end: 0, window_cpu_ns: 0, window_poll_ticks: 0, factor: ONE })
     };
+}
+
+/// The window's length in raw TSC ticks.
+fn window_ticks() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        // Ticks per window from the clock's own scale: nanos(t) is linear in t.
+        let probe = 1u64 << 32;
+        let ns = nanos(probe).max(1);
+        (u128::from(WINDOW_NS) * u128::from(probe) / u128::from(ns)) as u64
+    })
 }
 
 /// This thread's CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`); `None` if the
@@ -73,28 +85,38 @@ pub(crate) fn factor(cpu_ns: u64, poll_ns: u64) -> u64 {
 }
 
 /// A poll that took `ticks` raw TSC ticks, ending at raw time `end`, in calibrated ticks
-/// for this thread; recalibrates when the window is over.
+/// for this thread; recalibrates when the window is over. The hot path is a
+/// thread-local read, an add and a compare (raw ticks, no conversion).
 pub(crate) fn calibrated(ticks: u64, end: u64) -> u64 {
     CALIBRATION
         .try_with(|cell| {
             let mut cal = cell.get();
             cal.window_poll_ticks = cal.window_poll_ticks.saturating_add(ticks);
-            let now_ns = nanos(end);
-            if now_ns.saturating_sub(cal.window_start_ns) >= WINDOW_NS {
-                if let Some(cpu_ns) = thread_cpu_ns() {
-                    if cal.window_start_ns != 0 {
-                        let cpu = cpu_ns.saturating_sub(cal.window_cpu_ns);
-                        cal.factor = factor(cpu, nanos(cal.window_poll_ticks));
-                    }
-                    cal.window_cpu_ns = cpu_ns;
-                }
-                cal.window_start_ns = now_ns;
-                cal.window_poll_ticks = 0;
+            if end >= cal.window_end {
+                recalibrate(&mut cal, end);
             }
             cell.set(cal);
-            ((u128::from(ticks) * u128::from(cal.factor)) >> 16) as u64
+            if cal.factor == ONE {
+                ticks
+            } else {
+                ((u128::from(ticks) * u128::from(cal.factor)) >> 16) as u64
+            }
         })
         .unwrap_or(ticks)
+}
+
+/// Ends a window: the factor from the thread's CPU time against its polls' TSC time.
+#[cold]
+fn recalibrate(cal: &mut Calibration, end: u64) {
+    if let Some(cpu_ns) = thread_cpu_ns() {
+        if cal.window_end != 0 {
+            let cpu = cpu_ns.saturating_sub(cal.window_cpu_ns);
+            cal.factor = factor(cpu, nanos(cal.window_poll_ticks));
+        }
+        cal.window_cpu_ns = cpu_ns;
+    }
+    cal.window_end = end.saturating_add(window_ticks());
+    cal.window_poll_ticks = 0;
 }
 
 #[cfg(test)]
