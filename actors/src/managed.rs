@@ -232,7 +232,8 @@ impl<M: Message> Mailbox<M> {
 
 pin_project_lite::pin_project! {
     /// Polls a handler future with the actor's accounting around each poll: allocations
-    /// charged to it, poll time added to its handler time.
+    /// charged to it, poll time added to its handler time; a panic in a poll is caught
+    /// here too (one layer instead of a separate `CatchUnwind`).
     struct Accounted<'a, F> {
         #[pin]
         inner: F,
@@ -243,8 +244,8 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Future for Accounted<'_, F> {
-    /// The output and the raw TSC ticks its polls took.
-    type Output = (F::Output, u64);
+    /// The output (or the panic's payload) and the raw TSC ticks its polls took.
+    type Output = (std::thread::Result<F::Output>, u64);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -256,14 +257,16 @@ impl<F: Future> Future for Accounted<'_, F> {
         }
         let _charging = alloc::Enter::new(this.counters);
         let t0 = cpu::now();
-        let result = this.inner.poll(cx);
+        let mut inner = this.inner;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx)));
         let t1 = cpu::now();
         let ticks = t1.saturating_sub(t0);
         bump(&this.counters.own.poll_ticks, cpu::calibrated(ticks, t1));
         *this.busy += ticks;
         match result {
-            Poll::Ready(out) => Poll::Ready((out, *this.busy)),
-            Poll::Pending => {
+            Ok(Poll::Ready(out)) => Poll::Ready((Ok(out), *this.busy)),
+            Err(payload) => Poll::Ready((Err(payload), *this.busy)),
+            Ok(Poll::Pending) => {
                 if !this.counters.gate.is_open() {
                     let busy = Duration::from_secs_f64(cpu::seconds(ticks));
                     *this.held = this.counters.gate.between_polls(busy);
@@ -354,7 +357,7 @@ impl<A: Actor> Actor for Managed<A> {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         self.counters.start_incarnation();
-        let start = AssertUnwindSafe(self.inner.pre_start(myself.clone(), args)).catch_unwind();
+        let start = self.inner.pre_start(myself.clone(), args);
         let (result, _) = accounted(&self.counters, start)
             .instrument(self.span.clone())
             .await;
@@ -371,8 +374,7 @@ impl<A: Actor> Actor for Managed<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let starting =
-            AssertUnwindSafe(self.inner.post_start(myself, &mut state.inner)).catch_unwind();
+        let starting = self.inner.post_start(myself, &mut state.inner);
         let (result, _) = accounted(&self.counters, starting)
             .instrument(self.span.clone())
             .await;
@@ -396,7 +398,7 @@ impl<A: Actor> Actor for Managed<A> {
         self.counters.count_handled();
         let handling = accounted(
             &self.counters,
-            AssertUnwindSafe(self.inner.handle(myself, message, &mut state.inner)).catch_unwind(),
+            self.inner.handle(myself, message, &mut state.inner),
         );
         // Entering a span costs on every message; pay it only when someone listens.
         let (result, busy) = if self.span.is_disabled() {
