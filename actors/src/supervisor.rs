@@ -559,6 +559,8 @@ impl SupervisorState {
             };
             child.pending = None;
             child.phase = Phase::Stopped;
+            // A suspended child waits at its gate, where a graceful stop cannot reach it.
+            child.counters.resume();
             child
                 .cell
                 .clone()
@@ -567,10 +569,6 @@ impl SupervisorState {
         let Some((cell, policy, path)) = target else {
             return;
         };
-        // A suspended child waits at its gate, where a graceful stop cannot reach it.
-        if let Some(child) = self.table().get(id) {
-            child.counters.resume();
-        }
         let how = shutdown::stop(&cell, policy, &path).await;
         if let Some(child) = self.table().get_mut(id) {
             child.cell = None;
@@ -583,7 +581,7 @@ impl SupervisorState {
     async fn sample(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         let min_window = self.flags.sample_interval.unwrap_or_default() / 2;
-        let mut drastic = Vec::new();
+        let mut decided = Vec::new();
         for c in self.table().iter_mut() {
             let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
                 continue;
@@ -591,8 +589,14 @@ impl SupervisorState {
             let Some((d, usage)) = governed.sample(&c.counters, now, min_window) else {
                 continue;
             };
+            let gate_only = enforcer::apply_gate(&d, &usage, &c.counters);
+            decided.push((c.id, c.path.clone(), d, gate_only));
+        }
+        // Logged once the table is released: readers (tree dumps) never wait on log I/O.
+        let mut drastic = Vec::new();
+        for (id, path, d, gate_only) in decided {
             tracing::warn!(
-                path = %c.path,
+                %path,
                 resource = d.resource.as_str(),
                 usage = d.usage,
                 limit = d.limit,
@@ -600,9 +604,9 @@ impl SupervisorState {
                 state = %d.state_after,
                 "quota enforcement"
             );
-            if !enforcer::apply_gate(&d, &usage, &c.counters) {
+            if !gate_only {
                 let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
-                drastic.push((c.id, d.action, what));
+                drastic.push((id, d.action, what));
             }
         }
         for (id, action, what) in drastic {
