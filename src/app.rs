@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use nevil_actors::{ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree, TreeView};
+use nevil_actors::{
+    ActorPath, ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree, TreeView,
+};
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
@@ -282,31 +284,40 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
     ]
 }
 
+impl Group {
+    /// The group supervisor's path.
+    fn path(&self) -> ActorPath {
+        ActorPath::root("root").child(self.name)
+    }
+
+    /// The path of one of its workers.
+    fn worker_path(&self, w: &Worker) -> ActorPath {
+        self.path().child(w.spec.name())
+    }
+}
+
 /// Finds the worker a drill names (by path or name) in `groups`.
 fn resolve(groups: &[Group], target: &str) -> Result<(String, DrillSend), DrillTargetError> {
     let err = |reason: String| DrillTargetError {
         target: target.to_string(),
         reason,
     };
+    let root = ActorPath::root("root");
     let mut workers = Vec::new();
     for g in groups {
-        let group_path = format!("root/{}", g.name);
-        if target == g.name || target == group_path || target == "root" {
-            return Err(err(format!(
-                "{} is a supervisor; faults are injected into workers",
-                if target == "root" {
-                    "root".to_string()
-                } else {
-                    group_path
-                }
-            )));
+        for supervisor in [&root, &g.path()] {
+            if supervisor.matches(target) {
+                return Err(err(format!(
+                    "{supervisor} is a supervisor; faults are injected into workers"
+                )));
+            }
         }
         for w in &g.workers {
-            let path = format!("{group_path}/{}", w.spec.name());
-            if target == path || target == w.spec.name() {
-                return Ok((path, w.drill));
+            let path = g.worker_path(w);
+            if path.matches(target) {
+                return Ok((path.to_string(), w.drill));
             }
-            workers.push(path);
+            workers.push(path.to_string());
         }
     }
     Err(err(format!(
@@ -397,13 +408,15 @@ impl Robot {
         let children = groups
             .into_iter()
             .map(|g| {
+                let paths: Vec<_> = g.workers.iter().map(|w| g.worker_path(w)).collect();
                 let specs = g
                     .workers
                     .into_iter()
-                    .map(|w| {
-                        let path = format!("root/{}/{}", g.name, w.spec.name());
-                        let group = quotas.group_name_for(&path).to_string();
-                        let spec = w.spec.quota(group, quotas.group_for(&path));
+                    .zip(paths)
+                    .map(|(w, path)| {
+                        let path = path.as_str();
+                        let group = quotas.group_name_for(path).to_string();
+                        let spec = w.spec.quota(group, quotas.group_for(path));
                         match &bulkhead {
                             Some(rt)
                                 if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
