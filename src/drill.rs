@@ -141,6 +141,19 @@ pub enum DrillMsg {
     FloodItem,
 }
 
+/// Implements `From<DrillMsg>` for an actor message type with a `Drill(DrillMsg)`
+/// variant, so drills can be sent to it.
+#[macro_export]
+macro_rules! drill_variant {
+    ($msg:ty) => {
+        impl From<$crate::drill::DrillMsg> for $msg {
+            fn from(d: $crate::drill::DrillMsg) -> Self {
+                Self::Drill(d)
+            }
+        }
+    };
+}
+
 /// Memory a leaking actor holds; part of every robot worker's state.
 #[derive(Debug, Default)]
 pub struct Ballast(Vec<Box<[u8]>>);

@@ -133,11 +133,7 @@ pub enum WatchdogMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for WatchdogMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(WatchdogMsg);
 
 /// The safety watchdog actor.
 #[derive(Clone)]

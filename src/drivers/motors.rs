@@ -17,11 +17,7 @@ pub enum MotorsMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for MotorsMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(MotorsMsg);
 
 /// The motors driver.
 #[derive(Clone)]

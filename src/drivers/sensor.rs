@@ -91,11 +91,7 @@ pub enum SensorMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for SensorMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(SensorMsg);
 
 /// A driver sampling sensor `S` every `period`.
 pub struct SensorDriver<S: Sensor> {

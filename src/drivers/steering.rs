@@ -15,11 +15,7 @@ pub enum SteeringMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for SteeringMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(SteeringMsg);
 
 /// The steering driver.
 #[derive(Clone)]

@@ -115,11 +115,7 @@ pub enum MotionMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for MotionMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(MotionMsg);
 
 /// The motion controller actor.
 #[derive(Clone)]

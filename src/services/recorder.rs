@@ -26,11 +26,7 @@ pub enum RecorderMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for RecorderMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(RecorderMsg);
 
 /// The flight recorder actor.
 #[derive(Clone)]

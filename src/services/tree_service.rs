@@ -21,11 +21,7 @@ pub enum TreeServiceMsg {
     Drill(DrillMsg),
 }
 
-impl From<DrillMsg> for TreeServiceMsg {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
-}
+crate::drill_variant!(TreeServiceMsg);
 
 /// The tree service actor.
 #[derive(Clone)]
