@@ -400,8 +400,12 @@ impl Robot {
             .collect::<Result<Vec<_>, _>>()?;
         let sup = &config.supervision;
         let flags = |strategy| {
-            SupervisorFlags::new(strategy)
-                .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s))
+            let flags = SupervisorFlags::new(strategy)
+                .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s));
+            match sup.backoff() {
+                Some(backoff) => flags.backoff(backoff),
+                None => flags,
+            }
         };
         let bulkhead = bulkhead_runtime(config)?;
         let quotas = &config.quotas;
@@ -454,6 +458,11 @@ impl Robot {
     /// The actor tree.
     pub fn tree(&self) -> &Tree {
         &self.tree
+    }
+
+    /// The safety watchdog's e-stop changes (readiness reads the latest).
+    pub fn estops(&self) -> &EStopLog {
+        &self.estops
     }
 
     /// The bus.

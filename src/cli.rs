@@ -55,6 +55,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a running nevil's actor tree as indented text (reads its `/tree`).
+    Tree {
+        /// The robot's endpoint, or the full URL of its tree.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+        /// Print the JSON as served instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Feed a flight recording back through the nodes and check the motor commands.
     Replay {
         /// The recording (written by `run --record`).
@@ -91,6 +100,10 @@ pub struct RunArgs {
     /// At exit, write a JSON run report here (jitter, e-stops, bus drops, sim outcome).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Serve /metrics, /tree and /health/* on this address [default: the config's
+    /// `[http] listen`, 127.0.0.1:9464]; port 0 picks a free port (logged at start).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -13,6 +13,7 @@
 pub mod problem;
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -50,6 +51,9 @@ pub struct Config {
     /// Per-actor resource quotas, enforced by the supervisors.
     #[serde(default)]
     pub quotas: nevil_actors::quota::QuotaConfig,
+    /// The operations endpoint: `/metrics`, `/tree`, `/health/*`.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// The simulated world (backend `sim`).
     #[serde(default)]
     pub sim: crate::hw::sim::SimConfig,
@@ -191,6 +195,74 @@ impl Default for BusConfig {
     }
 }
 
+/// `[http]`: the operations endpoint (`/metrics`, `/tree`, `/health/live`,
+/// `/health/ready`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to serve on (default `127.0.0.1:9464`; port 0 picks a free one, logged at
+    /// start). `run --listen` overrides it.
+    pub listen: String,
+    /// Allow a `listen` address other than loopback (default false). The endpoint has
+    /// no authentication: exposing it to the network must be a deliberate choice.
+    pub allow_remote: bool,
+    /// Connections served at once (1–1024; default 16); further ones wait in the
+    /// kernel's backlog, so a flood of clients cannot take memory or CPU from the robot.
+    pub max_connections: usize,
+    /// Seconds a client has to send its request and receive the response (0.1–300;
+    /// default 5); a slower client is disconnected.
+    pub timeout_s: f64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9464".to_string(),
+            allow_remote: false,
+            max_connections: 16,
+            timeout_s: 5.0,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The address to bind: `listen`, or `cli` (`run --listen`) when given; an error
+    /// names what is wrong, including a non-loopback address without `allow_remote`.
+    pub fn address(&self, cli: Option<&str>) -> Result<std::net::SocketAddr, String> {
+        let (text, origin) = match cli {
+            Some(text) => (text, "--listen"),
+            None => (self.listen.as_str(), "http.listen"),
+        };
+        let addr: std::net::SocketAddr = text
+            .parse()
+            .map_err(|_| format!("{origin}: {text:?} is not an address like 127.0.0.1:9464"))?;
+        if !addr.ip().is_loopback() && !self.allow_remote {
+            return Err(format!(
+                "{origin}: {addr} is not a loopback address; the endpoint has no \
+                 authentication, so serving it beyond this host needs \
+                 `allow_remote = true` in the config's [http] section"
+            ));
+        }
+        Ok(addr)
+    }
+
+    /// How long a client may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout_s)
+    }
+
+    fn check(&self, p: &mut Problems) {
+        if let Err(message) = self.address(None) {
+            let message = message.trim_start_matches("http.listen: ").to_string();
+            p.push("http.listen", message);
+        }
+        if !(1..=1024).contains(&self.max_connections) {
+            p.push("http.max_connections", "must be between 1 and 1024");
+        }
+        p.range("http.timeout_s", self.timeout_s, 0.1, 300.0);
+    }
+}
+
 /// `[supervision]`: restart intensity of every supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +271,34 @@ pub struct SupervisionConfig {
     pub max_restarts: u32,
     /// The intensity window in seconds (> 0; default 10).
     pub period_s: f64,
+    /// Delay before restarting a crashed child, in seconds (0–60; default 0: at once,
+    /// as OTP does). Each further restart in a row doubles it up to `backoff_max_s`,
+    /// ×0.8–1.2 jitter; a child that stays up for `backoff_max_s` starts over. On a
+    /// robot with a flaky device this spaces out retries instead of spending the
+    /// restart intensity in a burst.
+    #[serde(default)]
+    pub backoff_s: f64,
+    /// Cap of the restart delay in seconds (≥ backoff_s; default 30).
+    #[serde(default = "default_backoff_max_s")]
+    pub backoff_max_s: f64,
+}
+
+fn default_backoff_max_s() -> f64 {
+    30.0
+}
+
+impl SupervisionConfig {
+    /// The restart backoff, if any.
+    pub fn backoff(&self) -> Option<nevil_actors::Backoff> {
+        (self.backoff_s > 0.0).then(|| {
+            let max = Duration::from_secs_f64(self.backoff_max_s.max(self.backoff_s));
+            nevil_actors::Backoff {
+                base: Duration::from_secs_f64(self.backoff_s),
+                max,
+                reset_after: max,
+            }
+        })
+    }
 }
 
 impl Default for SupervisionConfig {
@@ -206,6 +306,8 @@ impl Default for SupervisionConfig {
         Self {
             max_restarts: 5,
             period_s: 10.0,
+            backoff_s: 0.0,
+            backoff_max_s: default_backoff_max_s(),
         }
     }
 }
@@ -443,6 +545,19 @@ impl Config {
             1000.0,
         );
         p.positive("supervision.period_s", self.supervision.period_s);
+        p.range(
+            "supervision.backoff_s",
+            self.supervision.backoff_s,
+            0.0,
+            60.0,
+        );
+        if self.supervision.backoff_max_s < self.supervision.backoff_s {
+            p.push(
+                "supervision.backoff_max_s",
+                "must be >= supervision.backoff_s",
+            );
+        }
+        self.http.check(&mut p);
         if self.recorder.max_file_bytes < 4096 {
             p.push("recorder.max_file_bytes", "must be >= 4096");
         }
@@ -531,6 +646,49 @@ mod tests {
                 .any(|p| p.starts_with("quotas.groups.heavy.memory.hard")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn remote_listen_needs_an_explicit_choice() {
+        let text = format!("{DEFAULT_TOML}\n[http]\nlisten = \"0.0.0.0:9464\"\n");
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("http.listen: 0.0.0.0:9464 is not a loopback")),
+            "{problems:?}"
+        );
+        let allowed = format!("{text}allow_remote = true\n");
+        let config = Config::parse(&allowed, "t").unwrap();
+        assert_eq!(config.http.address(None).unwrap().port(), 9464);
+        let cli = Config::load(None)
+            .unwrap()
+            .http
+            .address(Some("192.168.1.5:80"));
+        assert!(cli.unwrap_err().starts_with("--listen: 192.168.1.5:80"));
+        let bad = Config::load(None).unwrap().http.address(Some("localhost"));
+        assert!(bad.unwrap_err().contains("not an address"));
+    }
+
+    #[test]
+    fn backoff_comes_from_supervision() {
+        let config = Config::load(None).unwrap();
+        assert!(config.supervision.backoff().is_none(), "off by default");
+        let text = DEFAULT_TOML.replace("period_s = 10", "period_s = 10\nbackoff_s = 0.5");
+        let b = Config::parse(&text, "t")
+            .unwrap()
+            .supervision
+            .backoff()
+            .unwrap();
+        assert_eq!(b.base, Duration::from_millis(500));
+        let text = DEFAULT_TOML.replace(
+            "period_s = 10",
+            "period_s = 10\nbackoff_s = 5\nbackoff_max_s = 1",
+        );
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("supervision.backoff_max_s")));
     }
 
     #[test]

@@ -63,6 +63,8 @@ impl Jitter {
         self.counts[bucket(ns)].fetch_add(1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        // The same tick for Prometheus (a no-op until a recorder is installed).
+        metrics::histogram!(crate::telemetry::LOOP_JITTER).record(late.as_secs_f64());
     }
 
     /// The lateness below which a fraction `q` (0–1) of ticks ran; zero when empty.

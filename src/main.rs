@@ -11,7 +11,9 @@ use nevil::app::{Devices, Robot, RunOptions};
 use nevil::bus::Clock;
 use nevil::cli::{Cli, Command, LogFormat, RunArgs};
 use nevil::config::Config;
-use nevil::signals::{self, End};
+use nevil::http::{Endpoint, Limits, Server};
+use nevil::signals::{End, Signals};
+use nevil::telemetry::Telemetry;
 
 const BAD_INPUT: u8 = 2;
 
@@ -38,6 +40,49 @@ fn main() -> ExitCode {
         } => hw_check(config.as_deref(), dry_run, trace.as_deref()),
         Command::Replay { file, config, json } => replay(&file, config.as_deref(), json),
         Command::Bench { json } => bench(json),
+        Command::Tree { url, json } => tree(&url, json),
+    }
+}
+
+/// How long `nevil tree` waits for the robot.
+const TREE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn tree(url: &str, json: bool) -> ExitCode {
+    let url = nevil::http::tree_url(url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let answer = match runtime {
+        Ok(rt) => rt.block_on(nevil::http::get(&url, TREE_TIMEOUT)),
+        Err(e) => {
+            eprintln!("nevil tree: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let body = match answer {
+        Ok((200, body)) => body,
+        Ok((status, body)) => {
+            eprintln!("nevil tree: {url}: HTTP {status}: {}", body.trim());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("nevil tree: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        print!("{body}");
+        return ExitCode::SUCCESS;
+    }
+    match nevil::tree_text::render(&body) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nevil tree: {url}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -185,6 +230,36 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let addr = match config.http.address(args.listen.as_deref()) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    // Bound before anything moves: a taken port stops the start, not a running robot.
+    let listener = match nevil::http::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let telemetry = match Telemetry::install() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("nevil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let http = Http {
+        listener,
+        telemetry,
+        limits: Limits {
+            max_connections: config.http.max_connections,
+            timeout: config.http.timeout(),
+        },
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.runtime.worker_threads)
         .enable_all()
@@ -196,15 +271,29 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_robot(config, args))
+    runtime.block_on(run_robot(config, args, http))
 }
 
-async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
+/// The endpoint's socket and settings, until the robot it reports on has started.
+struct Http {
+    listener: std::net::TcpListener,
+    telemetry: Telemetry,
+    limits: Limits,
+}
+
+async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     let clock = Clock::start();
     let devices = match Devices::open(&config, clock) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("nevil: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nevil: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -226,15 +315,20 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let end = match signals::run_until_stopped(&robot, args.duration).await {
-        Ok(end) => end,
+    let endpoint = Endpoint {
+        tree: robot.tree().view(),
+        telemetry: http.telemetry,
+        estops: robot.estops().clone(),
+    };
+    let server = match Server::start(http.listener, endpoint, http.limits) {
+        Ok(server) => server,
         Err(e) => {
-            // Without SIGTERM handling the robot could not be stopped safely: stop now.
-            eprintln!("nevil: cannot install signal handlers: {e}");
+            eprintln!("nevil: {e}");
             robot.shutdown().await;
             return ExitCode::FAILURE;
         }
     };
+    let end = signals.run_until_stopped(&robot, args.duration).await;
     tracing::info!(?end, "stopping");
     if end == End::Duration && args.tree_dump.is_some() {
         if let Err(e) = robot.dump_tree().await {
@@ -242,6 +336,7 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
         }
     }
     let (exit, report) = robot.shutdown().await;
+    server.stop();
     tracing::info!(
         jitter_p50_us = report.jitter.p50_s * 1e6,
         jitter_p99_us = report.jitter.p99_s * 1e6,

@@ -41,10 +41,20 @@ pub struct EStopLog(Arc<Mutex<Vec<EStopEvent>>>);
 
 impl EStopLog {
     fn push(&self, e: EStopEvent) {
+        metrics::gauge!(crate::telemetry::ESTOP).set(if e.engaged { 1.0 } else { 0.0 });
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(e);
+    }
+
+    /// The latest change; its `engaged` says whether the e-stop holds now.
+    pub fn latest(&self) -> Option<EStopEvent> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .cloned()
     }
 
     /// The changes so far.

@@ -83,6 +83,10 @@ pub struct NodeSnapshot {
     pub quota: Option<QuotaSnapshot>,
     /// Children in start order (empty for workers).
     pub children: Vec<NodeSnapshot>,
+    /// Its restart type: readiness probes ask whether every permanent actor runs.
+    /// Not part of the tree JSON contract, so not serialized.
+    #[serde(skip)]
+    pub restart: crate::Restart,
 }
 
 /// A managed actor's quota group and enforcement state, as in the tree JSON.
@@ -97,6 +101,10 @@ pub struct QuotaSnapshot {
     /// The latest enforcement actions, oldest first: time (s), resource, usage, limit,
     /// action.
     pub history: Vec<crate::quota::Enforcement>,
+    /// Cumulative enforcement actions by action name, e.g. `{"throttle": 2}`; every
+    /// action is present, zeros included, so a metric series exists before its first
+    /// increment.
+    pub enforcements_by_action: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl NodeSnapshot {
@@ -116,6 +124,7 @@ impl NodeSnapshot {
             memory_bytes: 0,
             quota: None,
             children: Vec::new(),
+            restart: crate::Restart::Permanent,
         }
     }
 

@@ -269,16 +269,30 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action's name, in declaration order.
+    pub const NAMES: [&'static str; 6] = [
+        "warn",
+        "throttle",
+        "suspend",
+        "restart",
+        "terminate",
+        "recover",
+    ];
+
+    fn index(&self) -> usize {
+        match self {
+            Self::Warn => 0,
+            Self::Throttle { .. } => 1,
+            Self::Suspend => 2,
+            Self::Restart => 3,
+            Self::Terminate => 4,
+            Self::Recover => 5,
+        }
+    }
+
     /// The snake_case name used in logs and the `action` label of metrics.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Warn => "warn",
-            Self::Throttle { .. } => "throttle",
-            Self::Suspend => "suspend",
-            Self::Restart => "restart",
-            Self::Terminate => "terminate",
-            Self::Recover => "recover",
-        }
+        Self::NAMES[self.index()]
     }
 
     /// How drastic the action is; restart sits between suspend and terminate because it
@@ -686,6 +700,8 @@ pub struct History {
     entries: VecDeque<Enforcement>,
     capacity: usize,
     total: u64,
+    /// Cumulative count per action, indexed as [`Action::NAMES`].
+    by_action: [u64; Action::NAMES.len()],
 }
 
 impl History {
@@ -699,12 +715,14 @@ impl History {
             entries: VecDeque::with_capacity(capacity.min(Self::DEFAULT_CAPACITY)),
             capacity,
             total: 0,
+            by_action: [0; Action::NAMES.len()],
         }
     }
 
     /// Records `enforcement`, dropping the oldest record if the history is full.
     pub fn push(&mut self, enforcement: Enforcement) {
         self.total += 1;
+        self.by_action[enforcement.action.index()] += 1;
         if self.capacity == 0 {
             return;
         }
@@ -737,6 +755,16 @@ impl History {
     /// Records ever pushed, dropped ones included (cumulative).
     pub fn enforcements_total(&self) -> u64 {
         self.total
+    }
+
+    /// Cumulative count of each action ever pushed (zeros included), in
+    /// [`Action::NAMES`] order: what the `nevil_quota_enforcements_total{action}`
+    /// series report.
+    pub fn enforcements_by_action(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        Action::NAMES
+            .iter()
+            .copied()
+            .zip(self.by_action.iter().copied())
     }
 }
 
@@ -1506,6 +1534,8 @@ mod tests {
         assert_eq!(kept, [2, 3, 4]);
         assert_eq!(h.len(), 3);
         assert_eq!(h.enforcements_total(), 5);
+        let by_action: u64 = h.enforcements_by_action().map(|(_, n)| n).sum();
+        assert_eq!(by_action, 5, "every push is counted under its action");
         assert_eq!(h.latest().map(|e| e.at.as_secs()), Some(4));
         let json = serde_json::to_value(&h).unwrap();
         assert_eq!(json.as_array().map(Vec::len), Some(3));

@@ -174,7 +174,9 @@ impl Shared {
                         state: g.status().as_str().to_string(),
                         enforcements_total: g.history.enforcements_total(),
                         history: g.history.iter().copied().collect(),
+                        enforcements_by_action: g.history.enforcements_by_action().collect(),
                     }),
+                    restart: c.spec.restart_type(),
                     ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
                 };
                 (node, c.view.clone())

@@ -79,6 +79,7 @@ impl Sensor for BatteryMonitor {
     type Device = dyn hw::Battery;
     fn read(device: &mut Self::Device, t_us: bus::Micros) -> Result<Reading, HwError> {
         let volts = device.voltage()?;
+        metrics::gauge!(crate::telemetry::BATTERY).set(volts);
         Ok(Reading::Battery(bus::Battery { t_us, volts }))
     }
 }

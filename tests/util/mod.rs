@@ -12,6 +12,10 @@ use std::time::Duration;
 pub fn nevil(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nevil"));
     cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    // Tests run robots side by side: each serves its endpoint on a port of its own.
+    if args.contains(&"run") && !args.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
     cmd.env("RUST_LOG", "info");
     cmd
 }
@@ -109,6 +113,17 @@ impl Running {
         }
     }
 
+    /// Waits for the endpoint to listen; its base URL (`http://127.0.0.1:PORT`).
+    pub fn http_base(&mut self) -> String {
+        let line = self.wait_for("http endpoint listening");
+        let start = line.find("127.0.0.1:").expect("a loopback address");
+        let addr: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        format!("http://{addr}")
+    }
+
     /// Sends a signal by name (`USR1`, `TERM`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -203,4 +218,33 @@ pub fn restarts(tree: &serde_json::Value) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     walk(&tree["root"], &mut out);
     out
+}
+
+/// GETs `url` (`http://HOST:PORT/PATH`) with a plain socket: the status code and body.
+pub fn http_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
