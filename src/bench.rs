@@ -445,6 +445,10 @@ pub struct BenchReport {
     pub breach_to_action_ms: f64,
     /// The same, worst of the runs, ms (target: ≤ 2 sampling intervals).
     pub breach_to_action_max_ms: f64,
+    /// One `/metrics` render of a 1,000-actor tree, median, ms.
+    pub metrics_render_1000_actors_ms: f64,
+    /// Its size in bytes.
+    pub metrics_bytes_1000_actors: usize,
 }
 
 fn us(d: Duration) -> f64 {
@@ -493,6 +497,11 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     let mut floor = restart_samples(RestartCase::BareRactor, 3000).await?;
     let sample_interval = nevil_actors::quota::DEFAULT_SAMPLE_INTERVAL;
     let mut breaches = sample(10, || breach_to_action_once(sample_interval)).await?;
+    let scrape = MetricsScenario::start(1000).await?;
+    // The first render registers every series; the steady state is what repeats.
+    let (_, metrics_bytes) = scrape.render_once();
+    let mut renders: Vec<Duration> = (0..20).map(|_| scrape.render_once().0).collect();
+    scrape.stop().await;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
         throughput_managed_msgs_per_s: rm,
@@ -506,7 +515,66 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         suspend_resume_p50_us: us(percentile(&mut resumes, 0.5)),
         breach_to_action_ms: us(percentile(&mut breaches, 0.5)) / 1000.0,
         breach_to_action_max_ms: us(percentile(&mut breaches, 1.0)) / 1000.0,
+        metrics_render_1000_actors_ms: us(percentile(&mut renders, 0.5)) / 1000.0,
+        metrics_bytes_1000_actors: metrics_bytes,
     })
+}
+
+/// A tree of idle workers, 100 to a supervisor, whose `/metrics` text is rendered as
+/// the endpoint renders it: how long a scrape of a large robot takes and how big it is.
+pub struct MetricsScenario {
+    tree: Tree,
+    recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    telemetry: crate::telemetry::Telemetry,
+}
+
+impl MetricsScenario {
+    /// Starts `actors` workers (rounded up to whole supervisors of 100).
+    ///
+    /// # Errors
+    ///
+    /// [`BenchError`] if the tree does not start.
+    pub async fn start(actors: usize) -> Result<Self, BenchError> {
+        let (announce, _announced) = mpsc::unbounded_channel();
+        let echo = Echo { announce };
+        let groups = actors.div_ceil(100);
+        let children = (0..groups)
+            .map(|g| {
+                let workers = (0..100.min(actors - g * 100))
+                    .map(|i| ChildSpec::worker(format!("w{i}"), echo.clone(), ()))
+                    .collect();
+                ChildSpec::supervisor(format!("g{g}"), bench_flags(Strategy::OneForOne), workers)
+            })
+            .collect();
+        let tree = Tree::start("root", bench_flags(Strategy::OneForOne), children)
+            .await
+            .map_err(fail)?;
+        let recorder = crate::telemetry::Telemetry::recorder().map_err(fail)?;
+        let telemetry = crate::telemetry::Telemetry::from_handle(recorder.handle());
+        Ok(Self {
+            tree,
+            recorder,
+            telemetry,
+        })
+    }
+
+    /// Renders once, as a scrape does (snapshot, process figures, text): the time it
+    /// took and the text's size in bytes.
+    pub fn render_once(&self) -> (Duration, usize) {
+        metrics::with_local_recorder(&self.recorder, || {
+            let t0 = Instant::now();
+            let text = self.telemetry.render(
+                &self.tree.snapshot(),
+                &crate::telemetry::ProcessStats::read(),
+            );
+            (t0.elapsed(), text.len())
+        })
+    }
+
+    /// Stops the tree.
+    pub async fn stop(self) {
+        self.tree.shutdown().await;
+    }
 }
 
 /// The value below which `q` (0–1) of `samples` lie (nearest rank); zero if empty.
@@ -545,5 +613,30 @@ mod tests {
             s.cast_batch(10).await.unwrap();
             s.stop().await;
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn metrics_scenario_renders_every_actor() {
+        let small = MetricsScenario::start(150).await.unwrap();
+        let (_, bytes_150) = small.render_once();
+        let text = metrics::with_local_recorder(&small.recorder, || {
+            small
+                .telemetry
+                .render(&small.tree.snapshot(), &Default::default())
+        });
+        assert!(text.contains("nevil_actor_messages_total{path=\"root/g1/w49\"}"));
+        assert!(
+            !text.contains("root/g1/w50"),
+            "150 actors: g0 has 100, g1 50"
+        );
+        small.stop().await;
+        let large = MetricsScenario::start(300).await.unwrap();
+        let (_, bytes_300) = large.render_once();
+        large.stop().await;
+        let ratio = bytes_300 as f64 / bytes_150 as f64;
+        assert!(
+            (1.8..2.2).contains(&ratio),
+            "size grows with the tree: {ratio}"
+        );
     }
 }
