@@ -101,16 +101,14 @@ fn error_and_exit_are_recorded() {
 fn hung_ranger_engages_the_estop() {
     let (_, report) = drill("hang", None, "ultrasonic:hang@1");
     let estops = report["estops"].as_array().unwrap();
-    let first = estops.first().expect("an e-stop was engaged");
-    assert_eq!(first["engaged"], true);
-    assert!(
-        first["reason"]
-            .as_str()
-            .unwrap()
-            .contains("stale ultrasonic"),
-        "{first}"
-    );
-    assert!(first["at_s"].as_f64().unwrap() >= 1.0);
+    // On a loaded machine another sensor may also go stale for a moment (a 30 ms
+    // stall is enough for the 50 Hz grayscale): look for the ranger's own e-stop.
+    let ranger = estops
+        .iter()
+        .find(|e| e["reason"].as_str().unwrap().contains("stale ultrasonic"))
+        .unwrap_or_else(|| panic!("no e-stop for the ranger: {estops:?}"));
+    assert_eq!(ranger["engaged"], true);
+    assert!(ranger["at_s"].as_f64().unwrap() >= 1.0);
     assert_eq!(report["sim"]["last_drive"]["left"], 0.0);
 }
 
