@@ -18,4 +18,5 @@ pub mod replay;
 pub mod safety;
 pub mod services;
 pub mod signals;
+pub mod systemd;
 pub mod ticker;

@@ -226,16 +226,20 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
+    let systemd = nevil::systemd::Service::ready(robot.tree());
     let end = match signals::run_until_stopped(&robot, args.duration).await {
         Ok(end) => end,
         Err(e) => {
             // Without SIGTERM handling the robot could not be stopped safely: stop now.
             eprintln!("nevil: cannot install signal handlers: {e}");
+            systemd.stopping("no signal handlers").await;
             robot.shutdown().await;
             return ExitCode::FAILURE;
         }
     };
     tracing::info!(?end, "stopping");
+    systemd.stopping(&format!("{end:?}")).await;
     if end == End::Duration && args.tree_dump.is_some() {
         if let Err(e) = robot.dump_tree().await {
             tracing::error!(error = %e, "final tree dump failed");
