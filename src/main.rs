@@ -208,6 +208,14 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the robot starts: a signal right after "robot started" must be handled.
+    let signals = match signals::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nevil: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let tree_dump = args.tree_dump.clone().unwrap_or_else(default_dump_path);
     let opts = RunOptions {
         tree_dump: tree_dump.clone(),
@@ -228,16 +236,7 @@ async fn run_robot(config: Config, args: RunArgs) -> ExitCode {
     };
     // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
     let systemd = nevil::systemd::Service::ready(robot.tree());
-    let end = match signals::run_until_stopped(&robot, args.duration).await {
-        Ok(end) => end,
-        Err(e) => {
-            // Without SIGTERM handling the robot could not be stopped safely: stop now.
-            eprintln!("nevil: cannot install signal handlers: {e}");
-            systemd.stopping("no signal handlers").await;
-            robot.shutdown().await;
-            return ExitCode::FAILURE;
-        }
-    };
+    let end = signals.run_until_stopped(&robot, args.duration).await;
     tracing::info!(?end, "stopping");
     systemd.stopping(&format!("{end:?}")).await;
     if end == End::Duration && args.tree_dump.is_some() {

@@ -1,9 +1,14 @@
 //! The run loop's signals: SIGUSR1 dumps the tree (and the robot keeps running);
 //! SIGTERM and SIGINT end the run gracefully, as does the end of `--duration`.
+//!
+//! Install the handlers ([`Signals::install`]) before the robot starts: until then a
+//! signal has its default action, and SIGUSR1's is to terminate the process. A
+//! `systemctl reload` or a test sending SIGUSR1 right after "robot started" (or after
+//! systemd's READY=1) must find them in place.
 
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::app::Robot;
 
@@ -18,36 +23,52 @@ pub enum End {
     Escalated(String),
 }
 
-/// Runs until the robot should stop, dumping the tree on every SIGUSR1.
-///
-/// # Errors
-///
-/// The OS error if the signal handlers cannot be installed.
-pub async fn run_until_stopped(robot: &Robot, duration: Option<Duration>) -> std::io::Result<End> {
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let timer = async {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(timer);
-    let escalation = robot.wait();
-    tokio::pin!(escalation);
-    loop {
-        tokio::select! {
-            _ = usr1.recv() => {
-                if let Err(e) = robot.dump_tree().await {
-                    tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
-                }
+/// The run's signal handlers, installed; signals that arrive before
+/// [`Signals::run_until_stopped`] wait for it.
+pub struct Signals {
+    usr1: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers for SIGUSR1, SIGTERM and SIGINT.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if a handler cannot be installed.
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            usr1: signal(SignalKind::user_defined1())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
+    pub async fn run_until_stopped(mut self, robot: &Robot, duration: Option<Duration>) -> End {
+        let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            _ = term.recv() => return Ok(End::Signal("SIGTERM")),
-            _ = int.recv() => return Ok(End::Signal("SIGINT")),
-            _ = &mut timer => return Ok(End::Duration),
-            exit = &mut escalation => return Ok(End::Escalated(exit.to_string())),
+        };
+        tokio::pin!(timer);
+        let escalation = robot.wait();
+        tokio::pin!(escalation);
+        loop {
+            tokio::select! {
+                _ = self.usr1.recv() => {
+                    if let Err(e) = robot.dump_tree().await {
+                        tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
+                    }
+                }
+                _ = self.term.recv() => return End::Signal("SIGTERM"),
+                _ = self.int.recv() => return End::Signal("SIGINT"),
+                _ = &mut timer => return End::Duration,
+                exit = &mut escalation => return End::Escalated(exit.to_string()),
+            }
         }
     }
 }
