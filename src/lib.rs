@@ -20,6 +20,7 @@ pub mod replay;
 pub mod safety;
 pub mod services;
 pub mod signals;
+pub mod systemd;
 pub mod telemetry;
 pub mod ticker;
 pub mod tree_text;

@@ -290,7 +290,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut signals = match Signals::install() {
+    // Before the robot starts: a signal right after "robot started" must be handled.
+    let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("nevil: cannot install signal handlers: {e}");
@@ -328,8 +329,12 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The endpoint serves first: READY=1 then means scrapes and probes answer.
+    // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
+    let systemd = nevil::systemd::Service::ready(robot.tree());
     let end = signals.run_until_stopped(&robot, args.duration).await;
     tracing::info!(?end, "stopping");
+    systemd.stopping(&format!("{end:?}")).await;
     if end == End::Duration && args.tree_dump.is_some() {
         if let Err(e) = robot.dump_tree().await {
             tracing::error!(error = %e, "final tree dump failed");

@@ -1,5 +1,10 @@
 //! The run loop's signals: SIGUSR1 dumps the tree (and the robot keeps running);
 //! SIGTERM and SIGINT end the run gracefully, as does the end of `--duration`.
+//!
+//! Install the handlers ([`Signals::install`]) before the robot starts: until then a
+//! signal has its default action, and SIGUSR1's is to terminate the process. A
+//! `systemctl reload` or a test sending SIGUSR1 right after "robot started" (or after
+//! systemd's READY=1) must find them in place.
 
 use std::time::Duration;
 
@@ -18,9 +23,8 @@ pub enum End {
     Escalated(String),
 }
 
-/// The run's signal handlers. Install them before the robot starts: a SIGUSR1 or
-/// SIGTERM that arrives during start-up then waits for the run loop instead of taking
-/// the default action (ending the process with the motors in whatever state).
+/// The run's signal handlers, installed; signals that arrive before
+/// [`Signals::run_until_stopped`] wait for it.
 pub struct Signals {
     usr1: Signal,
     term: Signal,
@@ -42,8 +46,7 @@ impl Signals {
     }
 
     /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
-    pub async fn run_until_stopped(&mut self, robot: &Robot, duration: Option<Duration>) -> End {
-        let Self { usr1, term, int } = self;
+    pub async fn run_until_stopped(mut self, robot: &Robot, duration: Option<Duration>) -> End {
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let timer = async {
             match deadline {
@@ -56,13 +59,13 @@ impl Signals {
         tokio::pin!(escalation);
         loop {
             tokio::select! {
-                _ = usr1.recv() => {
+                _ = self.usr1.recv() => {
                     if let Err(e) = robot.dump_tree().await {
                         tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
                     }
                 }
-                _ = term.recv() => return End::Signal("SIGTERM"),
-                _ = int.recv() => return End::Signal("SIGINT"),
+                _ = self.term.recv() => return End::Signal("SIGTERM"),
+                _ = self.int.recv() => return End::Signal("SIGINT"),
                 _ = &mut timer => return End::Duration,
                 exit = &mut escalation => return End::Escalated(exit.to_string()),
             }
