@@ -18,6 +18,7 @@ use nevil::services::system_monitor::{
 };
 use nevil_actors::{ChildSpec, Pressure, PressureLevel, PressurePolicy, SupervisorFlags, Tree};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 const PERIOD: Duration = Duration::from_secs(1);
 const CHECK: Duration = Duration::from_millis(10);
@@ -119,11 +120,60 @@ impl Rig {
         }
     }
 
+    /// The next e-stop change; fails if none comes within a minute (virtual).
+    async fn next_estop(&mut self) -> EStop {
+        tokio::time::timeout(Duration::from_secs(60), self.estops.recv())
+            .await
+            .expect("no e-stop change within 60 s")
+            .unwrap()
+    }
+
     /// Lets `periods` samples go by, then says whether the e-stop changed meanwhile.
     async fn quiet_for(&mut self, periods: u32) -> bool {
         tokio::time::sleep(PERIOD * periods).await;
         self.estops.try_recv().is_err()
     }
+}
+
+/// A critical temperature (82 °C, critical at 80) engages the e-stop within one sample
+/// period and one watchdog check, naming the reason. Cooling to 78.5 °C — below 80 but
+/// inside the 3 °C hysteresis band — keeps it engaged; 70 °C releases it.
+#[tokio::test(start_paused = true)]
+async fn critical_temperature_engages_the_estop_until_the_host_cools() {
+    let mut rig = Rig::start().await;
+    assert!(rig.quiet_for(3).await, "a cool host stops nothing");
+    let report = rig.status.latest().expect("a report after a sample");
+    assert_eq!(report.levels.temperature, Level::Ok);
+
+    rig.host.set(0.2, 82.0);
+    let hot = Instant::now();
+    let engaged = rig.next_estop().await;
+    assert!(engaged.engaged);
+    assert_eq!(engaged.reason, "host temperature critical (82.0 °C)");
+    assert!(
+        hot.elapsed() <= PERIOD + CHECK,
+        "e-stop {:?} after the host got hot",
+        hot.elapsed()
+    );
+    assert_eq!(
+        rig.status.latest().unwrap().levels.temperature,
+        Level::Critical
+    );
+
+    rig.host.set(0.2, 78.5);
+    assert!(
+        rig.quiet_for(5).await,
+        "inside the hysteresis band: still stopped"
+    );
+
+    rig.host.set(0.2, 70.0);
+    let released = rig.next_estop().await;
+    assert!(!released.engaged);
+    assert_eq!(
+        released.reason,
+        "cleared: host temperature critical (82.0 °C)"
+    );
+    rig.tree.shutdown().await;
 }
 
 /// Critical host CPU (0.95, critical at 0.90) raises the pressure the tree's supervisors
