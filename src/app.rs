@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! root (one_for_one)
-//! ├── management (one_for_one): tree_service, recorder (when recording)
+//! ├── management (one_for_one): tree_service, system_monitor, recorder (when recording)
 //! ├── drivers    (one_for_one): ultrasonic, grayscale, battery, motors, steering
 //! ├── control    (rest_for_one): motion → obstacle_avoidance → line_follower
 //! └── safety     (one_for_one): watchdog
@@ -12,14 +12,17 @@
 //! `control` is `rest_for_one` because the behaviours command the motion controller: when
 //! it restarts, they restart after it. `line_follower` runs only in `line_following`
 //! mode (obstacle avoidance then guards it). Every supervisor's intensity comes from
-//! `[supervision]`; the root giving up ends [`Robot::wait`] with the escalation.
+//! `[supervision]`; the root giving up ends [`Robot::wait`] with the escalation. The
+//! whole tree shares one quota [`Pressure`], which the system monitor raises while the
+//! host's CPU or memory is critical.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use nevil_actors::{
-    ActorPath, ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree, TreeView,
+    ActorPath, ChildSpec, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
+    SupervisorFlags, Tree, TreeView,
 };
 use ractor::{ActorRef, Message};
 use serde::Serialize;
@@ -42,6 +45,9 @@ use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
 use crate::nodes::{BehaviourActor, BehaviourMsg};
 use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
+use crate::services::system_monitor::{
+    HostSampler, HostStatus, SysinfoSampler, SystemMonitor, SystemMonitorMsg,
+};
 use crate::services::tree_service::{TreeService, TreeServiceMsg};
 
 /// The robot's devices and, for the simulated backend, its world.
@@ -151,6 +157,8 @@ struct Parts {
     jitter: Arc<Jitter>,
     estops: EStopLog,
     view: Arc<OnceLock<nevil_actors::TreeView>>,
+    host: HostStatus,
+    pressure: Pressure,
 }
 
 impl Parts {
@@ -172,16 +180,51 @@ impl Parts {
     }
 }
 
+/// The directory the recorder writes to — its disk is the one that fills up — else `/`.
+fn recorder_dir(recording: Option<&Path>) -> PathBuf {
+    match recording.and_then(Path::parent) {
+        Some(dir) if dir.as_os_str().is_empty() => PathBuf::from("."),
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("/"),
+    }
+}
+
+/// The system monitor of `config`, watching the filesystem of `disk_path` unless the
+/// config names one.
+fn system_monitor(config: &Config, disk_path: PathBuf, p: &Parts) -> SystemMonitor {
+    let disk_path = config.monitor.disk_path.clone().unwrap_or(disk_path);
+    SystemMonitor {
+        period: config.monitor.period(),
+        thresholds: config.monitor.thresholds(),
+        sampler: Arc::new(move || -> Box<dyn HostSampler> {
+            Box::new(SysinfoSampler::new(&disk_path))
+        }),
+        bus: p.bus.clone(),
+        clock: p.clock,
+        status: p.host.clone(),
+        pressure: p.pressure.clone(),
+    }
+}
+
 fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
-    let mut management = vec![worker(
-        "tree_service",
-        TreeService {
-            view: p.view.clone(),
-            path: opts.tree_dump.clone(),
-        },
-        send_drill::<TreeServiceMsg>,
-    )];
-    if let Some(path) = opts.record.clone().or(config.recorder.path.clone()) {
+    let recording = opts.record.clone().or(config.recorder.path.clone());
+    let disk_path = recorder_dir(recording.as_deref());
+    let mut management = vec![
+        worker(
+            "tree_service",
+            TreeService {
+                view: p.view.clone(),
+                path: opts.tree_dump.clone(),
+            },
+            send_drill::<TreeServiceMsg>,
+        ),
+        worker(
+            "system_monitor",
+            system_monitor(config, disk_path, p),
+            send_drill::<SystemMonitorMsg>,
+        ),
+    ];
+    if let Some(path) = recording {
         let recorder = Recorder {
             path,
             max_file_bytes: config.recorder.max_file_bytes,
@@ -349,6 +392,8 @@ pub struct Robot {
     devices: Devices,
     jitter: Arc<Jitter>,
     estops: EStopLog,
+    host: HostStatus,
+    pressure: Pressure,
     drills: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -391,6 +436,11 @@ impl Robot {
             jitter: Arc::default(),
             estops: EStopLog::default(),
             view: Arc::default(),
+            host: HostStatus::default(),
+            pressure: Pressure::new(PressurePolicy {
+                critical_factor: config.monitor.pressure_factor,
+                exempt: config.monitor.pressure_exempt.clone(),
+            }),
         };
         let groups = layout(config, opts, &parts);
         let targets = opts
@@ -435,7 +485,13 @@ impl Robot {
                 ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
-        let tree = Tree::start("root", flags(Strategy::OneForOne), children).await?;
+        let tree = Tree::start_with_pressure(
+            "root",
+            flags(Strategy::OneForOne),
+            children,
+            parts.pressure.clone(),
+        )
+        .await?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());
         let drills = targets
@@ -451,6 +507,8 @@ impl Robot {
             devices,
             jitter: parts.jitter,
             estops: parts.estops,
+            host: parts.host,
+            pressure: parts.pressure,
             drills,
         })
     }
@@ -468,6 +526,16 @@ impl Robot {
     /// The bus.
     pub fn bus(&self) -> &Bus {
         &self.bus
+    }
+
+    /// The system monitor's latest look at the host (shared; clone it to keep reading).
+    pub fn host_status(&self) -> &HostStatus {
+        &self.host
+    }
+
+    /// The quota pressure the system monitor sets for the whole tree.
+    pub fn pressure(&self) -> &Pressure {
+        &self.pressure
     }
 
     /// The simulated world, if any.

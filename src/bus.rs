@@ -132,6 +132,17 @@ pub struct EStop {
     pub reason: String,
 }
 
+/// The system monitor's latest rating of the host, published at every sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HostHealth {
+    /// When it was sampled.
+    pub t_us: Micros,
+    /// The level of each host resource (with hysteresis applied).
+    pub levels: crate::services::system_monitor::Levels,
+    /// The hottest temperature sensor in °C; `None` where the platform exposes none.
+    pub temperature_c: Option<f64>,
+}
+
 /// One message as it travels: the value, plus the ticket that frees its queue slot.
 pub struct Delivery<T> {
     msg: T,
@@ -334,6 +345,8 @@ pub struct Bus {
     pub drive: Topic<Drive>,
     /// Emergency stops from the safety watchdog.
     pub estop: Topic<EStop>,
+    /// Host health from the system monitor.
+    pub host: Topic<HostHealth>,
 }
 
 impl Bus {
@@ -346,6 +359,7 @@ impl Bus {
             command: Topic::new("command", capacity),
             drive: Topic::new("drive", capacity),
             estop: Topic::new("estop", capacity),
+            host: Topic::new("host", capacity),
         }
     }
 
@@ -358,6 +372,7 @@ impl Bus {
             (self.command.name(), self.command.stats()),
             (self.drive.name(), self.drive.stats()),
             (self.estop.name(), self.estop.stats()),
+            (self.host.name(), self.host.stats()),
         ]
     }
 }

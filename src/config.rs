@@ -10,6 +10,7 @@
 //! Without `--config` the robot runs [`DEFAULT_TOML`]: `config/default.toml`, the
 //! simulated robot, embedded in the binary.
 
+pub mod monitor;
 pub mod problem;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use monitor::MonitorConfig;
 pub use problem::{Problem, Problems};
 
 /// `config/default.toml`, embedded: the simulated robot.
@@ -54,6 +56,9 @@ pub struct Config {
     /// The operations endpoint: `/metrics`, `/tree`, `/health/*`.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The system monitor: host thresholds and host pressure on quotas.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
     /// The simulated world (backend `sim`).
     #[serde(default)]
     pub sim: crate::hw::sim::SimConfig,
@@ -347,8 +352,9 @@ impl Default for RuntimeConfig {
 }
 
 /// The robot's workers by name, as the tree starts them.
-pub const WORKERS: [&str; 11] = [
+pub const WORKERS: [&str; 12] = [
     "tree_service",
+    "system_monitor",
     "recorder",
     "ultrasonic",
     "grayscale",
@@ -573,6 +579,8 @@ impl Config {
         for (key, message) in self.quotas.check() {
             p.push(key, message);
         }
+        self.monitor
+            .check("monitor", |g| self.quotas.group(g).is_some(), &mut p);
         for (i, name) in self.runtime.bulkhead.iter().enumerate() {
             if !WORKERS.contains(&name.as_str()) {
                 p.push(
@@ -689,6 +697,18 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.starts_with("supervision.backoff_max_s")));
+    }
+
+    #[test]
+    fn monitor_problems_are_named() {
+        let text = DEFAULT_TOML.replace("warn = 0.80", "warn = 0.96");
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p == "monitor.memory.critical: must be > warn (is 0.95, warn is 0.96)"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!   silent, given `check_hz` at least the sensor's rate);
 //! - the **battery is low**: below `battery_low_v`;
 //! - the **controller is silent**: no motion output for three loop periods (it crashed,
-//!   hangs, or is restarting).
+//!   hangs, or is restarting);
+//! - the **host is overheating**: the system monitor rates its temperature critical (a
+//!   Pi that hot throttles its CPU, and the control loop with it). It is released once
+//!   the monitor rates it below critical again, past its hysteresis band.
 //!
 //! It releases the e-stop when every condition has cleared. Each change is logged and
 //! kept in an [`EStopLog`] for the run report. The pure part is [`Watch`].
@@ -22,6 +25,7 @@ use tokio::time::Instant;
 use crate::bus::{self, Bus, Clock, Delivery, EStop};
 use crate::config::Config;
 use crate::drill::{Ballast, DrillMsg};
+use crate::services::system_monitor::Level;
 use crate::ticker::{self, Timer};
 
 /// One engage or release of the e-stop, for the run report.
@@ -73,6 +77,8 @@ pub struct Watch {
     controller: (Duration, Instant),
     battery_low_v: f64,
     battery_v: Option<f64>,
+    /// The host's temperature level and reading, from the system monitor.
+    host_temperature: (Level, Option<f64>),
 }
 
 impl Watch {
@@ -89,6 +95,7 @@ impl Watch {
             controller: (controller, now),
             battery_low_v,
             battery_v: None,
+            host_temperature: (Level::Ok, None),
         }
     }
 
@@ -102,6 +109,11 @@ impl Watch {
     /// A battery reading.
     pub fn battery(&mut self, volts: f64) {
         self.battery_v = Some(volts);
+    }
+
+    /// The system monitor's latest rating of the host.
+    pub fn host(&mut self, health: &bus::HostHealth) {
+        self.host_temperature = (health.levels.temperature, health.temperature_c);
     }
 
     /// The controller published an output at `now`.
@@ -123,6 +135,12 @@ impl Watch {
         if now.saturating_duration_since(self.controller.1) > self.controller.0 {
             reasons.push("controller silent".into());
         }
+        if let (Level::Critical, celsius) = self.host_temperature {
+            reasons.push(match celsius {
+                Some(c) => format!("host temperature critical ({c:.1} °C)"),
+                None => "host temperature critical".into(),
+            });
+        }
         (!reasons.is_empty()).then(|| reasons.join(", "))
     }
 }
@@ -139,6 +157,8 @@ pub enum WatchdogMsg {
     Battery(Delivery<bus::Battery>),
     /// A motion controller output (its heartbeat).
     Drive(Delivery<bus::Drive>),
+    /// The system monitor's rating of the host.
+    Host(Delivery<bus::HostHealth>),
     /// A fault drill.
     Drill(DrillMsg),
 }
@@ -240,6 +260,8 @@ impl Actor for Watchdog {
             .subscribe("safety", myself.clone(), WatchdogMsg::Battery);
         b.drive
             .subscribe("safety", myself.clone(), WatchdogMsg::Drive);
+        b.host
+            .subscribe("safety", myself.clone(), WatchdogMsg::Host);
         ticker::spawn(
             Timer::Tokio,
             "watchdog",
@@ -286,6 +308,7 @@ impl Actor for Watchdog {
                 state.watch.battery(b.volts);
             }
             WatchdogMsg::Drive(_) => state.watch.controller_heard(now),
+            WatchdogMsg::Host(h) => state.watch.host(&h),
             WatchdogMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
         }
         Ok(())
@@ -322,5 +345,28 @@ mod tests {
         assert!(w.verdict(t).unwrap().contains("battery low"));
         w.battery(7.9);
         assert_eq!(w.verdict(t), None);
+    }
+
+    #[test]
+    fn critical_host_temperature_stops_until_it_is_rated_lower() {
+        let t0 = Instant::now();
+        let mut w = watch(t0);
+        let health = |temperature, c| bus::HostHealth {
+            t_us: 0,
+            levels: crate::services::system_monitor::Levels {
+                temperature,
+                ..Default::default()
+            },
+            temperature_c: Some(c),
+        };
+        w.host(&health(Level::Warn, 75.0));
+        assert_eq!(w.verdict(t0), None, "warn is reported, not acted on");
+        w.host(&health(Level::Critical, 81.34));
+        assert_eq!(
+            w.verdict(t0).as_deref(),
+            Some("host temperature critical (81.3 °C)")
+        );
+        w.host(&health(Level::Warn, 76.0));
+        assert_eq!(w.verdict(t0), None);
     }
 }

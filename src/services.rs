@@ -1,5 +1,7 @@
 //! Management services, under the `management` supervisor: the tree service (dumps the
-//! live tree on request) and the flight recorder (writes every bus message to disk).
+//! live tree on request), the system monitor (rates the host's CPU, memory, temperature
+//! and disk) and the flight recorder (writes every bus message to disk).
 
 pub mod recorder;
+pub mod system_monitor;
 pub mod tree_service;

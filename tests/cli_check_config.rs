@@ -52,6 +52,40 @@ fn broken_config_names_each_problem() {
     }
 }
 
+/// System monitor thresholds: a critical level at or below warn, a ratio over 1 and an
+/// unknown exempt quota group are each named by key path.
+#[test]
+fn bad_monitor_thresholds_are_named() {
+    let dir = scratch("check-monitor");
+    let broken = config_with(
+        &dir,
+        &[
+            (
+                "warn = 0.70\ncritical = 0.90",
+                "warn = 0.90\ncritical = 0.70",
+            ),
+            (
+                "warn = 0.85\ncritical = 0.95",
+                "warn = 0.85\ncritical = 1.5",
+            ),
+            ("pressure_exempt = []", "pressure_exempt = [\"vip\"]"),
+        ],
+    );
+    let out = output(&["check-config", broken.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    for expected in [
+        "monitor.cpu.critical: must be > warn (is 0.7, warn is 0.9)",
+        "monitor.disk.critical: must be > 0 and <= 1 (is 1.5)",
+        "monitor.pressure_exempt[0]: unknown quota group \"vip\"",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn missing_file_is_named() {
     let out = output(&["check-config", "/nonexistent/nevil.toml"]);

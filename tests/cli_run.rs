@@ -34,6 +34,12 @@ fn five_second_run_avoids_obstacles() {
         );
         assert_eq!(n["status"], "running");
     }
+    let monitor = node(&tree, "root/management/system_monitor");
+    assert_eq!(monitor["status"], "running", "{monitor}");
+    assert!(
+        monitor["messages_handled"].as_u64().unwrap() >= 3,
+        "one host sample per second: {monitor}"
+    );
     let report = json(&report);
     let sim = &report["sim"];
     assert_eq!(sim["collisions"], 0, "{sim}");

@@ -36,8 +36,8 @@ const EXTRA_METRICS: &[&str] = &[
     "up",
     "nevil_ready",
     "nevil_battery_volts",
-    "nevil_host_cpu_usage_ratio",
-    "nevil_host_memory_usage_ratio",
+    "nevil_host_cpu_ratio",
+    "nevil_host_memory_used_ratio",
 ];
 
 fn deploy(file: &str) -> PathBuf {

@@ -73,8 +73,9 @@ pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
 pub use quota::{
-    Action, Decision, Enforcement, Escalation, HardAction, History, Limits, QuotaConfig,
-    QuotaGroup, QuotaState, QuotaStatus, Resource, Usage,
+    Action, Decision, Enforcement, Escalation, HardAction, History, Limits, Pressure,
+    PressureLevel, PressurePolicy, QuotaConfig, QuotaGroup, QuotaState, QuotaStatus, Resource,
+    Usage,
 };
 pub use supervisor::{
     Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,

@@ -58,6 +58,10 @@
 //! overrides of the built-in groups or new groups, and each actor's group (by path or
 //! name; `standard` otherwise), each problem named by its key path.
 //!
+//! **Pressure.** A tree may be started with a shared [`Pressure`] level: while someone
+//! watching the whole machine sets it to critical, non-exempt groups are enforced with
+//! their CPU, memory and rate limits scaled down ([`PressurePolicy`]).
+//!
 //! **Records.** Each decision the supervisor applies becomes an [`Enforcement`] in the
 //! child's [`History`] (the last 32 by default) and a log line with the child's path.
 //!
@@ -101,9 +105,11 @@ use tokio::time::Instant;
 
 mod config;
 pub(crate) mod enforcer;
+mod pressure;
 
 pub use config::{ActorQuotaConfig, EscalationConfig, GroupConfig, LimitsConfig, QuotaConfig};
 pub use enforcer::DEFAULT_SAMPLE_INTERVAL;
+pub use pressure::{Pressure, PressureLevel, PressurePolicy};
 
 /// The fraction of a soft limit that every governed resource must stay below, for a whole
 /// recovery window, before a child is brought back to `Ok` (seed 001's 80 % target).

@@ -73,7 +73,7 @@ use crate::error::{CallError, Escalated, SpecError, StartError};
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::path::ActorPath;
-use crate::quota::{enforcer, Action};
+use crate::quota::{enforcer, Action, Pressure};
 use children::{Child, Children, Phase};
 use intensity::Intensity;
 pub(crate) use spec::StartCtx;
@@ -106,19 +106,22 @@ enum Request {
     Sample,
 }
 
-/// The part of a supervisor that readers share: its child table and why it ended.
+/// The part of a supervisor that readers share: its child table and why it ended, and
+/// the tree's pressure level (one for the whole tree).
 pub(crate) struct Shared {
     pub(crate) path: ActorPath,
     strategy: Strategy,
+    pub(crate) pressure: Pressure,
     children: Mutex<Children>,
     outcome: Mutex<Option<ExitReason>>,
 }
 
 impl Shared {
-    pub(crate) fn new(path: ActorPath, strategy: Strategy) -> Self {
+    pub(crate) fn new(path: ActorPath, strategy: Strategy, pressure: Pressure) -> Self {
         Self {
             path,
             strategy,
+            pressure,
             children: Mutex::new(Children::default()),
             outcome: Mutex::new(None),
         }
@@ -364,6 +367,7 @@ impl SupervisorState {
                     path: c.path.clone(),
                     parent: myself.clone(),
                     counters: c.counters.clone(),
+                    pressure: self.shared.pressure.clone(),
                 })
             })
         };
@@ -588,7 +592,8 @@ impl SupervisorState {
             let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
                 continue;
             };
-            let Some((d, usage)) = governed.sample(&c.counters, now, min_window) else {
+            let sampled = governed.sample(&c.counters, now, min_window, &self.shared.pressure);
+            let Some((d, usage)) = sampled else {
                 continue;
             };
             let gate_only = enforcer::apply_gate(&d, &usage, &c.counters);

@@ -14,6 +14,7 @@ use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
 use crate::managed::{Counters, Mailbox};
 use crate::path::ActorPath;
+use crate::quota::Pressure;
 use crate::supervisor::{
     ChildKind, ChildSpec, Shared, Supervisor, SupervisorArgs, SupervisorFlags, SupervisorMsg,
     SupervisorRef,
@@ -66,6 +67,11 @@ impl TreeView {
         self.shared.counters(path)
     }
 
+    /// The tree's pressure level, shared by all its supervisors (see [`Pressure`]).
+    pub fn pressure(&self) -> &Pressure {
+        &self.shared.pressure
+    }
+
     /// A counting [`Mailbox`] of the live worker at `path`, if its messages are `M`.
     pub fn mailbox<M: ractor::Message>(&self, path: &str) -> Option<Mailbox<M>> {
         let cell = self.actor(path)?;
@@ -90,8 +96,24 @@ impl Tree {
         flags: SupervisorFlags,
         children: Vec<ChildSpec>,
     ) -> Result<Self, StartError> {
+        Self::start_with_pressure(name, flags, children, Pressure::default()).await
+    }
+
+    /// Starts a tree as [`Tree::start`] does, whose supervisors all enforce quotas under
+    /// `pressure`: whoever holds a clone of it can tighten them while the machine is
+    /// short of resources.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::start`].
+    pub async fn start_with_pressure(
+        name: &str,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+        pressure: Pressure,
+    ) -> Result<Self, StartError> {
         let path = ActorPath::root(name);
-        let shared = Arc::new(Shared::new(path.clone(), flags.strategy));
+        let shared = Arc::new(Shared::new(path.clone(), flags.strategy, pressure));
         let args = SupervisorArgs {
             flags,
             children,

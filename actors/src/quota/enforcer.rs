@@ -15,7 +15,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{
-    Action, Decision, Enforcement, History, QuotaGroup, QuotaState, QuotaStatus, Resource, Usage,
+    Action, Decision, Enforcement, History, Pressure, QuotaGroup, QuotaState, QuotaStatus,
+    Resource, Usage,
 };
 use crate::managed::Counters;
 
@@ -65,8 +66,8 @@ impl Governed {
         self.state.status()
     }
 
-    /// Measures `counters` at `now`; returns the decision to apply, if the state changes,
-    /// after recording it. The first sample only sets the baseline for rates, and a
+    /// Measures `counters` at `now` under the tree's `pressure`; returns the decision to
+    /// apply, if the state changes, after recording it. The first sample only sets the baseline for rates, and a
     /// sample less than `min_window` after the baseline is skipped: rates over a few
     /// milliseconds (samples bunched after the runtime stalled) are noise, not usage.
     pub(crate) fn sample(
@@ -74,6 +75,7 @@ impl Governed {
         counters: &Counters,
         now: Instant,
         min_window: Duration,
+        pressure: &Pressure,
     ) -> Option<(Decision, Usage)> {
         if let Some(b) = &self.baseline {
             if now.saturating_duration_since(b.at) < min_window {
@@ -102,7 +104,9 @@ impl Governed {
             )
             .with(Resource::Memory, counters.memory_bytes() as f64)
             .with(Resource::Mailbox, counters.mailbox_depth() as f64);
-        let decision = self.state.assess(now, &usage, &self.group)?;
+        let tightened = pressure.tighten(&self.group_name, &self.group);
+        let group = tightened.as_ref().unwrap_or(&self.group);
+        let decision = self.state.assess(now, &usage, group)?;
         self.history.push(Enforcement::new(
             now.saturating_duration_since(epoch()),
             &decision,

@@ -16,7 +16,7 @@ use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
-use crate::quota::QuotaGroup;
+use crate::quota::{Pressure, QuotaGroup};
 
 /// Which siblings restart with a child that exited abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -184,6 +184,8 @@ pub(crate) struct StartCtx {
     pub(crate) parent: ActorCell,
     /// The child's counters, kept by its supervisor across incarnations.
     pub(crate) counters: Arc<Counters>,
+    /// The tree's pressure level, which a supervisor child shares.
+    pub(crate) pressure: Pressure,
 }
 
 type StartFn = dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync;
@@ -266,7 +268,11 @@ impl ChildSpec {
         children: Vec<ChildSpec>,
     ) -> Self {
         let start = move |ctx: StartCtx| -> BoxFuture<'static, Result<Started, SpawnErr>> {
-            let shared = Arc::new(Shared::new(ctx.path.clone(), flags.strategy));
+            let shared = Arc::new(Shared::new(
+                ctx.path.clone(),
+                flags.strategy,
+                ctx.pressure.clone(),
+            ));
             let args = SupervisorArgs {
                 flags,
                 children: children.clone(),
