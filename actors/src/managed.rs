@@ -76,6 +76,7 @@ struct Own {
     freed: AtomicU64,
 }
 
+#[inline]
 fn bump(counter: &AtomicU64, by: u64) {
     let n = counter.load(Ordering::Relaxed);
     counter.store(n.wrapping_add(by), Ordering::Relaxed);
@@ -136,6 +137,7 @@ impl Counters {
         self.gate.state_name()
     }
 
+    #[inline]
     fn count_handled(&self) {
         bump(&self.own.handled, 1);
     }
