@@ -29,11 +29,14 @@
 //!
 //! Cost per message with the gate open: one relaxed load, two TSC reads, plain stores
 //! to counters only the actor writes; `sent` lives on its own cache line, so senders
-//! and the actor do not contend.
+//! and the actor do not contend. `handle` returns one hand-written poll adapter (the
+//! `handling` module) that ractor awaits directly, a few words larger than the actor's
+//! own handler future; rare paths (closed gate, duty pause, clean-up) are boxed.
 
 pub mod alloc;
 pub mod cpu;
 pub mod gate;
+mod handling;
 
 pub use alloc::{uncharged, CountingAlloc};
 
@@ -76,6 +79,7 @@ struct Own {
     freed: AtomicU64,
 }
 
+#[inline]
 fn bump(counter: &AtomicU64, by: u64) {
     let n = counter.load(Ordering::Relaxed);
     counter.store(n.wrapping_add(by), Ordering::Relaxed);
@@ -136,6 +140,7 @@ impl Counters {
         self.gate.state_name()
     }
 
+    #[inline]
     fn count_handled(&self) {
         bump(&self.own.handled, 1);
     }
@@ -255,13 +260,7 @@ impl<F: Future> Future for Accounted<'_, F> {
             }
             *this.held = None;
         }
-        let _charging = alloc::Enter::new(this.counters);
-        let t0 = cpu::now();
-        let mut inner = this.inner;
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx)));
-        let t1 = cpu::now();
-        let ticks = t1.saturating_sub(t0);
-        bump(&this.counters.own.poll_ticks, cpu::calibrated(ticks, t1));
+        let (result, ticks) = poll_accounted(this.counters, this.inner, cx);
         *this.busy += ticks;
         match result {
             Ok(Poll::Ready(out)) => Poll::Ready((Ok(out), *this.busy)),
@@ -269,12 +268,30 @@ impl<F: Future> Future for Accounted<'_, F> {
             Ok(Poll::Pending) => {
                 if !this.counters.gate.is_open() {
                     let busy = Duration::from_secs_f64(cpu::seconds(ticks));
-                    *this.held = this.counters.gate.between_polls(busy);
+                    *this.held = gate::Gate::between_polls(&this.counters.gate, busy);
                 }
                 Poll::Pending
             }
         }
     }
+}
+
+/// Polls `fut` once with the actor's accounting around the poll: its allocations charged
+/// to `counters`, its time added to their handler time, a panic caught. Returns the poll
+/// (or the panic's payload) and the raw TSC ticks it took.
+#[inline(always)]
+fn poll_accounted<F: Future>(
+    counters: &Counters,
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> (std::thread::Result<Poll<F::Output>>, u64) {
+    let _charging = alloc::Enter::new(counters);
+    let t0 = cpu::now();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx)));
+    let t1 = cpu::now();
+    let ticks = t1.saturating_sub(t0);
+    bump(&counters.own.poll_ticks, cpu::calibrated(ticks, t1));
+    (result, ticks)
 }
 
 fn accounted<F: Future>(counters: &Counters, inner: F) -> Accounted<'_, F> {
@@ -283,6 +300,17 @@ fn accounted<F: Future>(counters: &Counters, inner: F) -> Accounted<'_, F> {
         counters,
         busy: 0,
         held: None,
+    }
+}
+
+/// An actor's gate, held through its counters: for a wait that must not borrow.
+struct OwnedGate(Arc<Counters>);
+
+impl std::ops::Deref for OwnedGate {
+    type Target = gate::Gate;
+
+    fn deref(&self) -> &gate::Gate {
+        &self.0.gate
     }
 }
 
@@ -301,6 +329,12 @@ pub struct ManagedState<A: Actor> {
     inner: A::State,
     myself: ActorRef<A::Msg>,
     bucket: gate::Bucket,
+    /// Raw TSC ticks the message being handled took in its polls so far (kept here, not
+    /// in the handling future, so that future stays small; a handling dropped midway,
+    /// which only a kill does, leaves it to a state that is dropped too).
+    busy: u64,
+    /// A wait the gate imposed between two polls of the message being handled (idem).
+    held: Option<gate::Held<'static>>,
 }
 
 impl<A: Actor> Managed<A> {
@@ -366,6 +400,8 @@ impl<A: Actor> Actor for Managed<A> {
             inner,
             myself,
             bucket: gate::Bucket::default(),
+            busy: 0,
+            held: None,
         })
     }
 
@@ -385,38 +421,17 @@ impl<A: Actor> Actor for Managed<A> {
         }
     }
 
-    async fn handle(
-        &self,
+    #[inline]
+    fn handle<'m, 's>(
+        &'m self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if !self.counters.gate.is_open() {
-            // Boxed: the cold path's sleep must not make every message's future larger.
-            Box::pin(self.counters.gate.pass(&mut state.bucket)).await;
-        }
-        self.counters.count_handled();
-        let handling = accounted(
-            &self.counters,
-            self.inner.handle(myself, message, &mut state.inner),
-        );
-        // Entering a span costs on every message; pay it only when someone listens.
-        let (result, busy) = if self.span.is_disabled() {
-            handling.await
-        } else {
-            handling.instrument(self.span.clone()).await
-        };
-        if !self.counters.gate.is_open() {
-            let busy = Duration::from_secs_f64(cpu::seconds(busy));
-            if let Some(pause) = self.counters.gate.duty_pause(busy) {
-                Box::pin(tokio::time::sleep(pause)).await;
-            }
-        }
-        match caught(result) {
-            Ok(()) => Ok(()),
-            // Boxed: the cold path must not bloat every message's future.
-            Err(err) => Box::pin(self.clean_up_after(err, state)).await,
-        }
+        state: &'s mut Self::State,
+    ) -> impl Future<Output = Result<(), ActorProcessingErr>> + Send {
+        let inner = &self.inner;
+        handling::Handling::new(self, state, move |state: &'s mut A::State| {
+            inner.handle(myself, message, state)
+        })
     }
 
     async fn handle_supervisor_evt(

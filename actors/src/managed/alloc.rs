@@ -38,6 +38,7 @@ impl Enter {
     /// Charges this thread's allocations to `counters` until the guard drops.
     ///
     /// The caller keeps `counters` alive for the guard's life (it holds the `Arc`).
+    #[inline]
     pub(crate) fn new(counters: &Counters) -> Self {
         let previous = CURRENT
             .try_with(|c| c.replace(counters as *const Counters))
@@ -47,6 +48,7 @@ impl Enter {
 }
 
 impl Drop for Enter {
+    #[inline]
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.previous));
     }

@@ -12,12 +12,14 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
+#[inline]
 fn clock() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// A raw timestamp, in TSC ticks.
+#[inline]
 pub(crate) fn now() -> u64 {
     clock().raw()
 }
@@ -36,18 +38,23 @@ const WINDOW_NS: u64 = 100_000_000;
 /// Fixed-point one (16 fractional bits).
 const ONE: u64 = 1 << 16;
 
-#[derive(Clone, Copy)]
+/// A thread's calibration: the current window and the factor from the last one.
 struct Calibration {
     /// Raw TSC time at which the current window ends (0: not started).
-    window_end: u64,
-    window_cpu_ns: u64,
-    window_poll_ticks: u64,
-    factor: u64,
+    window_end: Cell<u64>,
+    window_cpu_ns: Cell<u64>,
+    window_poll_ticks: Cell<u64>,
+    factor: Cell<u64>,
 }
 
 thread_local! {
-    static CALIBRATION: Cell<Calibration> = const {
-        Cell::new(Calibration { window_end: 0, window_cpu_ns: 0, window_poll_ticks: 0, factor: ONE })
+    static CALIBRATION: Calibration = const {
+        Calibration {
+            window_end: Cell::new(0),
+            window_cpu_ns: Cell::new(0),
+            window_poll_ticks: Cell::new(0),
+            factor: Cell::new(ONE),
+        }
     };
 }
 
@@ -85,21 +92,23 @@ pub(crate) fn factor(cpu_ns: u64, poll_ns: u64) -> u64 {
 }
 
 /// A poll that took `ticks` raw TSC ticks, ending at raw time `end`, in calibrated ticks
-/// for this thread; recalibrates when the window is over. The hot path is a
-/// thread-local read, an add and a compare (raw ticks, no conversion).
+/// for this thread; recalibrates when the window is over. The hot path is an add to a
+/// thread-local, a compare, and a multiply only while the factor is below one.
+#[inline]
 pub(crate) fn calibrated(ticks: u64, end: u64) -> u64 {
     CALIBRATION
-        .try_with(|cell| {
-            let mut cal = cell.get();
-            cal.window_poll_ticks = cal.window_poll_ticks.saturating_add(ticks);
-            if end >= cal.window_end {
-                recalibrate(&mut cal, end);
+        .try_with(|cal| {
+            // A window's ticks are far from overflowing: a plain add.
+            let polled = cal.window_poll_ticks.get().wrapping_add(ticks);
+            cal.window_poll_ticks.set(polled);
+            if end >= cal.window_end.get() {
+                recalibrate(cal, end);
             }
-            cell.set(cal);
-            if cal.factor == ONE {
+            let factor = cal.factor.get();
+            if factor == ONE {
                 ticks
             } else {
-                ((u128::from(ticks) * u128::from(cal.factor)) >> 16) as u64
+                ((u128::from(ticks) * u128::from(factor)) >> 16) as u64
             }
         })
         .unwrap_or(ticks)
@@ -107,16 +116,18 @@ pub(crate) fn calibrated(ticks: u64, end: u64) -> u64 {
 
 /// Ends a window: the factor from the thread's CPU time against its polls' TSC time.
 #[cold]
-fn recalibrate(cal: &mut Calibration, end: u64) {
+#[inline(never)]
+fn recalibrate(cal: &Calibration, end: u64) {
     if let Some(cpu_ns) = thread_cpu_ns() {
-        if cal.window_end != 0 {
-            let cpu = cpu_ns.saturating_sub(cal.window_cpu_ns);
-            cal.factor = factor(cpu, nanos(cal.window_poll_ticks));
+        if cal.window_end.get() != 0 {
+            let cpu = cpu_ns.saturating_sub(cal.window_cpu_ns.get());
+            cal.factor
+                .set(factor(cpu, nanos(cal.window_poll_ticks.get())));
         }
-        cal.window_cpu_ns = cpu_ns;
+        cal.window_cpu_ns.set(cpu_ns);
     }
-    cal.window_end = end.saturating_add(window_ticks());
-    cal.window_poll_ticks = 0;
+    cal.window_end.set(end.saturating_add(window_ticks()));
+    cal.window_poll_ticks.set(0);
 }
 
 #[cfg(test)]

@@ -112,21 +112,25 @@ impl Gate {
 
     /// What to wait for before polling a running handler again: resumption while
     /// suspended, the duty pause while throttled. This is what stops a handler that never
-    /// returns (but yields) from ignoring its gate.
-    pub(crate) fn between_polls(&self, busy: Duration) -> Option<Held<'_>> {
-        match self.state.load(Ordering::Acquire) {
+    /// returns (but yields) from ignoring its gate. The wait holds `gate` (a reference, or
+    /// an owner such as an `Arc`, for a wait that must not borrow).
+    pub(crate) fn between_polls<'a, G>(gate: G, busy: Duration) -> Option<Held<'a>>
+    where
+        G: std::ops::Deref<Target = Self> + Send + 'a,
+    {
+        match gate.state.load(Ordering::Acquire) {
             SUSPENDED => Some(Box::pin(async move {
                 loop {
-                    let resumed = self.resumed.notified();
-                    if self.state.load(Ordering::Acquire) != SUSPENDED {
+                    let resumed = gate.resumed.notified();
+                    if gate.state.load(Ordering::Acquire) != SUSPENDED {
                         return;
                     }
                     resumed.await;
                 }
             })),
-            THROTTLED => self
+            THROTTLED => gate
                 .duty_pause(busy)
-                .map(|pause| Box::pin(tokio::time::sleep(pause)) as Held<'_>),
+                .map(|pause| Box::pin(tokio::time::sleep(pause)) as Held<'a>),
             _ => None,
         }
     }
