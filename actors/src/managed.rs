@@ -329,11 +329,14 @@ impl<A: Actor> Managed<A> {
     ) -> Result<(), ActorProcessingErr> {
         let myself = state.myself.clone();
         let stop = AssertUnwindSafe(self.inner.post_stop(myself.clone(), &mut state.inner));
-        let failure = match caught(stop.catch_unwind().await) {
+        let stop = stop.catch_unwind().instrument(self.span.clone());
+        let failure = match caught(stop.await) {
             Ok(()) => return Err(err),
             Err(e) => e,
         };
-        tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
+        self.span.in_scope(|| {
+            tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
+        });
         Err(err)
     }
 }
@@ -431,6 +434,7 @@ impl<A: Actor> Actor for Managed<A> {
             &mut state.inner,
         ))
         .catch_unwind()
+        .instrument(self.span.clone())
         .await;
         match caught(result) {
             Ok(()) => Ok(()),
