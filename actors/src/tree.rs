@@ -3,13 +3,15 @@
 //! [`Tree::start`] starts the root supervisor (and so, in order, the whole tree);
 //! [`Tree::wait`] resolves when the root ends and says whether it was shut down or gave
 //! up, so a binary can exit non-zero on escalation; [`Tree::snapshot`] reads the whole
-//! tree without messaging any actor.
+//! tree without messaging any actor; [`TreeView::subscribe`] follows what its
+//! supervisors do ([`event`](crate::event)).
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::error::StartError;
+use crate::event::{EventFeed, TreeEvent};
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
 use crate::managed::{Counters, Mailbox};
@@ -61,6 +63,18 @@ impl TreeView {
         self.shared.lookup(path).map(|(cell, _)| cell)
     }
 
+    /// A receiver of the tree's events from now on: exits, restarts, quota actions,
+    /// escalations (see [`event`](crate::event)). Bounded: a subscriber that falls behind
+    /// loses the oldest events and is told how many; it never holds a supervisor up.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TreeEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The tree's event feed, to subscribe later or from elsewhere.
+    pub fn events(&self) -> &EventFeed {
+        &self.shared.events
+    }
+
     /// The counters (and gate) of the worker at `path`, kept across its incarnations.
     pub fn counters(&self, path: &str) -> Option<Arc<Counters>> {
         self.shared.counters(path)
@@ -90,8 +104,24 @@ impl Tree {
         flags: SupervisorFlags,
         children: Vec<ChildSpec>,
     ) -> Result<Self, StartError> {
+        Self::start_with_events(name, flags, children, EventFeed::default()).await
+    }
+
+    /// [`Tree::start`], publishing the tree's events on `events`: subscribe to it before
+    /// the start to see the start's events too (children that failed to start and were
+    /// retried) and to hand a receiver to an actor of the tree itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::start`].
+    pub async fn start_with_events(
+        name: &str,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+        events: EventFeed,
+    ) -> Result<Self, StartError> {
         let path = ActorPath::root(name);
-        let shared = Arc::new(Shared::new(path.clone(), flags.strategy));
+        let shared = Arc::new(Shared::new(path.clone(), flags.strategy, events));
         let args = SupervisorArgs {
             flags,
             children,
@@ -143,6 +173,11 @@ impl Tree {
     /// The whole tree now; see [`TreeView::snapshot`].
     pub fn snapshot(&self) -> TreeSnapshot {
         self.view.snapshot()
+    }
+
+    /// A receiver of the tree's events from now on; see [`TreeView::subscribe`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TreeEvent> {
+        self.view.subscribe()
     }
 
     /// A clonable read-only view of this tree.

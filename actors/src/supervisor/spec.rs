@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
+use crate::event::EventFeed;
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
 use crate::quota::QuotaGroup;
@@ -184,6 +185,8 @@ pub(crate) struct StartCtx {
     pub(crate) parent: ActorCell,
     /// The child's counters, kept by its supervisor across incarnations.
     pub(crate) counters: Arc<Counters>,
+    /// The tree's event feed, which a child supervisor publishes to as well.
+    pub(crate) events: EventFeed,
 }
 
 type StartFn = dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync;
@@ -266,7 +269,11 @@ impl ChildSpec {
         children: Vec<ChildSpec>,
     ) -> Self {
         let start = move |ctx: StartCtx| -> BoxFuture<'static, Result<Started, SpawnErr>> {
-            let shared = Arc::new(Shared::new(ctx.path.clone(), flags.strategy));
+            let shared = Arc::new(Shared::new(
+                ctx.path.clone(),
+                flags.strategy,
+                ctx.events.clone(),
+            ));
             let args = SupervisorArgs {
                 flags,
                 children: children.clone(),
