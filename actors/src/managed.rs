@@ -316,7 +316,8 @@ impl<A: Actor> Managed<A> {
     /// Counts into `counters` (kept by the supervisor) and logs within `actor{path}`.
     pub(crate) fn supervised(mut self, path: &ActorPath, counters: Arc<Counters>) -> Self {
         self.counters = counters;
-        self.span = tracing::info_span!("actor", path = %path);
+        // A root span: a line shows this actor's path, not the chain of its supervisors.
+        self.span = tracing::info_span!(parent: None, "actor", path = %path);
         self
     }
 

@@ -803,7 +803,8 @@ impl Actor for Supervisor {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let flags = args.flags;
-        let span = tracing::info_span!("actor", path = %args.shared.path);
+        // A root span, as a worker's: a line shows one path, not the chain above it.
+        let span = tracing::info_span!(parent: None, "actor", path = %args.shared.path);
         let mut state = SupervisorState {
             shared: args.shared,
             span: span.clone(),
