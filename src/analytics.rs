@@ -145,8 +145,9 @@ pub struct Recorded {
     pub kind: &'static str,
     /// The signature it counted towards.
     pub signature: Signature,
-    /// New correlations it made (one per related actor that erred within the window).
-    pub correlations: u64,
+    /// The related actors that erred within the correlation window: one new correlation
+    /// each, and a higher risk for them too.
+    pub partners: Vec<ActorPath>,
     /// An actor whose risk record was dropped to make room, if any.
     pub evicted_actor: Option<ActorPath>,
 }
@@ -232,12 +233,12 @@ impl Analytics {
         self.errors_total += 1;
         let signature = Signature::new(kind, path, reason.message());
         self.count_signature(t, &signature);
-        let correlations = self.correlate(t, path);
-        let evicted_actor = self.charge(t, path, risk::severity(kind), correlations);
+        let partners = self.correlate(t, path);
+        let evicted_actor = self.charge(t, path, risk::severity(kind), partners.len() as u64);
         Some(Recorded {
             kind,
             signature,
-            correlations,
+            partners,
             evicted_actor,
         })
     }
@@ -271,9 +272,9 @@ impl Analytics {
         occ.recent.push_back(t);
     }
 
-    /// Pairs the error at `path` with the recent errors of related actors; returns how
-    /// many pairs it made.
-    fn correlate(&mut self, t: Duration, path: &ActorPath) -> u64 {
+    /// Pairs the error at `path` with the recent errors of related actors; returns those
+    /// actors.
+    fn correlate(&mut self, t: Duration, path: &ActorPath) -> Vec<ActorPath> {
         let window = self.params.correlation_window;
         while let Some((at, _)) = self.recent.front() {
             if t.saturating_sub(*at) > window {
@@ -320,9 +321,8 @@ impl Analytics {
             self.recent.pop_front();
         }
         self.recent.push_back((t, path.clone()));
-        let n = partners.len() as u64;
-        self.correlations_total += n;
-        n
+        self.correlations_total += partners.len() as u64;
+        partners.into_iter().map(|(p, _)| p).collect()
     }
 
     /// Adds an error of `severity`, and `correlated` correlations, to the risk of `path`;
@@ -664,29 +664,31 @@ mod tests {
         assert_eq!(
             a.record(s(10.0), &p(MOTION), &err("a"))
                 .unwrap()
-                .correlations,
+                .partners
+                .len(),
             0
         );
         // A sibling 2 s later: one pair.
         assert_eq!(
-            a.record(s(12.0), &p(OA), &err("b")).unwrap().correlations,
+            a.record(s(12.0), &p(OA), &err("b")).unwrap().partners.len(),
             1
         );
         // Another group: unrelated.
         assert_eq!(
             a.record(s(13.0), &p(MOTORS), &err("c"))
                 .unwrap()
-                .correlations,
+                .partners
+                .len(),
             0
         );
         // The sibling again, 4 s after motion: still the one partner, counted once.
         assert_eq!(
-            a.record(s(14.0), &p(OA), &err("b")).unwrap().correlations,
+            a.record(s(14.0), &p(OA), &err("b")).unwrap().partners.len(),
             1
         );
         // 20 s later: motion's error is out of the window.
         assert_eq!(
-            a.record(s(34.0), &p(OA), &err("b")).unwrap().correlations,
+            a.record(s(34.0), &p(OA), &err("b")).unwrap().partners.len(),
             0
         );
         // The supervisor gives up just after its child's error: parent and child.
@@ -694,7 +696,8 @@ mod tests {
         assert_eq!(
             a.record(s(34.001), &control, &err("escalated"))
                 .unwrap()
-                .correlations,
+                .partners
+                .len(),
             1
         );
         let report = a.report(s(40.0));

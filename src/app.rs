@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! root (one_for_one)
-//! ├── management (one_for_one): tree_service, recorder (when recording)
+//! ├── management (one_for_one): tree_service, error_analytics, recorder (when recording)
 //! ├── drivers    (one_for_one): ultrasonic, grayscale, battery, motors, steering
 //! ├── control    (rest_for_one): motion → obstacle_avoidance → line_follower
 //! └── safety     (one_for_one): watchdog
@@ -19,7 +19,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use nevil_actors::{
-    ActorPath, ChildSpec, ExitReason, StartError, Strategy, SupervisorFlags, Tree, TreeView,
+    ActorPath, ChildSpec, EventFeed, ExitReason, StartError, Strategy, SupervisorFlags, Tree,
+    TreeView,
 };
 use ractor::{ActorRef, Message};
 use serde::Serialize;
@@ -41,6 +42,7 @@ use crate::nodes::motion::{MotionActor, MotionMsg};
 use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
 use crate::nodes::{BehaviourActor, BehaviourMsg};
 use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
+use crate::services::error_analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::tree_service::{TreeService, TreeServiceMsg};
 
@@ -151,6 +153,9 @@ struct Parts {
     jitter: Arc<Jitter>,
     estops: EStopLog,
     view: Arc<OnceLock<nevil_actors::TreeView>>,
+    /// The tree's event feed, made before the tree so its services see the start.
+    events: EventFeed,
+    analytics: AnalyticsHandle,
 }
 
 impl Parts {
@@ -177,10 +182,16 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
         "tree_service",
         TreeService {
             view: p.view.clone(),
+            analytics: p.analytics.clone(),
             path: opts.tree_dump.clone(),
         },
         send_drill::<TreeServiceMsg>,
     )];
+    management.push(worker(
+        "error_analytics",
+        ErrorAnalytics::new(&p.events, p.analytics.clone()),
+        send_drill::<ErrorAnalyticsMsg>,
+    ));
     if let Some(path) = opts.record.clone().or(config.recorder.path.clone()) {
         let recorder = Recorder {
             path,
@@ -350,6 +361,7 @@ pub struct Robot {
     jitter: Arc<Jitter>,
     estops: EStopLog,
     drills: Vec<tokio::task::JoinHandle<()>>,
+    analytics: AnalyticsHandle,
 }
 
 /// What a run did, written by `run --report`.
@@ -391,6 +403,8 @@ impl Robot {
             jitter: Arc::default(),
             estops: EStopLog::default(),
             view: Arc::default(),
+            events: EventFeed::default(),
+            analytics: AnalyticsHandle::new(Default::default(), clock),
         };
         let groups = layout(config, opts, &parts);
         let targets = opts
@@ -431,7 +445,9 @@ impl Robot {
                 ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
-        let tree = Tree::start("root", flags(Strategy::OneForOne), children).await?;
+        let tree =
+            Tree::start_with_events("root", flags(Strategy::OneForOne), children, parts.events)
+                .await?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());
         let drills = targets
@@ -448,7 +464,13 @@ impl Robot {
             jitter: parts.jitter,
             estops: parts.estops,
             drills,
+            analytics: parts.analytics,
         })
+    }
+
+    /// The run's error analytics (see [`crate::analytics`]).
+    pub fn analytics(&self) -> &AnalyticsHandle {
+        &self.analytics
     }
 
     /// The actor tree.

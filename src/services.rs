@@ -1,5 +1,7 @@
 //! Management services, under the `management` supervisor: the tree service (dumps the
-//! live tree on request) and the flight recorder (writes every bus message to disk).
+//! live tree on request), error analytics (signatures, patterns, correlations and risk of
+//! the actors' exits) and the flight recorder (writes every bus message to disk).
 
+pub mod error_analytics;
 pub mod recorder;
 pub mod tree_service;
