@@ -86,3 +86,69 @@ fn json_logs_carry_paths_and_one_event_per_restart() {
     let panicked = lines.iter().find(|l| message(l) == "panicked").unwrap();
     assert_eq!(panicked["fields"]["panic"], "fault drill: panic");
 }
+
+/// A mailbox flood on `steering` (standard group: restart at the hard limit) with JSON
+/// logs: every quota action is one `quota enforcement` event with path, resource,
+/// usage, limit and action, logged by the drivers supervisor; a restart it orders is
+/// followed by exactly one exit event (kind quota, action restart) for that actor.
+#[test]
+fn quota_actions_are_one_event_each() {
+    let target = "root/drivers/steering";
+    let out = output(&[
+        "--log-format",
+        "json",
+        "run",
+        "--duration",
+        "4",
+        "--inject",
+        "steering:flood@1",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let with_message = |m: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == m)
+            .collect()
+    };
+    let quota = with_message("quota enforcement");
+    assert!(!quota.is_empty(), "{stderr}");
+    for q in &quota {
+        let f = &q["fields"];
+        assert!(f["path"].is_string() && f["resource"].is_string(), "{q}");
+        assert!(f["usage"].is_number() && f["limit"].is_number(), "{q}");
+        assert!(f["action"].is_string(), "{q}");
+        assert!(q["span"]["path"].is_string(), "logged by a supervisor: {q}");
+    }
+    let ours: Vec<_> = quota
+        .iter()
+        .filter(|q| q["fields"]["path"] == target)
+        .collect();
+    for q in &ours {
+        assert_eq!(q["fields"]["resource"], "mailbox", "{q}");
+        assert_eq!(q["span"]["path"], "root/drivers", "{q}");
+    }
+    let ordered = ours
+        .iter()
+        .filter(|q| q["fields"]["action"] == "restart")
+        .count();
+    assert!(ordered >= 1, "the flood reached the hard limit: {stderr}");
+    let exits: Vec<_> = with_message("child exited")
+        .into_iter()
+        .filter(|e| e["fields"]["path"] == target)
+        .collect();
+    assert_eq!(
+        exits.len(),
+        ordered,
+        "one exit per quota restart: {exits:?}"
+    );
+    for e in exits {
+        assert_eq!(e["fields"]["kind"], "quota", "{e}");
+        assert_eq!(e["fields"]["action"], "restart", "{e}");
+    }
+}
