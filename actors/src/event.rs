@@ -150,10 +150,13 @@ impl EventFeed {
         self.tx.subscribe()
     }
 
-    /// Publishes `event` without waiting; dropped if nobody listens.
-    pub(crate) fn publish(&self, event: TreeEvent) {
-        // An error only means there is no subscriber.
-        let _ = self.tx.send(event);
+    /// Publishes the event `make` builds, without waiting; with no subscriber it is not
+    /// even built (a restart then costs no clone of its exit reason).
+    pub(crate) fn publish(&self, make: impl FnOnce() -> TreeEvent) {
+        if self.tx.receiver_count() > 0 {
+            // An error only means the last subscriber just left.
+            let _ = self.tx.send(make());
+        }
     }
 }
 

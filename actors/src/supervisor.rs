@@ -442,7 +442,7 @@ impl SupervisorState {
             }
         };
         if let Some((path, restarts)) = restarted {
-            self.shared.events.publish(TreeEvent::ChildRestarted {
+            self.shared.events.publish(|| TreeEvent::ChildRestarted {
                 at: Instant::now(),
                 path,
                 restarts,
@@ -469,7 +469,7 @@ impl SupervisorState {
         } else {
             tracing::info!(%path, kind, %reason, action, restarts, delay_ms, "child exited");
         }
-        self.shared.events.publish(TreeEvent::ChildExited {
+        self.shared.events.publish(|| TreeEvent::ChildExited {
             at: Instant::now(),
             path,
             reason: reason.clone(),
@@ -696,7 +696,7 @@ impl SupervisorState {
                 state = %d.state_after,
                 "quota enforcement"
             );
-            self.shared.events.publish(TreeEvent::QuotaEnforced {
+            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
                 at: now,
                 path,
                 resource: d.resource,
@@ -748,7 +748,7 @@ impl SupervisorState {
             cause: format!("{culprit}: {reason}"),
         };
         tracing::error!(path = %self.path(), child = %culprit, %err, "supervisor giving up");
-        self.shared.events.publish(TreeEvent::Escalated {
+        self.shared.events.publish(|| TreeEvent::Escalated {
             at: Instant::now(),
             path: self.path().clone(),
             child: culprit,
