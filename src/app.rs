@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! root (one_for_one)
-//! ├── management (one_for_one): tree_service, system_monitor, recorder (when recording)
+//! ├── management (one_for_one): tree_service, system_monitor, error_analytics,
+//! │                              recorder (when recording)
 //! ├── drivers    (one_for_one): ultrasonic, grayscale, battery, motors, steering
 //! ├── control    (rest_for_one): motion → obstacle_avoidance → line_follower
 //! └── safety     (one_for_one): watchdog
@@ -21,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use nevil_actors::{
-    ActorPath, ChildSpec, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
-    SupervisorFlags, Tree, TreeView,
+    ActorPath, ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
+    SupervisorFlags, Tree, TreeContext, TreeView,
 };
 use ractor::{ActorRef, Message};
 use serde::Serialize;
@@ -44,6 +45,7 @@ use crate::nodes::motion::{MotionActor, MotionMsg};
 use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
 use crate::nodes::{BehaviourActor, BehaviourMsg};
 use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
+use crate::services::error_analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::system_monitor::{
     HostSampler, HostStatus, SysinfoSampler, SystemMonitor, SystemMonitorMsg,
@@ -159,6 +161,9 @@ struct Parts {
     view: Arc<OnceLock<nevil_actors::TreeView>>,
     host: HostStatus,
     pressure: Pressure,
+    /// The tree's event feed, made before the tree so its services see the start.
+    events: EventFeed,
+    analytics: AnalyticsHandle,
 }
 
 impl Parts {
@@ -214,6 +219,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             "tree_service",
             TreeService {
                 view: p.view.clone(),
+                analytics: p.analytics.clone(),
                 path: opts.tree_dump.clone(),
             },
             send_drill::<TreeServiceMsg>,
@@ -222,6 +228,11 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             "system_monitor",
             system_monitor(config, disk_path, p),
             send_drill::<SystemMonitorMsg>,
+        ),
+        worker(
+            "error_analytics",
+            ErrorAnalytics::new(&p.events, p.analytics.clone()),
+            send_drill::<ErrorAnalyticsMsg>,
         ),
     ];
     if let Some(path) = recording {
@@ -395,6 +406,7 @@ pub struct Robot {
     host: HostStatus,
     pressure: Pressure,
     drills: Vec<tokio::task::JoinHandle<()>>,
+    analytics: AnalyticsHandle,
 }
 
 /// What a run did, written by `run --report`.
@@ -441,6 +453,8 @@ impl Robot {
                 critical_factor: config.monitor.pressure_factor,
                 exempt: config.monitor.pressure_exempt.clone(),
             }),
+            events: EventFeed::default(),
+            analytics: AnalyticsHandle::new(Default::default(), clock),
         };
         let groups = layout(config, opts, &parts);
         let targets = opts
@@ -485,13 +499,11 @@ impl Robot {
                 ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
-        let tree = Tree::start_with_pressure(
-            "root",
-            flags(Strategy::OneForOne),
-            children,
-            parts.pressure.clone(),
-        )
-        .await?;
+        let context = TreeContext {
+            pressure: parts.pressure.clone(),
+            events: parts.events,
+        };
+        let tree = Tree::start_in("root", flags(Strategy::OneForOne), children, context).await?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());
         let drills = targets
@@ -510,7 +522,13 @@ impl Robot {
             host: parts.host,
             pressure: parts.pressure,
             drills,
+            analytics: parts.analytics,
         })
+    }
+
+    /// The run's error analytics (see [`crate::analytics`]).
+    pub fn analytics(&self) -> &AnalyticsHandle {
+        &self.analytics
     }
 
     /// The actor tree.

@@ -45,6 +45,11 @@ impl Clock {
         self.start.elapsed()
     }
 
+    /// Time from the start to `at` (zero for an instant before the start).
+    pub fn since_start(&self, at: tokio::time::Instant) -> std::time::Duration {
+        at.saturating_duration_since(self.start)
+    }
+
     /// Microseconds since start, the bus timestamp.
     pub fn now_us(&self) -> Micros {
         self.elapsed().as_micros() as Micros

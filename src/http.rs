@@ -23,6 +23,8 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::health::{self, Health};
 use crate::safety::EStopLog;
+use crate::services::error_analytics::AnalyticsHandle;
+use crate::services::tree_service::tree_document;
 use crate::telemetry::{ProcessStats, Telemetry, READY};
 
 pub use client::{get, tree_url, ClientError};
@@ -55,6 +57,8 @@ pub struct Endpoint {
     pub telemetry: Telemetry,
     /// The safety watchdog's e-stop changes.
     pub estops: EStopLog,
+    /// The error analytics, served in `/tree` as in the SIGUSR1 dump.
+    pub analytics: AnalyticsHandle,
 }
 
 impl Endpoint {
@@ -89,10 +93,12 @@ impl Endpoint {
                     body,
                 )
             }
-            "/tree" => match serde_json::to_string_pretty(&snapshot) {
-                Ok(json) => with_type(StatusCode::OK, "application/json", json),
-                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-            },
+            "/tree" => {
+                match serde_json::to_string_pretty(&tree_document(snapshot, &self.analytics)) {
+                    Ok(json) => with_type(StatusCode::OK, "application/json", json),
+                    Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+                }
+            }
             "/health/live" => health_answer(&health::live(&snapshot)),
             _ => health_answer(&self.ready(&snapshot)),
         }

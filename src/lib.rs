@@ -2,6 +2,7 @@
 //! [`nevil_actors`]. This library exposes the application's modules to `tests/` and
 //! `benches/`.
 
+pub mod analytics;
 pub mod app;
 pub mod bench;
 pub mod bus;

@@ -97,6 +97,30 @@ fn init_logging(format: LogFormat, default_level: &str) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    std::panic::set_hook(Box::new(log_panic));
+}
+
+/// Logs a panic as one error event instead of the default hook's loose stderr lines:
+/// `--log-format json` output stays one JSON object per line, and a panic inside an
+/// actor carries that actor's path (the hook runs in the panicking handler's span).
+/// The supervisor catches the panic and logs the exit and restart separately.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text payload");
+    let location = info.location().map(ToString::to_string);
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    // Captured only when RUST_BACKTRACE (or RUST_LIB_BACKTRACE) asks for it.
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(panic = message, location, thread, %backtrace, "panicked");
+    } else {
+        tracing::error!(panic = message, location, thread, "panicked");
+    }
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
@@ -320,6 +344,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         tree: robot.tree().view(),
         telemetry: http.telemetry,
         estops: robot.estops().clone(),
+        analytics: robot.analytics().clone(),
     };
     let server = match Server::start(http.listener, endpoint, http.limits) {
         Ok(server) => server,

@@ -95,6 +95,41 @@ fn error_and_exit_are_recorded() {
     );
 }
 
+/// An error drill goes through the real path — supervisor, event feed, the
+/// error_analytics actor — into the dump's `analytics`: a signature for the actor with
+/// its normalised message, a risk above 0 for it, and no risk for any actor that did not
+/// fail (the restarted actor had no siblings after it to take along).
+#[test]
+fn error_drill_shows_in_the_dump_analytics() {
+    let target = "root/control/obstacle_avoidance";
+    let (tree, _) = drill("analytics", None, "obstacle_avoidance:error@1");
+    util::assert_tree_schema(&tree);
+    let a = &tree["analytics"];
+    let signatures = a["signatures"].as_array().unwrap();
+    let sig = signatures
+        .iter()
+        .find(|s| s["path"] == target)
+        .unwrap_or_else(|| panic!("no signature for {target}: {a}"));
+    assert_eq!(sig["kind"], "error", "{sig}");
+    assert_eq!(sig["message"], "fault drill: error", "{sig}");
+    assert!(sig["count"].as_u64().unwrap() >= 1, "{sig}");
+    assert!(a["errors_total"].as_u64().unwrap() >= 1, "{a}");
+    let risk = |path: &str| {
+        a["risk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == path)
+            .map(|r| r["score"].as_f64().unwrap())
+    };
+    assert!(risk(target).unwrap_or(0.0) > 0.0, "{a}");
+    for (path, _) in restarts(&tree) {
+        if path != target {
+            assert_eq!(risk(&path).unwrap_or(0.0), 0.0, "{path} did not fail: {a}");
+        }
+    }
+}
+
 /// A hung ranger goes stale: the watchdog engages the e-stop (motors stopped) — the
 /// timing is checked on the paused clock in `safety_watchdog.rs`.
 #[test]

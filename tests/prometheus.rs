@@ -120,6 +120,15 @@ fn prometheus_scrapes_the_restart_after_an_injected_fault() {
         r#"sum(nevil_actor_restarts_total{path=~"root/drivers/.*"})"#,
         "0",
     );
+    // The error analytics saw it too, and rated the actor.
+    prometheus.await_value(
+        r#"nevil_actor_errors_total{path="root/control/motion",kind="panic"}"#,
+        "1",
+    );
+    prometheus.await_value(
+        r#"count(nevil_actor_risk_score{path="root/control/motion"} > 0)"#,
+        "1",
+    );
     prometheus.await_value("nevil_ready", "1");
     drop(prometheus);
     robot.signal("TERM");

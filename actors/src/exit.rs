@@ -44,6 +44,28 @@ impl ExitReason {
         !matches!(self, Self::Normal)
     }
 
+    /// The variant's snake_case name (`normal`, `error`, `panic`, `killed`,
+    /// `startup_failure`, `quota`): a log field and a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Error(_) => "error",
+            Self::Panic(_) => "panic",
+            Self::Killed => "killed",
+            Self::StartupFailure(_) => "startup_failure",
+            Self::Quota(_) => "quota",
+        }
+    }
+
+    /// The text it carries (the error, the panic message, what the quota broke); empty
+    /// for [`ExitReason::Normal`] and [`ExitReason::Killed`].
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Normal | Self::Killed => "",
+            Self::Error(m) | Self::Panic(m) | Self::StartupFailure(m) | Self::Quota(m) => m,
+        }
+    }
+
     /// Classifies a ractor supervision event; `None` for events that are not exits.
     pub fn from_event(event: &SupervisionEvent) -> Option<Self> {
         match event {
@@ -143,6 +165,13 @@ mod tests {
             "startup failure: z"
         );
         assert!(!ExitReason::Normal.is_abnormal());
+        assert_eq!(ExitReason::Quota("m".into()).kind(), "quota");
+        assert_eq!(
+            ExitReason::StartupFailure("z".into()).kind(),
+            "startup_failure"
+        );
+        assert_eq!(ExitReason::Panic("x".into()).message(), "x");
+        assert_eq!(ExitReason::Killed.message(), "");
         assert!(ExitReason::Killed.is_abnormal());
     }
 

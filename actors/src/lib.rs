@@ -59,6 +59,7 @@
 compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot catch panics under panic = \"abort\"");
 
 pub mod error;
+pub mod event;
 pub mod exit;
 pub mod introspect;
 pub mod managed;
@@ -68,6 +69,7 @@ pub mod supervisor;
 pub mod tree;
 
 pub use error::{CallError, Escalated, SpecError, StartError};
+pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
@@ -81,4 +83,4 @@ pub use supervisor::{
     Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
     SupervisorRef,
 };
-pub use tree::{Tree, TreeView};
+pub use tree::{Tree, TreeContext, TreeView};

@@ -350,7 +350,8 @@ impl<A: Actor> Managed<A> {
     /// Counts into `counters` (kept by the supervisor) and logs within `actor{path}`.
     pub(crate) fn supervised(mut self, path: &ActorPath, counters: Arc<Counters>) -> Self {
         self.counters = counters;
-        self.span = tracing::info_span!("actor", path = %path);
+        // A root span: a line shows this actor's path, not the chain of its supervisors.
+        self.span = tracing::info_span!(parent: None, "actor", path = %path);
         self
     }
 
@@ -363,11 +364,14 @@ impl<A: Actor> Managed<A> {
     ) -> Result<(), ActorProcessingErr> {
         let myself = state.myself.clone();
         let stop = AssertUnwindSafe(self.inner.post_stop(myself.clone(), &mut state.inner));
-        let failure = match caught(stop.catch_unwind().await) {
+        let stop = stop.catch_unwind().instrument(self.span.clone());
+        let failure = match caught(stop.await) {
             Ok(()) => return Err(err),
             Err(e) => e,
         };
-        tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
+        self.span.in_scope(|| {
+            tracing::warn!(actor = %myself.get_id(), %failure, "post_stop failed after a crash");
+        });
         Err(err)
     }
 }
@@ -446,6 +450,7 @@ impl<A: Actor> Actor for Managed<A> {
             &mut state.inner,
         ))
         .catch_unwind()
+        .instrument(self.span.clone())
         .await;
         match caught(result) {
             Ok(()) => Ok(()),

@@ -27,6 +27,11 @@
 //!   delivered to the next incarnation; a send to the old `ActorRef` fails and hands the
 //!   message back to the sender.
 //! - **Names are scoped to the supervisor**; ractor's global registry is not used.
+//! - **One event per exit.** Each exit is one log line (`child exited`: path, kind,
+//!   reason, action `restart`/`stop`/`escalate`, restarts, backoff delay) and one
+//!   [`TreeEvent::ChildExited`] on the tree's [feed](crate::event), written once the
+//!   decision is taken; restarts, quota actions and escalations are published there too.
+//!   The supervisor's own lines are logged in an `actor{path}` span, as its children's.
 //!
 //! # Examples
 //!
@@ -65,11 +70,13 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use backoff::{Backoff, JITTER_MAX, JITTER_MIN};
 pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlags};
 
 use crate::error::{CallError, Escalated, SpecError, StartError};
+use crate::event::{EventFeed, TreeEvent};
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::path::ActorPath;
@@ -106,24 +113,31 @@ enum Request {
     Sample,
 }
 
-/// The part of a supervisor that readers share: its child table and why it ended, and
-/// the tree's pressure level (one for the whole tree).
+/// The part of a supervisor that readers share: its child table, why it ended, and
+/// the tree's pressure level and event feed (one of each for the whole tree).
 pub(crate) struct Shared {
     pub(crate) path: ActorPath,
     strategy: Strategy,
     pub(crate) pressure: Pressure,
     children: Mutex<Children>,
     outcome: Mutex<Option<ExitReason>>,
+    pub(crate) events: EventFeed,
 }
 
 impl Shared {
-    pub(crate) fn new(path: ActorPath, strategy: Strategy, pressure: Pressure) -> Self {
+    pub(crate) fn new(
+        path: ActorPath,
+        strategy: Strategy,
+        pressure: Pressure,
+        events: EventFeed,
+    ) -> Self {
         Self {
             path,
             strategy,
             pressure,
             children: Mutex::new(Children::default()),
             outcome: Mutex::new(None),
+            events,
         }
     }
 
@@ -304,6 +318,8 @@ impl SupervisorRef {
 /// The supervisor's private state.
 pub struct SupervisorState {
     shared: Arc<Shared>,
+    /// `actor{path}`, entered by every callback, so its log lines carry its path.
+    span: tracing::Span,
     flags: SupervisorFlags,
     intensity: Intensity,
     rng: fastrand::Rng,
@@ -317,8 +333,37 @@ enum Plan {
     Escalate,
     /// Start these children now, in order.
     StartNow(Vec<u64>, u64),
-    /// A message to self will start them.
-    Scheduled,
+    /// A message to self will start them, after this backoff delay if any.
+    Scheduled(Option<Duration>),
+}
+
+/// What follows a child's exit, as its exit event says.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    /// It is restarted, after this backoff delay if any.
+    Restart(Option<Duration>),
+    /// It stays down (its restart type does not want a restart, or it was terminated).
+    Stop,
+    /// The supervisor gives up instead.
+    Escalate,
+}
+
+impl Next {
+    fn after(plan: &Plan) -> Self {
+        match plan {
+            Plan::Escalate => Self::Escalate,
+            Plan::StartNow(..) => Self::Restart(None),
+            Plan::Scheduled(delay) => Self::Restart(*delay),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart(_) => "restart",
+            Self::Stop => "stop",
+            Self::Escalate => "escalate",
+        }
+    }
 }
 
 fn check_name(supervisor: &ActorPath, name: &str) -> Result<(), SpecError> {
@@ -368,6 +413,7 @@ impl SupervisorState {
                     parent: myself.clone(),
                     counters: c.counters.clone(),
                     pressure: self.shared.pressure.clone(),
+                    events: self.shared.events.clone(),
                 })
             })
         };
@@ -375,30 +421,71 @@ impl SupervisorState {
             return Ok(());
         };
         let result = starting.await;
-        let mut table = self.table();
-        let Some(child) = table.get_mut(id) else {
-            return Ok(());
-        };
-        match result {
-            Ok(started) => {
-                child.counters.resume();
-                if let Some(governed) = child.governed.as_mut() {
-                    governed.restarted();
+        let restarted = {
+            let mut table = self.table();
+            let Some(child) = table.get_mut(id) else {
+                return Ok(());
+            };
+            match result {
+                Ok(started) => {
+                    child.counters.resume();
+                    if let Some(governed) = child.governed.as_mut() {
+                        governed.restarted();
+                    }
+                    child.cell = Some(started.cell);
+                    child.view = started.view.or(child.view.take());
+                    child.phase = Phase::Running;
+                    child.started_at = Some(Instant::now());
+                    // A child with a previous incarnation was restarted.
+                    child
+                        .last_exit
+                        .is_some()
+                        .then(|| (child.path.clone(), child.restarts))
                 }
-                child.cell = Some(started.cell);
-                child.view = started.view.or(child.view.take());
-                child.phase = Phase::Running;
-                child.started_at = Some(Instant::now());
-                Ok(())
+                Err(err) => {
+                    // Reported by the caller, which decides what follows.
+                    let reason = ExitReason::from_spawn_error(&err);
+                    child.phase = Phase::Stopped;
+                    child.last_exit = Some(reason.clone());
+                    return Err(reason);
+                }
             }
-            Err(err) => {
-                let reason = ExitReason::from_spawn_error(&err);
-                child.phase = Phase::Stopped;
-                child.last_exit = Some(reason.clone());
-                tracing::warn!(path = %child.path, %reason, "child failed to start");
-                Err(reason)
-            }
+        };
+        if let Some((path, restarts)) = restarted {
+            self.shared.events.publish(|| TreeEvent::ChildRestarted {
+                at: Instant::now(),
+                path,
+                restarts,
+            });
         }
+        Ok(())
+    }
+
+    /// Reports the exit (or failed start) of child `id` and what follows: one log line
+    /// and one [`TreeEvent::ChildExited`], whatever the reason and the decision.
+    fn report_exit(&self, id: u64, reason: &ExitReason, next: Next) {
+        let Some((path, restarts)) = self.table().get(id).map(|c| (c.path.clone(), c.restarts))
+        else {
+            return;
+        };
+        let delay = match next {
+            Next::Restart(delay) => delay,
+            _ => None,
+        };
+        let delay_ms = delay.map(|d| d.as_secs_f64() * 1e3);
+        let (kind, action) = (reason.kind(), next.as_str());
+        if reason.is_abnormal() {
+            tracing::warn!(%path, kind, %reason, action, restarts, delay_ms, "child exited");
+        } else {
+            tracing::info!(%path, kind, %reason, action, restarts, delay_ms, "child exited");
+        }
+        self.shared.events.publish(|| TreeEvent::ChildExited {
+            at: Instant::now(),
+            path,
+            reason: reason.clone(),
+            restart: matches!(next, Next::Restart(_)),
+            delay,
+        });
     }
 
     /// The backoff delay before restarting child `id`, advancing its run of restarts.
@@ -452,17 +539,17 @@ impl SupervisorState {
                 if myself.cast(msg).is_err() {
                     tracing::debug!(path = %self.path(), "restart not scheduled: supervisor stopping");
                 }
-                Plan::Scheduled
+                Plan::Scheduled(None)
             }
             Some(delay) => {
-                tracing::info!(path = %self.path(), ?delay, "restart backed off");
+                // The delay is part of the exit's one log line (`report_exit`).
                 myself.send_after(delay, move || {
                     SupervisorMsg(Request::Restart {
                         ids: group,
                         generation,
                     })
                 });
-                Plan::Scheduled
+                Plan::Scheduled(Some(delay))
             }
         }
     }
@@ -492,11 +579,15 @@ impl SupervisorState {
             let Err(reason) = self.start_one(&myself.get_cell(), id).await else {
                 continue;
             };
-            if self.forget_if_temporary(id) {
+            if self.is_temporary(id) {
+                self.report_exit(id, &reason, Next::Stop);
+                self.forget_if_temporary(id);
                 continue;
             }
             let rest = ids[i..].to_vec();
-            if let Plan::Escalate = self.plan_restart(myself, id, rest, false) {
+            let plan = self.plan_restart(myself, id, rest, false);
+            self.report_exit(id, &reason, Next::after(&plan));
+            if let Plan::Escalate = plan {
                 return Err(self.escalate(id, &reason).await);
             }
             return Ok(());
@@ -504,14 +595,18 @@ impl SupervisorState {
         Ok(())
     }
 
+    /// Whether child `id` is temporary (never restarted).
+    fn is_temporary(&self, id: u64) -> bool {
+        self.table()
+            .get(id)
+            .is_some_and(|c| c.spec.restart_type() == Restart::Temporary)
+    }
+
     /// Removes child `id` if it is temporary; says whether it did.
     fn forget_if_temporary(&mut self, id: u64) -> bool {
-        let mut table = self.table();
-        let temporary = table
-            .get(id)
-            .is_some_and(|c| c.spec.restart_type() == Restart::Temporary);
+        let temporary = self.is_temporary(id);
         if temporary {
-            table.remove(id);
+            self.table().remove(id);
         }
         temporary
     }
@@ -531,16 +626,10 @@ impl SupervisorState {
             child.cell = None;
             child.phase = Phase::Stopped;
             child.last_exit = Some(reason.clone());
-            let restart = child.spec.restart_type();
-            let wanted = restart.wants_restart(reason.is_abnormal());
-            if reason.is_abnormal() {
-                tracing::warn!(path = %child.path, %reason, restart = wanted, "child exited");
-            } else {
-                tracing::info!(path = %child.path, %reason, restart = wanted, "child exited");
-            }
-            restart
+            child.spec.restart_type()
         };
         if !restart_type.wants_restart(reason.is_abnormal()) {
+            self.report_exit(id, &reason, Next::Stop);
             self.forget_if_temporary(id);
             return Ok(());
         }
@@ -549,10 +638,13 @@ impl SupervisorState {
             self.stop_child(sibling).await;
         }
         let group = self.table().without_temporaries(group, id);
-        match self.plan_restart(myself, id, group, true) {
+        let plan = self.plan_restart(myself, id, group, true);
+        // Logged once the decision is known: one line per exit, restart included.
+        self.report_exit(id, &reason, Next::after(&plan));
+        match plan {
             Plan::Escalate => Err(self.escalate(id, &reason).await),
             Plan::StartNow(ids, generation) => self.run_group(myself, &ids, generation).await,
-            Plan::Scheduled => Ok(()),
+            Plan::Scheduled(_) => Ok(()),
         }
     }
 
@@ -607,10 +699,22 @@ impl SupervisorState {
                 resource = d.resource.as_str(),
                 usage = d.usage,
                 limit = d.limit,
-                action = %d.action,
+                action = d.action.as_str(),
+                factor = match d.action {
+                    Action::Throttle { factor } => Some(factor),
+                    _ => None,
+                },
                 state = %d.state_after,
                 "quota enforcement"
             );
+            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
+                at: now,
+                path,
+                resource: d.resource,
+                usage: d.usage,
+                limit: d.limit,
+                action: d.action,
+            });
             if !gate_only {
                 let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
                 drastic.push((id, d.action, what));
@@ -624,8 +728,9 @@ impl SupervisorState {
                 _ => {
                     // Terminated: stopped by its shutdown policy and not restarted.
                     if let Some(c) = self.table().get_mut(id) {
-                        c.last_exit = Some(reason);
+                        c.last_exit = Some(reason.clone());
                     }
+                    self.report_exit(id, &reason, Next::Stop);
                 }
             }
         }
@@ -646,15 +751,20 @@ impl SupervisorState {
         let culprit = self
             .table()
             .get(failing)
-            .map(|c| c.path.to_string())
-            .unwrap_or_default();
+            .map_or_else(|| self.path().clone(), |c| c.path.clone());
         let err = Escalated {
             path: self.path().clone(),
             max_restarts: self.flags.max_restarts,
             period: self.flags.period,
             cause: format!("{culprit}: {reason}"),
         };
-        tracing::error!(path = %self.path(), %err, "supervisor giving up");
+        tracing::error!(path = %self.path(), child = %culprit, %err, "supervisor giving up");
+        self.shared.events.publish(|| TreeEvent::Escalated {
+            at: Instant::now(),
+            path: self.path().clone(),
+            child: culprit,
+            reason: reason.clone(),
+        });
         self.stop_all().await;
         self.shared
             .set_outcome(ExitReason::Error(format!("escalated: {err}")));
@@ -666,10 +776,13 @@ impl SupervisorState {
         let ids: Vec<u64> = self.table().iter().map(|c| c.id).collect();
         for id in ids {
             while let Err(reason) = self.start_one(myself, id).await {
-                if self.forget_if_temporary(id) {
+                if self.is_temporary(id) {
+                    self.report_exit(id, &reason, Next::Stop);
+                    self.forget_if_temporary(id);
                     break;
                 }
                 if !self.intensity.add_restart(Instant::now()) {
+                    self.report_exit(id, &reason, Next::Escalate);
                     let err = self.escalate(id, &reason).await;
                     return Err(match err.downcast::<Escalated>() {
                         Ok(e) => StartError::Escalated(*e),
@@ -679,7 +792,9 @@ impl SupervisorState {
                 if let Some(c) = self.table().get_mut(id) {
                     c.restarts += 1;
                 }
-                if let Some(delay) = self.next_delay(id) {
+                let delay = self.next_delay(id);
+                self.report_exit(id, &reason, Next::Restart(delay));
+                if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -699,8 +814,11 @@ impl Actor for Supervisor {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let flags = args.flags;
+        // A root span, as a worker's: a line shows one path, not the chain above it.
+        let span = tracing::info_span!(parent: None, "actor", path = %args.shared.path);
         let mut state = SupervisorState {
             shared: args.shared,
+            span: span.clone(),
             flags,
             intensity: Intensity::new(flags.max_restarts, flags.period),
             rng: flags
@@ -709,12 +827,16 @@ impl Actor for Supervisor {
             next_id: 0,
             next_generation: 0,
         };
-        for spec in args.children {
-            state.add(spec).map_err(StartError::from)?;
+        async {
+            for spec in args.children {
+                state.add(spec).map_err(StartError::from)?;
+            }
+            state.start_all(&myself.get_cell()).await?;
+            tracing::debug!("supervisor started");
+            Ok(state)
         }
-        state.start_all(&myself.get_cell()).await?;
-        tracing::debug!(path = %state.path(), "supervisor started");
-        Ok(state)
+        .instrument(span)
+        .await
     }
 
     async fn post_start(
@@ -743,10 +865,15 @@ impl Actor for Supervisor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.stop_all().await;
-        state.shared.set_outcome(ExitReason::Normal);
-        tracing::debug!(path = %state.path(), "supervisor stopped");
-        Ok(())
+        let span = state.span.clone();
+        async {
+            state.stop_all().await;
+            state.shared.set_outcome(ExitReason::Normal);
+            tracing::debug!("supervisor stopped");
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     async fn handle(
@@ -755,6 +882,42 @@ impl Actor for Supervisor {
         SupervisorMsg(request): Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        state.handle(myself, request).instrument(span).await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(reason) = ExitReason::from_event(&event) else {
+            return Ok(());
+        };
+        let Some(cell) = event.actor_cell() else {
+            return Ok(());
+        };
+        // An exit of an incarnation already replaced or deliberately stopped is old news.
+        let Some(id) = state.table().by_actor(cell.get_id()) else {
+            return Ok(());
+        };
+        let span = state.span.clone();
+        state
+            .on_child_exit(&myself, id, reason)
+            .instrument(span)
+            .await
+    }
+}
+
+impl SupervisorState {
+    /// Serves one request (inside the supervisor's span).
+    async fn handle(
+        &mut self,
+        myself: ActorRef<SupervisorMsg>,
+        request: Request,
+    ) -> Result<(), ActorProcessingErr> {
+        let state = self;
         match request {
             Request::StartChild(spec, reply) => {
                 let result = match state.add(*spec) {
@@ -766,6 +929,8 @@ impl Actor for Supervisor {
                             .and_then(|c| c.cell.clone())
                             .ok_or_else(|| StartError::Unreachable(state.path().clone())),
                         Err(reason) => {
+                            // Not kept (OTP's `start_child`); the caller gets the error.
+                            state.report_exit(id, &reason, Next::Stop);
                             let path = state.table().get(id).map(|c| c.path.clone());
                             state.table().remove(id);
                             Err(StartError::Child {
@@ -802,24 +967,5 @@ impl Actor for Supervisor {
             Request::Sample => state.sample(&myself).await?,
         }
         Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let Some(reason) = ExitReason::from_event(&event) else {
-            return Ok(());
-        };
-        let Some(cell) = event.actor_cell() else {
-            return Ok(());
-        };
-        // An exit of an incarnation already replaced or deliberately stopped is old news.
-        let Some(id) = state.table().by_actor(cell.get_id()) else {
-            return Ok(());
-        };
-        state.on_child_exit(&myself, id, reason).await
     }
 }

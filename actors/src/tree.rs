@@ -3,13 +3,15 @@
 //! [`Tree::start`] starts the root supervisor (and so, in order, the whole tree);
 //! [`Tree::wait`] resolves when the root ends and says whether it was shut down or gave
 //! up, so a binary can exit non-zero on escalation; [`Tree::snapshot`] reads the whole
-//! tree without messaging any actor.
+//! tree without messaging any actor; [`TreeView::subscribe`] follows what its
+//! supervisors do ([`event`](crate::event)).
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorCell, ActorRef};
 
 use crate::error::StartError;
+use crate::event::{EventFeed, TreeEvent};
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
 use crate::managed::{Counters, Mailbox};
@@ -19,6 +21,15 @@ use crate::supervisor::{
     ChildKind, ChildSpec, Shared, Supervisor, SupervisorArgs, SupervisorFlags, SupervisorMsg,
     SupervisorRef,
 };
+
+/// What every supervisor of a tree shares.
+#[derive(Clone, Default)]
+pub struct TreeContext {
+    /// The pressure level under which quotas are enforced.
+    pub pressure: Pressure,
+    /// Where lifecycle events are published.
+    pub events: EventFeed,
+}
 
 /// The root supervisor of a tree and everything under it.
 pub struct Tree {
@@ -62,6 +73,18 @@ impl TreeView {
         self.shared.lookup(path).map(|(cell, _)| cell)
     }
 
+    /// A receiver of the tree's events from now on: exits, restarts, quota actions,
+    /// escalations (see [`event`](crate::event)). Bounded: a subscriber that falls behind
+    /// loses the oldest events and is told how many; it never holds a supervisor up.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TreeEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The tree's event feed, to subscribe later or from elsewhere.
+    pub fn events(&self) -> &EventFeed {
+        &self.shared.events
+    }
+
     /// The counters (and gate) of the worker at `path`, kept across its incarnations.
     pub fn counters(&self, path: &str) -> Option<Arc<Counters>> {
         self.shared.counters(path)
@@ -96,7 +119,7 @@ impl Tree {
         flags: SupervisorFlags,
         children: Vec<ChildSpec>,
     ) -> Result<Self, StartError> {
-        Self::start_with_pressure(name, flags, children, Pressure::default()).await
+        Self::start_in(name, flags, children, TreeContext::default()).await
     }
 
     /// Starts a tree as [`Tree::start`] does, whose supervisors all enforce quotas under
@@ -112,8 +135,52 @@ impl Tree {
         children: Vec<ChildSpec>,
         pressure: Pressure,
     ) -> Result<Self, StartError> {
+        let context = TreeContext {
+            pressure,
+            ..TreeContext::default()
+        };
+        Self::start_in(name, flags, children, context).await
+    }
+
+    /// [`Tree::start`], publishing the tree's events on `events`: subscribe to it before
+    /// the start to see the start's events too (children that failed to start and were
+    /// retried) and to hand a receiver to an actor of the tree itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::start`].
+    pub async fn start_with_events(
+        name: &str,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+        events: EventFeed,
+    ) -> Result<Self, StartError> {
+        let context = TreeContext {
+            events,
+            ..TreeContext::default()
+        };
+        Self::start_in(name, flags, children, context).await
+    }
+
+    /// [`Tree::start`] with both what the whole tree shares: a pressure level and an
+    /// event feed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::start`].
+    pub async fn start_in(
+        name: &str,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+        context: TreeContext,
+    ) -> Result<Self, StartError> {
         let path = ActorPath::root(name);
-        let shared = Arc::new(Shared::new(path.clone(), flags.strategy, pressure));
+        let shared = Arc::new(Shared::new(
+            path.clone(),
+            flags.strategy,
+            context.pressure,
+            context.events,
+        ));
         let args = SupervisorArgs {
             flags,
             children,
@@ -165,6 +232,11 @@ impl Tree {
     /// The whole tree now; see [`TreeView::snapshot`].
     pub fn snapshot(&self) -> TreeSnapshot {
         self.view.snapshot()
+    }
+
+    /// A receiver of the tree's events from now on; see [`TreeView::subscribe`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TreeEvent> {
+        self.view.subscribe()
     }
 
     /// A clonable read-only view of this tree.

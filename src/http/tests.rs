@@ -4,6 +4,7 @@ use nevil_actors::{ChildSpec, Strategy, SupervisorFlags, Tree};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::*;
+use crate::services::error_analytics::AnalyticsHandle;
 
 /// A worker that does nothing: enough for a tree to report on.
 #[derive(Clone)]
@@ -48,6 +49,7 @@ fn endpoint(tree: &Tree, handle: metrics_exporter_prometheus::PrometheusHandle) 
         tree: tree.view(),
         telemetry: Telemetry::from_handle(handle),
         estops: EStopLog::default(),
+        analytics: AnalyticsHandle::new(Default::default(), crate::bus::Clock::start()),
     }
 }
 
@@ -76,6 +78,7 @@ async fn routes_answer_from_the_tree() {
     assert_eq!(status, StatusCode::OK);
     let tree_json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(tree_json["root"]["children"][0]["path"], "root/idle");
+    assert!(tree_json["analytics"].is_object(), "as in the dump: {json}");
 
     for path in ["/health/live", "/health/ready"] {
         let (status, json) = body(ep.respond(&Method::GET, path)).await;

@@ -1,5 +1,6 @@
 //! The tree service: writes the live tree on request (SIGUSR1, end of a `--duration`
-//! run) as indented text to the log and as the tree JSON to the dump file.
+//! run) as indented text to the log and as the tree document (the tree JSON and the
+//! error analytics, [`tree_document`]) to the dump file.
 //!
 //! The snapshot is read from the supervisors' tables without messaging any actor, and
 //! the file is written off the async workers and swapped in by rename, so a dump neither
@@ -8,10 +9,33 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use nevil_actors::TreeView;
+use nevil_actors::{TreeSnapshot, TreeView};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
 
+use crate::analytics::AnalyticsReport;
 use crate::drill::{Ballast, DrillMsg};
+use crate::services::error_analytics::AnalyticsHandle;
+
+/// The tree dump: DESIGN.md's tree JSON (`pid`, `uptime_s`, `root`) with the error
+/// analytics beside them under `analytics`. The SIGUSR1 dump writes it and `GET /tree`
+/// serves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeDocument {
+    /// `pid`, `uptime_s` and `root`, flattened to the top level.
+    #[serde(flatten)]
+    pub tree: TreeSnapshot,
+    /// Signatures, patterns, correlations and risk of the actors' errors.
+    pub analytics: AnalyticsReport,
+}
+
+/// Builds the tree document from a snapshot of the tree and the run's analytics.
+pub fn tree_document(snapshot: TreeSnapshot, analytics: &AnalyticsHandle) -> TreeDocument {
+    TreeDocument {
+        tree: snapshot,
+        analytics: analytics.report(),
+    }
+}
 
 /// Messages of the [`TreeService`].
 pub enum TreeServiceMsg {
@@ -28,6 +52,8 @@ crate::drill_variant!(TreeServiceMsg);
 pub struct TreeService {
     /// The tree it lives in, set once the tree has started.
     pub view: Arc<OnceLock<TreeView>>,
+    /// The run's error analytics, part of each dump.
+    pub analytics: AnalyticsHandle,
     /// Where the JSON goes.
     pub path: PathBuf,
 }
@@ -48,7 +74,8 @@ impl TreeService {
             .ok_or("the tree has not finished starting")?;
         let snapshot = view.snapshot();
         tracing::info!("actor tree:\n{}", snapshot.root);
-        let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| e.to_string())?;
+        let document = tree_document(snapshot, &self.analytics);
+        let json = serde_json::to_vec_pretty(&document).map_err(|e| e.to_string())?;
         let path = self.path.clone();
         let written = path.clone();
         tokio::task::spawn_blocking(move || write_atomically(&path, &json))

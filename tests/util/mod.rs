@@ -183,12 +183,53 @@ pub fn assert_node_schema(node: &serde_json::Value) {
     }
 }
 
-/// Asserts DESIGN.md's top-level tree JSON.
+/// Asserts DESIGN.md's top-level tree JSON, plus the error analytics beside it.
 pub fn assert_tree_schema(tree: &serde_json::Value) {
     assert!(tree["pid"].is_u64(), "{tree}");
     assert!(tree["uptime_s"].is_f64());
     assert_eq!(tree["root"]["path"], "root");
     assert_node_schema(&tree["root"]);
+    let keys: Vec<_> = tree
+        .as_object()
+        .expect("tree is an object")
+        .keys()
+        .collect();
+    assert_eq!(keys.len(), 4, "top-level keys: {keys:?}");
+    assert_analytics_schema(&tree["analytics"]);
+}
+
+/// Asserts the shape of the tree document's `analytics` object.
+pub fn assert_analytics_schema(a: &serde_json::Value) {
+    let obj = a.as_object().expect("analytics is an object");
+    for key in ["errors_total", "correlations_total", "events_lost"] {
+        assert!(
+            obj.get(key).is_some_and(|v| v.is_u64()),
+            "analytics.{key}: {a}"
+        );
+    }
+    assert!(a["at_s"].is_f64() && a["params"].is_object() && a["evicted"].is_object());
+    let list = |key: &str| {
+        a[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("analytics.{key}: {a}"))
+    };
+    for s in list("signatures") {
+        assert!(s["id"].is_string() && s["kind"].is_string() && s["path"].is_string());
+        assert!(s["message"].is_string() && s["count"].is_u64() && s["in_window"].is_u64());
+        assert!(s["first_seen_s"].is_f64() && s["last_seen_s"].is_f64());
+    }
+    for p in list("patterns") {
+        assert!(p["signature"].is_string() && p["path"].is_string() && p["occurrences"].is_u64());
+    }
+    for c in list("correlations") {
+        assert!(c["a"].is_string() && c["b"].is_string() && c["count"].is_u64());
+        assert!(["siblings", "parent"].contains(&c["relation"].as_str().expect("relation")));
+    }
+    for r in list("risk") {
+        let score = r["score"].as_f64().expect("score");
+        assert!((0.0..=1.0).contains(&score), "{r}");
+        assert!(r["path"].is_string() && r["errors"].is_u64() && r["last_error_s"].is_f64());
+    }
 }
 
 /// The node at `path` in a tree JSON.

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
+use crate::event::EventFeed;
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
 use crate::quota::{Pressure, QuotaGroup};
@@ -186,6 +187,8 @@ pub(crate) struct StartCtx {
     pub(crate) counters: Arc<Counters>,
     /// The tree's pressure level, which a supervisor child shares.
     pub(crate) pressure: Pressure,
+    /// The tree's event feed, which a child supervisor publishes to as well.
+    pub(crate) events: EventFeed,
 }
 
 type StartFn = dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync;
@@ -272,6 +275,7 @@ impl ChildSpec {
                 ctx.path.clone(),
                 flags.strategy,
                 ctx.pressure.clone(),
+                ctx.events.clone(),
             ));
             let args = SupervisorArgs {
                 flags,
