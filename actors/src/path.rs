@@ -51,6 +51,13 @@ impl ActorPath {
     }
 }
 
+/// A path written out, such as `root/drivers/motors` from the tree JSON or a log line.
+impl From<&str> for ActorPath {
+    fn from(path: &str) -> Self {
+        Self(Arc::from(path))
+    }
+}
+
 impl fmt::Display for ActorPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -80,6 +87,11 @@ mod tests {
         assert_eq!(p.as_str(), "root/control/motion");
         assert_eq!(p.name(), "motion");
         assert_eq!(root.name(), "root");
+        assert_eq!(
+            ActorPath::from("root/control/motion"),
+            p,
+            "written out, the same path"
+        );
     }
 
     #[test]

@@ -40,9 +40,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> ActorPath {
-        let mut parts = s.split('/');
-        let root = ActorPath::root(parts.next().unwrap_or(""));
-        parts.fold(root, |p, n| p.child(n))
+        ActorPath::from(s)
     }
 
     #[test]
