@@ -13,11 +13,21 @@ const BUCKETS: usize = 384;
 const GROWTH: f64 = 1.05;
 
 /// A histogram of tick lateness.
-#[derive(Debug)]
 pub struct Jitter {
     counts: Box<[AtomicU64]>,
+    /// The same ticks for Prometheus, looked up once (a no-op handle when no recorder
+    /// was installed before this histogram was made).
+    exported: metrics::Histogram,
     total: AtomicU64,
     max_ns: AtomicU64,
+}
+
+impl std::fmt::Debug for Jitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jitter")
+            .field("summary", &self.summary())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Quantiles of a [`Jitter`] histogram, in seconds.
@@ -37,6 +47,7 @@ impl Default for Jitter {
     fn default() -> Self {
         Self {
             counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            exported: metrics::histogram!(crate::telemetry::LOOP_JITTER),
             total: AtomicU64::new(0),
             max_ns: AtomicU64::new(0),
         }
@@ -63,8 +74,7 @@ impl Jitter {
         self.counts[bucket(ns)].fetch_add(1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
-        // The same tick for Prometheus (a no-op until a recorder is installed).
-        metrics::histogram!(crate::telemetry::LOOP_JITTER).record(late.as_secs_f64());
+        self.exported.record(late.as_secs_f64());
     }
 
     /// The lateness below which a fraction `q` (0–1) of ticks ran; zero when empty.
