@@ -8,7 +8,7 @@ mod util;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{http_get, scratch, Running};
+use util::{scratch, try_http_get, Running};
 
 /// A Prometheus server that is killed when dropped.
 struct Prometheus {
@@ -57,13 +57,12 @@ impl Prometheus {
     /// The value of an instant query's first sample, if it has one now.
     fn query(&self, query: &str) -> Option<String> {
         let url = format!("{}/api/v1/query?query={}", self.base, encode(query));
-        let (status, body) = std::panic::catch_unwind(|| http_get(&url)).ok()?;
+        // Refused until the server listens: that is "no value yet".
+        let (status, body) = try_http_get(&url).ok()?;
         if status != 200 {
             return None;
         }
-        // The body may come chunked: the JSON is from the first `{` to the last `}`.
-        let json = &body[body.find('{')?..=body.rfind('}')?];
-        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         Some(v["data"]["result"][0]["value"][1].as_str()?.to_string())
     }
 

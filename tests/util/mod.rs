@@ -261,31 +261,16 @@ pub fn restarts(tree: &serde_json::Value) -> Vec<(String, u64)> {
     out
 }
 
-/// GETs `url` (`http://HOST:PORT/PATH`) with a plain socket: the status code and body.
+/// GETs `url` with nevil's own client: the status code and body, or what failed.
+pub fn try_http_get(url: &str) -> Result<(u16, String), nevil::http::ClientError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(nevil::http::get(url, Duration::from_secs(30)))
+}
+
+/// GETs `url`: the status code and body (panics naming what failed).
 pub fn http_get(url: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    try_http_get(url).unwrap_or_else(|e| panic!("{e}"))
 }
