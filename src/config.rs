@@ -238,12 +238,18 @@ impl HttpConfig {
             Some(text) => (text, "--listen"),
             None => (self.listen.as_str(), "http.listen"),
         };
+        self.parse_address(text)
+            .map_err(|message| format!("{origin}: {message}"))
+    }
+
+    /// `text` as an address this config allows; what is wrong with it otherwise.
+    fn parse_address(&self, text: &str) -> Result<std::net::SocketAddr, String> {
         let addr: std::net::SocketAddr = text
             .parse()
-            .map_err(|_| format!("{origin}: {text:?} is not an address like 127.0.0.1:9464"))?;
+            .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:9464"))?;
         if !addr.ip().is_loopback() && !self.allow_remote {
             return Err(format!(
-                "{origin}: {addr} is not a loopback address; the endpoint has no \
+                "{addr} is not a loopback address; the endpoint has no \
                  authentication, so serving it beyond this host needs \
                  `allow_remote = true` in the config's [http] section"
             ));
@@ -257,8 +263,7 @@ impl HttpConfig {
     }
 
     fn check(&self, p: &mut Problems) {
-        if let Err(message) = self.address(None) {
-            let message = message.trim_start_matches("http.listen: ").to_string();
+        if let Err(message) = self.parse_address(&self.listen) {
             p.push("http.listen", message);
         }
         if !(1..=1024).contains(&self.max_connections) {
