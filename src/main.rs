@@ -49,15 +49,9 @@ const TREE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn tree(url: &str, json: bool) -> ExitCode {
     let url = nevil::http::tree_url(url);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let answer = match runtime {
-        Ok(rt) => rt.block_on(nevil::http::get(&url, TREE_TIMEOUT)),
-        Err(e) => {
-            eprintln!("nevil tree: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let answer = match block_on("tree", nevil::http::get(&url, TREE_TIMEOUT)) {
+        Ok(answer) => answer,
+        Err(code) => return code,
     };
     let body = match answer {
         Ok((200, body)) => body,
@@ -216,21 +210,30 @@ fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
     }
 }
 
+/// Runs `future` to completion on a current-thread runtime, for a one-shot
+/// subcommand; exit 1 naming `command` if the runtime cannot start.
+fn block_on<F: std::future::Future>(command: &str, future: F) -> Result<F::Output, ExitCode> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Ok(rt.block_on(future)),
+        Err(e) => {
+            eprintln!("nevil {command}: cannot start the async runtime: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn bench(json: bool) -> ExitCode {
     // One thread: the steadiest figures, and what the scenarios assume.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let report = match runtime.map(|rt| rt.block_on(nevil::bench::run_all())) {
+    let report = match block_on("bench", nevil::bench::run_all()) {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
             eprintln!("nevil bench: {e}");
             return ExitCode::FAILURE;
         }
-        Err(e) => {
-            eprintln!("nevil bench: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if json {
         match serde_json::to_string_pretty(&report) {
