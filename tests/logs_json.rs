@@ -18,6 +18,28 @@ const ACTOR_TARGETS: [&str; 6] = [
     "nevil::safety",
 ];
 
+/// Runs the robot with JSON logs for `duration` s and the drill `inject`; every stderr
+/// line parsed (each must be JSON), and stderr itself for messages.
+fn json_run(duration: &str, inject: &str) -> (Vec<Value>, String) {
+    let out = output(&[
+        "--log-format",
+        "json",
+        "run",
+        "--duration",
+        duration,
+        "--inject",
+        inject,
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (lines, stderr)
+}
+
 /// A panic in `obstacle_avoidance` at 1 s of a 3 s run. Why the assertions prove the
 /// contract: every line is parsed (the panic itself included, which the default panic
 /// hook would print as loose text); the restart is counted by its one event ("child
@@ -27,22 +49,7 @@ const ACTOR_TARGETS: [&str; 6] = [
 #[test]
 fn json_logs_carry_paths_and_one_event_per_restart() {
     let target = "root/control/obstacle_avoidance";
-    let out = output(&[
-        "--log-format",
-        "json",
-        "run",
-        "--duration",
-        "3",
-        "--inject",
-        "obstacle_avoidance:panic@1",
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let lines: Vec<Value> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let (lines, stderr) = json_run("3", "obstacle_avoidance:panic@1");
     assert!(lines.len() >= 5, "{stderr}");
 
     let message = |l: &Value| l["fields"]["message"].as_str().unwrap_or("").to_string();
@@ -94,22 +101,7 @@ fn json_logs_carry_paths_and_one_event_per_restart() {
 #[test]
 fn quota_actions_are_one_event_each() {
     let target = "root/drivers/steering";
-    let out = output(&[
-        "--log-format",
-        "json",
-        "run",
-        "--duration",
-        "4",
-        "--inject",
-        "steering:flood@1",
-    ]);
-    let (_, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let lines: Vec<Value> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let (lines, stderr) = json_run("4", "steering:flood@1");
     let with_message = |m: &str| -> Vec<&Value> {
         lines
             .iter()
