@@ -148,7 +148,6 @@ pub fn describe() {
     describe_gauge!(BATTERY, "Battery voltage.");
     describe_gauge!(ESTOP, "1 while the emergency stop is engaged.");
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
-    crate::services::system_monitor::describe_metrics();
 }
 
 /// Copies every actor's figures into the recorder.
