@@ -44,7 +44,7 @@ use crate::nodes::line_follower::LineFollower;
 use crate::nodes::motion::{MotionActor, MotionMsg};
 use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
 use crate::nodes::{BehaviourActor, BehaviourMsg};
-use crate::safety::{EStopEvent, EStopLog, Watchdog, WatchdogMsg};
+use crate::safety::{DeadMan, EStopEvent, EStopLatch, Watchdog, WatchdogMsg};
 use crate::services::error_analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::system_monitor::{
@@ -157,7 +157,8 @@ struct Parts {
     clock: Clock,
     hw: Hardware,
     jitter: Arc<Jitter>,
-    estops: EStopLog,
+    latch: EStopLatch,
+    deadman: DeadMan,
     view: Arc<OnceLock<nevil_actors::TreeView>>,
     host: HostStatus,
     pressure: Pressure,
@@ -268,7 +269,10 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             "motors",
             Motors {
                 device: p.hw.drive.clone(),
+                blocking: p.hw.blocking,
                 bus: p.bus.clone(),
+                latch: p.latch.clone(),
+                deadman: p.deadman.clone(),
             },
             send_drill::<MotorsMsg>,
         ),
@@ -276,6 +280,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             "steering",
             Steering {
                 device: p.hw.steering.clone(),
+                blocking: p.hw.blocking,
                 bus: p.bus.clone(),
             },
             send_drill::<SteeringMsg>,
@@ -291,6 +296,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 clock: p.clock,
                 jitter: p.jitter.clone(),
                 timer: opts.loop_timer,
+                latch: p.latch.clone(),
             },
             send_drill::<MotionMsg>,
         ),
@@ -313,7 +319,13 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             send_drill::<BehaviourMsg<Line>>,
         ));
     }
-    let watchdog = Watchdog::from_config(config, p.bus.clone(), p.clock, p.estops.clone());
+    let watchdog = Watchdog::from_config(
+        config,
+        p.bus.clone(),
+        p.clock,
+        p.latch.clone(),
+        p.deadman.clone(),
+    );
     vec![
         Group {
             name: "management",
@@ -402,7 +414,8 @@ pub struct Robot {
     clock: Clock,
     devices: Devices,
     jitter: Arc<Jitter>,
-    estops: EStopLog,
+    latch: EStopLatch,
+    deadman: DeadMan,
     host: HostStatus,
     pressure: Pressure,
     drills: Vec<tokio::task::JoinHandle<()>>,
@@ -418,8 +431,12 @@ pub struct RunReport {
     pub exit: String,
     /// Control loop lateness.
     pub jitter: JitterSummary,
-    /// Every e-stop engage and release.
+    /// The e-stop's engages and releases (the last [`crate::safety::latch::EVENTS_KEPT`]).
     pub estops: Vec<EStopEvent>,
+    /// Older e-stop changes, counted but not kept.
+    pub estops_dropped: u64,
+    /// Times the dead-man zeroed the motors by itself.
+    pub deadman_trips: u64,
     /// Bus counters by topic.
     pub bus: Vec<(&'static str, TopicStats)>,
     /// Restarts of every actor, summed.
@@ -441,12 +458,17 @@ impl Robot {
         clock: Clock,
         opts: &RunOptions,
     ) -> Result<Self, AppError> {
+        let (command_deadline, heartbeat_deadline) = DeadMan::deadlines(
+            config.motion.period(),
+            Duration::from_secs_f64(1.0 / config.safety.check_hz),
+        );
         let parts = Parts {
             bus: Bus::new(config.bus.queue),
             clock,
             hw: devices.hw.clone(),
             jitter: Arc::default(),
-            estops: EStopLog::default(),
+            latch: EStopLatch::default(),
+            deadman: DeadMan::new(clock, command_deadline, heartbeat_deadline),
             view: Arc::default(),
             host: HostStatus::default(),
             pressure: Pressure::new(PressurePolicy {
@@ -472,6 +494,10 @@ impl Robot {
             }
         };
         let bulkhead = bulkhead_runtime(config)?;
+        parts
+            .deadman
+            .spawn(opts.loop_timer, parts.hw.drive.clone(), parts.latch.clone())
+            .map_err(AppError::Runtime)?;
         let quotas = &config.quotas;
         let children = groups
             .into_iter()
@@ -518,7 +544,8 @@ impl Robot {
             clock,
             devices,
             jitter: parts.jitter,
-            estops: parts.estops,
+            latch: parts.latch,
+            deadman: parts.deadman,
             host: parts.host,
             pressure: parts.pressure,
             drills,
@@ -536,9 +563,9 @@ impl Robot {
         &self.tree
     }
 
-    /// The safety watchdog's e-stop changes (readiness reads the latest).
-    pub fn estops(&self) -> &EStopLog {
-        &self.estops
+    /// The e-stop latch: its reasons now and its changes (readiness reads it).
+    pub fn estops(&self) -> &EStopLatch {
+        &self.latch
     }
 
     /// The bus.
@@ -578,27 +605,52 @@ impl Robot {
         }
     }
 
+    /// [`Robot::dump_tree`], given up after `limit` (a hung tree service must not hold
+    /// up a signal or the end of the run).
+    ///
+    /// # Errors
+    ///
+    /// As [`Robot::dump_tree`], or that it took longer than `limit`.
+    pub async fn dump_tree_within(&self, limit: Duration) -> Result<PathBuf, String> {
+        tokio::time::timeout(limit, self.dump_tree())
+            .await
+            .unwrap_or_else(|_| Err(format!("the tree service did not answer within {limit:?}")))
+    }
+
     /// Waits until the root supervisor ends on its own (it gave up).
     pub async fn wait(&self) -> ExitReason {
         self.tree.wait().await
     }
 
-    /// Stops the robot: the motors first (straight at the device, and by e-stop so
-    /// nothing drives them again), then every actor in reverse start order.
-    pub async fn shutdown(self) -> (ExitReason, RunReport) {
+    /// Stops the motors now and keeps them stopped: engages the e-stop latch (which the
+    /// motors driver and the dead-man obey) with reason `why`, tells the controller on
+    /// the bus, and zeroes the motors straight at the device. Asks no actor, so it
+    /// works whatever hangs.
+    pub fn stop_motors(&self, why: &str) {
+        let at_s = self.clock.elapsed().as_secs_f64();
+        if let crate::safety::Change::Engaged(reason) = self.latch.set(why, why.into(), at_s) {
+            tracing::warn!(%reason, "e-stop engaged");
+        }
         self.bus.estop.publish(EStop {
             t_us: self.clock.now_us(),
             engaged: true,
-            reason: "shutdown".into(),
+            reason: why.into(),
         });
         if let Err(e) = self.devices.hw.drive.lock().set_power(0.0, 0.0) {
-            tracing::error!(error = %e, "could not stop the motors at shutdown");
+            tracing::error!(error = %e, "could not stop the motors");
         }
+    }
+
+    /// Stops the robot: the motors first (straight at the device, and by e-stop so
+    /// nothing drives them again), then every actor in reverse start order.
+    pub async fn shutdown(self) -> (ExitReason, RunReport) {
+        self.stop_motors("shutdown");
         tracing::info!("motors stopped; stopping the actor tree");
         for drill in &self.drills {
             drill.abort();
         }
         let exit = self.tree.shutdown().await;
+        self.deadman.stop();
         if let Some(rt) = self.bulkhead {
             // Its actors are stopped; its threads go without blocking this one.
             rt.shutdown_background();
@@ -615,7 +667,9 @@ impl Robot {
             duration_s: self.clock.elapsed().as_secs_f64(),
             exit: exit.to_string(),
             jitter: self.jitter.summary(),
-            estops: self.estops.events(),
+            estops: self.latch.events(),
+            estops_dropped: self.latch.events_dropped(),
+            deadman_trips: self.deadman.trips(),
             bus: self.bus.stats(),
             restarts,
             sim: self.devices.sim.as_ref().map(Sim::report),

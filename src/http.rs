@@ -22,7 +22,7 @@ use nevil_actors::TreeView;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::health::{self, Health};
-use crate::safety::EStopLog;
+use crate::safety::EStopLatch;
 use crate::services::error_analytics::AnalyticsHandle;
 use crate::services::tree_service::tree_document;
 use crate::telemetry::{ProcessStats, Telemetry, READY};
@@ -56,7 +56,7 @@ pub struct Endpoint {
     /// The metrics recorder's handle.
     pub telemetry: Telemetry,
     /// The safety watchdog's e-stop changes.
-    pub estops: EStopLog,
+    pub estops: EStopLatch,
     /// The error analytics, served in `/tree` as in the SIGUSR1 dump.
     pub analytics: AnalyticsHandle,
 }

@@ -94,6 +94,37 @@ impl<T: ?Sized> Shared<T> {
     pub fn lock(&self) -> MutexGuard<'_, Box<T>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Locks the device if it is free now (a poisoned lock counts as free): for the
+    /// emergency stop, which must not wait on a thread that died holding it.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, Box<T>>> {
+        match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+impl<T: ?Sized + Send + 'static> Shared<T> {
+    /// Runs one operation on the device: inline when `blocking` is false (simulated
+    /// devices answer in microseconds), else on tokio's blocking pool, so that a bus
+    /// transfer never stalls the async workers.
+    ///
+    /// # Errors
+    ///
+    /// What the operation returned, or a panic inside it as an error.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        blocking: bool,
+        op: impl FnOnce(&mut T) -> Result<R, HwError> + Send + 'static,
+    ) -> Result<R, ractor::ActorProcessingErr> {
+        if !blocking {
+            return Ok(op(&mut **self.lock())?);
+        }
+        let device = self.clone();
+        Ok(tokio::task::spawn_blocking(move || op(&mut **device.lock())).await??)
+    }
 }
 
 /// Every device of the robot, opened and ready.

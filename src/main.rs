@@ -99,6 +99,11 @@ fn init_logging(format: LogFormat, default_level: &str) {
 /// actor carries that actor's path (the hook runs in the panicking handler's span).
 /// The supervisor catches the panic and logs the exit and restart separately.
 fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    // First, before anything that allocates: a panic may be the start of the process
+    // going down, and the wheels must not keep turning (docs/safety.md). A supervised
+    // actor's panic stops them for one control period; the controller's next command
+    // drives them again.
+    nevil::safety::emergency::stop_motors();
     let payload = info.payload();
     let message = payload
         .downcast_ref::<&str>()
@@ -317,6 +322,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // However `run_robot` is left (a return or an unwind), the motors stop.
+    let _motors = nevil::safety::emergency::MotorGuard::new(devices.hw.drive.clone());
     // Before the robot starts: a signal right after "robot started" must be handled.
     let signals = match Signals::install() {
         Ok(s) => s,
@@ -361,10 +368,12 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
     let systemd = nevil::systemd::Service::ready(robot.tree());
     let end = signals.run_until_stopped(&robot, args.duration).await;
+    // The motors first, before anything that could wait on an actor.
+    robot.stop_motors("shutdown");
     tracing::info!(?end, "stopping");
     systemd.stopping(&format!("{end:?}")).await;
     if end == End::Duration && args.tree_dump.is_some() {
-        if let Err(e) = robot.dump_tree().await {
+        if let Err(e) = robot.dump_tree_within(nevil::signals::DUMP_TIMEOUT).await {
             tracing::error!(error = %e, "final tree dump failed");
         }
     }

@@ -114,7 +114,13 @@ pub fn replay(records: &[Record], config: &Config) -> ReplayReport {
             // A new incarnation: it starts from standstill and counts afresh from the
             // inputs published after it subscribed, which is (about) now.
             report.controller_restarts += 1;
-            motion = Motion::new(config.motion);
+            // It starts from the e-stop as latched: as the last change published said.
+            let engaged = estops
+                .iter()
+                .rev()
+                .find(|e| e.t_us <= d.t_us)
+                .is_some_and(|e| e.engaged);
+            motion = Motion::starting(config.motion, engaged);
             next_cmd = commands
                 .iter()
                 .position(|c| c.t_us >= d.t_us)

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use futures::future::{FusedFuture, FutureExt};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::app::Robot;
@@ -46,6 +47,10 @@ impl Signals {
     }
 
     /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
+    ///
+    /// A dump runs beside the loop, bounded by [`DUMP_TIMEOUT`]: a hung tree service
+    /// delays neither SIGTERM nor the end of the run. A SIGUSR1 that arrives while a
+    /// dump is still running is logged and skipped.
     pub async fn run_until_stopped(mut self, robot: &Robot, duration: Option<Duration>) -> End {
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let timer = async {
@@ -57,10 +62,18 @@ impl Signals {
         tokio::pin!(timer);
         let escalation = robot.wait();
         tokio::pin!(escalation);
+        let mut dump = std::pin::pin!(futures::future::Fuse::terminated());
         loop {
             tokio::select! {
                 _ = self.usr1.recv() => {
-                    if let Err(e) = robot.dump_tree().await {
+                    if dump.is_terminated() {
+                        dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
+                    } else {
+                        tracing::warn!("SIGUSR1 while a tree dump is still running: skipped");
+                    }
+                }
+                result = &mut dump, if !dump.is_terminated() => {
+                    if let Err(e) = result {
                         tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
                     }
                 }
@@ -72,3 +85,6 @@ impl Signals {
         }
     }
 }
+
+/// How long a tree dump may take before it is given up.
+pub const DUMP_TIMEOUT: Duration = Duration::from_secs(2);

@@ -40,6 +40,8 @@ pub const READY: &str = "nevil_ready";
 pub const BATTERY: &str = "nevil_battery_volts";
 /// 1 while the emergency stop is engaged.
 pub const ESTOP: &str = "nevil_estop_engaged";
+/// Times the dead-man at the motors zeroed them by itself.
+pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
@@ -147,6 +149,10 @@ pub fn describe() {
     );
     describe_gauge!(BATTERY, "Battery voltage.");
     describe_gauge!(ESTOP, "1 while the emergency stop is engaged.");
+    describe_counter!(
+        DEADMAN_TRIPS,
+        "Times the dead-man zeroed the motors by itself (no command, no safety heartbeat, or e-stop)."
+    );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
 }
 

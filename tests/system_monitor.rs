@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nevil::bus::{Bus, Clock, EStop};
 use nevil::config::Config;
-use nevil::safety::{EStopLog, Watchdog};
+use nevil::safety::{DeadMan, EStopLatch, Watchdog};
 use nevil::services::system_monitor::{
     HostSample, HostSampler, HostStatus, Level, MemoryUsage, SystemMonitor, Temperature,
 };
@@ -88,10 +88,12 @@ impl Rig {
             sensors: vec![],
             controller_limit: Duration::from_secs(3600),
             battery_low_v: 6.4,
+            battery_hysteresis_v: 0.2,
             check_period: CHECK,
             bus: bus.clone(),
             clock,
-            log: EStopLog::default(),
+            latch: EStopLatch::default(),
+            deadman: DeadMan::new(clock, CHECK * 3, CHECK * 3),
         };
         let (tx, estops) = mpsc::unbounded_channel();
         bus.estop

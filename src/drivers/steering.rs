@@ -22,6 +22,9 @@ crate::drill_variant!(SteeringMsg);
 pub struct Steering {
     /// The servo, shared with later incarnations.
     pub device: Shared<dyn hw::Steering>,
+    /// Whether device calls may block ([`hw::Hardware::blocking`]): then they run off
+    /// the async workers.
+    pub blocking: bool,
     /// The bus.
     pub bus: Bus,
 }
@@ -43,7 +46,7 @@ impl Actor for Steering {
         myself: ActorRef<SteeringMsg>,
         _: (),
     ) -> Result<SteeringState, ActorProcessingErr> {
-        self.device.lock().set_angle(0.0)?;
+        self.centre().await?;
         self.bus
             .drive
             .subscribe("steering", myself, SteeringMsg::Drive);
@@ -62,7 +65,10 @@ impl Actor for Steering {
         match msg {
             SteeringMsg::Drive(d) => {
                 if d.steer_deg != state.angle {
-                    self.device.lock().set_angle(d.steer_deg)?;
+                    let angle = d.steer_deg;
+                    self.device
+                        .run(self.blocking, move |s| s.set_angle(angle))
+                        .await?;
                     state.angle = d.steer_deg;
                 }
             }
@@ -76,7 +82,12 @@ impl Actor for Steering {
         _: ActorRef<SteeringMsg>,
         _: &mut SteeringState,
     ) -> Result<(), ActorProcessingErr> {
-        self.device.lock().set_angle(0.0)?;
-        Ok(())
+        self.centre().await
+    }
+}
+
+impl Steering {
+    async fn centre(&self) -> Result<(), ActorProcessingErr> {
+        self.device.run(self.blocking, |s| s.set_angle(0.0)).await
     }
 }

@@ -48,7 +48,7 @@ fn endpoint(tree: &Tree, handle: metrics_exporter_prometheus::PrometheusHandle) 
     Endpoint {
         tree: tree.view(),
         telemetry: Telemetry::from_handle(handle),
-        estops: EStopLog::default(),
+        estops: EStopLatch::default(),
         analytics: AnalyticsHandle::new(Default::default(), crate::bus::Clock::start()),
     }
 }

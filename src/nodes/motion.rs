@@ -17,6 +17,7 @@ use crate::bus::{Bus, Clock, Command, Delivery, Drive, EStop, Micros};
 use crate::config::MotionConfig;
 use crate::drill::{Ballast, DrillMsg};
 use crate::jitter::Jitter;
+use crate::safety::EStopLatch;
 use crate::ticker::{self, Timer};
 
 /// A command older than this is not followed.
@@ -48,6 +49,20 @@ impl Motion {
             commands_seen: 0,
             estops_seen: 0,
         }
+    }
+
+    /// A controller at standstill whose e-stop starts `engaged` (as the latch holds it
+    /// when this incarnation starts); not counted as an input.
+    pub fn starting(cfg: MotionConfig, engaged: bool) -> Self {
+        Self {
+            estop: engaged,
+            ..Self::new(cfg)
+        }
+    }
+
+    /// Whether the e-stop holds for this controller.
+    pub fn estop(&self) -> bool {
+        self.estop
     }
 
     /// Takes a behaviour's command.
@@ -130,6 +145,8 @@ pub struct MotionActor {
     pub jitter: Arc<Jitter>,
     /// What drives the loop (precise for real runs; tokio for paused-clock tests).
     pub timer: Timer,
+    /// The e-stop as latched: where a (re)started controller starts from.
+    pub latch: EStopLatch,
 }
 
 /// State of the [`MotionActor`].
@@ -148,7 +165,7 @@ impl Actor for MotionActor {
         myself: ActorRef<MotionMsg>,
         _: (),
     ) -> Result<MotionState, ActorProcessingErr> {
-        let mut motion = Motion::new(self.cfg);
+        let mut motion = Motion::starting(self.cfg, self.latch.engaged());
         // A (re)started controller first tells the actuators to stand still.
         self.bus.drive.publish(motion.step(self.clock.now_us()));
         self.bus
@@ -268,6 +285,23 @@ mod tests {
         assert_eq!(m.step(10_000).steer_deg, -10.0);
         m.on_command(cmd(URGENT_TTL, 30.0, 5.0, false));
         assert_eq!(m.step(URGENT_TTL + 1).steer_deg, 5.0);
+    }
+
+    #[test]
+    fn starting_engaged_holds_zero_until_released() {
+        let mut m = Motion::starting(cfg(), true);
+        assert_eq!(m.inputs_seen(), (0, 0), "the latch is not an input");
+        for i in 0..10 {
+            m.on_command(cmd(i * 20_000, 50.0, 0.0, false));
+            assert_eq!(m.step(i * 20_000).left, 0.0);
+        }
+        m.on_estop(&EStop {
+            t_us: 200_000,
+            engaged: false,
+            reason: "cleared".into(),
+        });
+        m.on_command(cmd(200_000, 50.0, 0.0, false));
+        assert!(m.step(220_000).left > 0.0);
     }
 
     #[test]
