@@ -106,12 +106,47 @@ pub struct RunArgs {
     pub listen: Option<String>,
 }
 
+/// The longest `run --duration`: 30 days, in seconds.
+pub const MAX_RUN_DURATION_S: f64 = 30.0 * 86_400.0;
+
+/// Parses `--duration SECS`: a finite number of seconds, > 0 and at most
+/// [`MAX_RUN_DURATION_S`]; the error names the argument and the bound.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("{s:?}: must be a positive number of seconds"));
+        .map_err(|_| format!("--duration {s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= MAX_RUN_DURATION_S) {
+        return Err(format!(
+            "--duration must be > 0 and at most {MAX_RUN_DURATION_S} seconds (30 days) \
+             (is {s})"
+        ));
     }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("--duration {s}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_must_be_finite_positive_and_bounded() {
+        assert_eq!(
+            parse_duration("1.5"),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_duration("2592000"),
+            Ok(std::time::Duration::from_secs(2_592_000))
+        );
+        for bad in ["1e20", "inf", "-inf", "NaN", "0", "-3", "2592000.5"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.starts_with("--duration must be > 0 and at most 2592000 seconds (30 days)"),
+                "{bad}: {e}"
+            );
+            assert!(e.ends_with(&format!("(is {bad})")), "{e}");
+        }
+        let e = parse_duration("soon").unwrap_err();
+        assert_eq!(e, "--duration \"soon\" is not a number of seconds");
+    }
 }

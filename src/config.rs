@@ -131,7 +131,8 @@ pub struct MotionConfig {
     pub loop_hz: f64,
     /// Largest motor power the controller commands, in percent (1–100).
     pub max_power: f64,
-    /// Largest change of power per second, in percent per second (ramping; > 0).
+    /// Largest change of power per second, in percent per second (ramping; > 0 and
+    /// <= 10000, so a ramp always limits: 300 takes 0.2 s from 0 to 60 %).
     pub ramp_pct_per_s: f64,
     /// Largest steering angle in degrees (1–30).
     pub max_steer_deg: f64,
@@ -150,11 +151,14 @@ impl MotionConfig {
 pub struct BehaviourConfig {
     /// `"obstacle_avoidance"` or `"line_following"`.
     pub mode: Mode,
-    /// Forward power when the way is clear, in percent (0–100).
+    /// Forward power when the way is clear, in percent (0–100, at most
+    /// `motion.max_power`).
     pub cruise_power: f64,
-    /// Obstacle avoidance turns away when the ranger reads less than this, in metres.
+    /// Obstacle avoidance turns away when the ranger reads less than this, in metres
+    /// (0.05–3).
     pub avoid_distance_m: f64,
-    /// Obstacle avoidance backs up when the ranger reads less than this, in metres.
+    /// Obstacle avoidance backs up when the ranger reads less than this, in metres
+    /// (0.02–3, below `avoid_distance_m`).
     pub stop_distance_m: f64,
     /// Line following: raw grayscale values below this are the line (0–4095).
     pub line_threshold: u16,
@@ -170,19 +174,53 @@ pub enum Mode {
     LineFollowing,
 }
 
+impl Mode {
+    /// The name as written in `behaviour.mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ObstacleAvoidance => "obstacle_avoidance",
+            Self::LineFollowing => "line_following",
+        }
+    }
+
+    /// The sensors this behaviour drives by; `safety.watch` must include each, so the
+    /// motors stop when one of them falls silent. Line following is guarded by obstacle
+    /// avoidance, so it uses the ranger too.
+    pub fn sensors(self) -> &'static [&'static str] {
+        match self {
+            Self::ObstacleAvoidance => &["ultrasonic"],
+            Self::LineFollowing => &["grayscale", "ultrasonic"],
+        }
+    }
+}
+
 /// `[safety]`: the watchdog.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafetyConfig {
-    /// Sensors whose silence stops the motors; each must be a `[drivers.*]` name.
+    /// Sensors whose silence stops the motors; each a `[drivers.*]` name, listed once.
+    /// It must include every sensor the behaviour uses (see [`Mode::sensors`]):
+    /// `ultrasonic` for `obstacle_avoidance`; `grayscale` and `ultrasonic` for
+    /// `line_following`. So `watch = []` is refused: it would turn the check off.
     pub watch: Vec<String>,
     /// A sensor is stale after this many of its sampling periods without a reading
     /// (1.0–10.0; default 1.5, so the motors stop within two periods).
     pub stale_periods: f64,
-    /// Below this battery voltage the motors stop, in volts (0–20).
+    /// Below this battery voltage the motors stop, in volts (3–20: a battery pack's
+    /// range, e.g. 6.4 for a 2S Li-ion pack; 0 would turn the check off and is refused).
     pub battery_low_v: f64,
-    /// How often the watchdog checks, in Hz (≥ each watched sensor's rate).
+    /// The battery e-stop engages below `battery_low_v` and releases only above
+    /// `battery_low_v + battery_hysteresis_v`, so a sagging pack hovering at the threshold
+    /// does not start and stop the motors in turn. Volts, 0.0–2.0, with
+    /// `battery_low_v + battery_hysteresis_v` <= 20; default 0.2.
+    #[serde(default = "default_battery_hysteresis_v")]
+    pub battery_hysteresis_v: f64,
+    /// How often the watchdog checks, in Hz (1–1000, and ≥ each watched sensor's rate).
     pub check_hz: f64,
+}
+
+fn default_battery_hysteresis_v() -> f64 {
+    0.2
 }
 
 /// `[bus]`: per-subscriber queues.
@@ -279,7 +317,7 @@ impl HttpConfig {
 pub struct SupervisionConfig {
     /// Restarts allowed within `period_s` (0–1000; default 5).
     pub max_restarts: u32,
-    /// The intensity window in seconds (> 0; default 10).
+    /// The intensity window in seconds (> 0 and <= 3600; default 10).
     pub period_s: f64,
     /// Delay before restarting a crashed child, in seconds (0–60; default 0: at once,
     /// as OTP does). Each further restart in a row doubles it up to `backoff_max_s`,
@@ -288,7 +326,7 @@ pub struct SupervisionConfig {
     /// restart intensity in a burst.
     #[serde(default)]
     pub backoff_s: f64,
-    /// Cap of the restart delay in seconds (≥ backoff_s; default 30).
+    /// Cap of the restart delay in seconds (≥ backoff_s, <= 3600; default 30).
     #[serde(default = "default_backoff_max_s")]
     pub backoff_max_s: f64,
 }
@@ -378,10 +416,11 @@ pub const WORKERS: [&str; 12] = [
 pub struct RecorderConfig {
     /// Where to write the recording; unset disables the recorder. `--record` overrides.
     pub path: Option<std::path::PathBuf>,
-    /// Size of one file before it rotates, in bytes (≥ 4096; default 8 MiB).
+    /// Size of one file before it rotates, in bytes (4096 to 1 GiB = 1073741824;
+    /// default 8 MiB).
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
-    /// Rotated files kept besides the current one (default 3).
+    /// Rotated files kept besides the current one (0–100; default 3).
     #[serde(default = "default_max_files")]
     pub keep_files: u32,
 }
@@ -498,7 +537,7 @@ impl Config {
         let m = &self.motion;
         p.range("motion.loop_hz", m.loop_hz, 10.0, 500.0);
         p.range("motion.max_power", m.max_power, 1.0, 100.0);
-        p.positive("motion.ramp_pct_per_s", m.ramp_pct_per_s);
+        p.above("motion.ramp_pct_per_s", m.ramp_pct_per_s, 0.0, 10_000.0);
         p.range("motion.max_steer_deg", m.max_steer_deg, 1.0, 30.0);
 
         let b = &self.behaviour;
@@ -524,6 +563,13 @@ impl Config {
         let s = &self.safety;
         let sensors = self.drivers.sensors();
         for (i, name) in s.watch.iter().enumerate() {
+            if let Some(first) = s.watch[..i].iter().position(|n| n == name) {
+                p.push(
+                    format!("safety.watch[{i}]"),
+                    format!("{name:?} is listed twice (also safety.watch[{first}])"),
+                );
+                continue;
+            }
             match sensors.iter().find(|(n, _)| n == name) {
                 None => p.push(
                     format!("safety.watch[{i}]"),
@@ -539,8 +585,35 @@ impl Config {
                 Some(_) => {}
             }
         }
+        for sensor in b.mode.sensors() {
+            if !s.watch.iter().any(|n| n == sensor) {
+                p.push(
+                    "safety.watch",
+                    format!(
+                        "must include {sensor:?}: behaviour.mode {:?} uses it",
+                        b.mode.name()
+                    ),
+                );
+            }
+        }
         p.range("safety.stale_periods", s.stale_periods, 1.0, 10.0);
-        p.range("safety.battery_low_v", s.battery_low_v, 0.0, 20.0);
+        p.range("safety.battery_low_v", s.battery_low_v, 3.0, 20.0);
+        p.range(
+            "safety.battery_hysteresis_v",
+            s.battery_hysteresis_v,
+            0.0,
+            2.0,
+        );
+        let release_v = s.battery_low_v + s.battery_hysteresis_v;
+        if (3.0..=20.0).contains(&s.battery_low_v)
+            && (0.0..=2.0).contains(&s.battery_hysteresis_v)
+            && release_v > 20.0
+        {
+            p.push(
+                "safety.battery_hysteresis_v",
+                format!("battery_low_v + battery_hysteresis_v must be <= 20 (is {release_v})"),
+            );
+        }
         p.range("safety.check_hz", s.check_hz, 1.0, 1000.0);
 
         if !(1..=4096).contains(&self.bus.queue) {
@@ -555,12 +628,23 @@ impl Config {
             0.0,
             1000.0,
         );
-        p.positive("supervision.period_s", self.supervision.period_s);
+        p.above(
+            "supervision.period_s",
+            self.supervision.period_s,
+            0.0,
+            3600.0,
+        );
         p.range(
             "supervision.backoff_s",
             self.supervision.backoff_s,
             0.0,
             60.0,
+        );
+        p.range(
+            "supervision.backoff_max_s",
+            self.supervision.backoff_max_s,
+            0.0,
+            3600.0,
         );
         if self.supervision.backoff_max_s < self.supervision.backoff_s {
             p.push(
@@ -569,8 +653,23 @@ impl Config {
             );
         }
         self.http.check(&mut p);
-        if self.recorder.max_file_bytes < 4096 {
-            p.push("recorder.max_file_bytes", "must be >= 4096");
+        if !(4096..=1 << 30).contains(&self.recorder.max_file_bytes) {
+            p.push(
+                "recorder.max_file_bytes",
+                format!(
+                    "must be between 4096 and 1073741824 (1 GiB) (is {})",
+                    self.recorder.max_file_bytes
+                ),
+            );
+        }
+        if self.recorder.keep_files > 100 {
+            p.push(
+                "recorder.keep_files",
+                format!(
+                    "must be between 0 and 100 (is {})",
+                    self.recorder.keep_files
+                ),
+            );
         }
         if !(1..=64).contains(&self.runtime.worker_threads) {
             p.push(
@@ -714,6 +813,362 @@ mod tests {
                 .any(|p| p == "monitor.memory.critical: must be > warn (is 0.95, warn is 0.96)"),
             "{problems:?}"
         );
+    }
+
+    /// The problems of the default config with each `(from, to)` edit applied.
+    fn problems_with(edits: &[(&str, &str)]) -> Vec<Problem> {
+        let mut text = DEFAULT_TOML.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "default config has no {from:?}");
+            text = text.replacen(from, to, 1);
+        }
+        match Config::parse(&text, "t") {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            Err(other) => panic!("{edits:?}: {other}"),
+        }
+    }
+
+    /// Each edit alone makes the default config invalid with a problem at `key`, whose
+    /// message shows the bad value.
+    fn assert_refused(cases: &[(&str, &str, &str)]) {
+        for (from, to, key) in cases {
+            let problems = problems_with(&[(from, to)]);
+            let value = to.rsplit("= ").next().unwrap().trim();
+            assert!(
+                problems.iter().any(|p| p.key == *key
+                    && p.message
+                        .contains(&format!("(is {}", value.replace("nan", "NaN")))),
+                "{to:?}: expected a problem at {key} in {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn driver_and_motion_numbers_are_finite_and_bounded() {
+        assert_refused(&[
+            (
+                "rate_hz = 20",
+                "rate_hz = inf",
+                "drivers.ultrasonic.rate_hz",
+            ),
+            (
+                "rate_hz = 20",
+                "rate_hz = nan",
+                "drivers.ultrasonic.rate_hz",
+            ),
+            ("rate_hz = 2\n", "rate_hz = -2\n", "drivers.battery.rate_hz"),
+            ("loop_hz = 50", "loop_hz = inf", "motion.loop_hz"),
+            ("loop_hz = 50", "loop_hz = 0", "motion.loop_hz"),
+            ("max_power = 60", "max_power = nan", "motion.max_power"),
+            (
+                "ramp_pct_per_s = 300",
+                "ramp_pct_per_s = inf",
+                "motion.ramp_pct_per_s",
+            ),
+            (
+                "ramp_pct_per_s = 300",
+                "ramp_pct_per_s = nan",
+                "motion.ramp_pct_per_s",
+            ),
+            (
+                "ramp_pct_per_s = 300",
+                "ramp_pct_per_s = 0",
+                "motion.ramp_pct_per_s",
+            ),
+            (
+                "ramp_pct_per_s = 300",
+                "ramp_pct_per_s = -5",
+                "motion.ramp_pct_per_s",
+            ),
+            (
+                "ramp_pct_per_s = 300",
+                "ramp_pct_per_s = 10001",
+                "motion.ramp_pct_per_s",
+            ),
+            (
+                "max_steer_deg = 30",
+                "max_steer_deg = -inf",
+                "motion.max_steer_deg",
+            ),
+        ]);
+        assert!(problems_with(&[("ramp_pct_per_s = 300", "ramp_pct_per_s = 10000")]).is_empty());
+    }
+
+    #[test]
+    fn behaviour_numbers_are_finite_and_bounded() {
+        assert_refused(&[
+            (
+                "cruise_power = 35",
+                "cruise_power = nan",
+                "behaviour.cruise_power",
+            ),
+            (
+                "cruise_power = 35",
+                "cruise_power = -1",
+                "behaviour.cruise_power",
+            ),
+            (
+                "avoid_distance_m = 0.5",
+                "avoid_distance_m = inf",
+                "behaviour.avoid_distance_m",
+            ),
+            (
+                "stop_distance_m = 0.2",
+                "stop_distance_m = nan",
+                "behaviour.stop_distance_m",
+            ),
+            (
+                "stop_distance_m = 0.2",
+                "stop_distance_m = 0",
+                "behaviour.stop_distance_m",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn safety_numbers_cannot_switch_the_checks_off() {
+        assert_refused(&[
+            (
+                "battery_low_v = 6.4",
+                "battery_low_v = 0",
+                "safety.battery_low_v",
+            ),
+            (
+                "battery_low_v = 6.4",
+                "battery_low_v = 2.9",
+                "safety.battery_low_v",
+            ),
+            (
+                "battery_low_v = 6.4",
+                "battery_low_v = inf",
+                "safety.battery_low_v",
+            ),
+            (
+                "battery_low_v = 6.4",
+                "battery_low_v = nan",
+                "safety.battery_low_v",
+            ),
+            (
+                "battery_low_v = 6.4",
+                "battery_low_v = -6.4",
+                "safety.battery_low_v",
+            ),
+            (
+                "stale_periods = 1.5",
+                "stale_periods = inf",
+                "safety.stale_periods",
+            ),
+            (
+                "stale_periods = 1.5",
+                "stale_periods = 0",
+                "safety.stale_periods",
+            ),
+            (
+                "stale_periods = 1.5",
+                "stale_periods = 11",
+                "safety.stale_periods",
+            ),
+            ("check_hz = 100", "check_hz = inf", "safety.check_hz"),
+            ("check_hz = 100", "check_hz = nan", "safety.check_hz"),
+        ]);
+    }
+
+    #[test]
+    fn battery_hysteresis_defaults_and_is_bounded() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.safety.battery_hysteresis_v, 0.2);
+        let unset = DEFAULT_TOML.replace("battery_hysteresis_v = 0.2", "");
+        assert_ne!(unset, DEFAULT_TOML, "the default config sets it");
+        let config = Config::parse(&unset, "t").unwrap();
+        assert_eq!(config.safety.battery_hysteresis_v, 0.2, "the serde default");
+        let key = "battery_hysteresis_v = 0.2";
+        assert_refused(&[
+            (
+                key,
+                "battery_hysteresis_v = -0.1",
+                "safety.battery_hysteresis_v",
+            ),
+            (
+                key,
+                "battery_hysteresis_v = 2.5",
+                "safety.battery_hysteresis_v",
+            ),
+            (
+                key,
+                "battery_hysteresis_v = nan",
+                "safety.battery_hysteresis_v",
+            ),
+            (
+                key,
+                "battery_hysteresis_v = inf",
+                "safety.battery_hysteresis_v",
+            ),
+        ]);
+        assert!(problems_with(&[(key, "battery_hysteresis_v = 0")]).is_empty());
+        let problems = problems_with(&[
+            ("battery_low_v = 6.4", "battery_low_v = 19"),
+            (key, "battery_hysteresis_v = 1.5"),
+        ]);
+        assert_eq!(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["safety.battery_hysteresis_v: battery_low_v + battery_hysteresis_v must be <= 20 (is 20.5)"]
+        );
+        assert!(problems_with(&[
+            ("battery_low_v = 6.4", "battery_low_v = 18"),
+            (key, "battery_hysteresis_v = 2"),
+        ])
+        .is_empty());
+    }
+
+    #[test]
+    fn watch_must_cover_the_behaviour_sensors() {
+        let watch = r#"watch = ["ultrasonic", "grayscale"]"#;
+        let messages = |edits: &[(&str, &str)]| -> Vec<String> {
+            problems_with(edits)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            messages(&[(watch, "watch = []")]),
+            ["safety.watch: must include \"ultrasonic\": behaviour.mode \"obstacle_avoidance\" uses it"]
+        );
+        assert!(messages(&[(watch, r#"watch = ["ultrasonic"]"#)]).is_empty());
+        let line = ("mode = \"obstacle_avoidance\"", "mode = \"line_following\"");
+        assert!(messages(&[line]).is_empty());
+        assert_eq!(
+            messages(&[line, (watch, r#"watch = ["battery"]"#)]),
+            [
+                "safety.watch: must include \"grayscale\": behaviour.mode \"line_following\" uses it",
+                "safety.watch: must include \"ultrasonic\": behaviour.mode \"line_following\" uses it",
+            ]
+        );
+        assert_eq!(
+            messages(&[line, (watch, r#"watch = ["grayscale"]"#)]),
+            ["safety.watch: must include \"ultrasonic\": behaviour.mode \"line_following\" uses it"]
+        );
+    }
+
+    #[test]
+    fn watch_duplicates_are_named() {
+        let problems = problems_with(&[(
+            r#"watch = ["ultrasonic", "grayscale"]"#,
+            r#"watch = ["ultrasonic", "grayscale", "ultrasonic"]"#,
+        )]);
+        let got: Vec<_> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            ["safety.watch[2]: \"ultrasonic\" is listed twice (also safety.watch[0])"]
+        );
+    }
+
+    #[test]
+    fn bus_http_recorder_and_runtime_numbers_are_bounded() {
+        assert_refused(&[
+            ("queue = 32", "queue = 0", "bus.queue"),
+            ("queue = 32", "queue = 5000", "bus.queue"),
+            ("timeout_s = 5", "timeout_s = inf", "http.timeout_s"),
+            ("timeout_s = 5", "timeout_s = nan", "http.timeout_s"),
+            ("timeout_s = 5", "timeout_s = 0", "http.timeout_s"),
+            (
+                "max_file_bytes = 8388608",
+                "max_file_bytes = 100",
+                "recorder.max_file_bytes",
+            ),
+            (
+                "max_file_bytes = 8388608",
+                "max_file_bytes = 1099511627776",
+                "recorder.max_file_bytes",
+            ),
+            ("keep_files = 3", "keep_files = 101", "recorder.keep_files"),
+            (
+                "worker_threads = 1",
+                "worker_threads = 0",
+                "runtime.worker_threads",
+            ),
+        ]);
+        let p = problems_with(&[("max_connections = 16", "max_connections = 0")]);
+        assert!(p.iter().any(|p| p.key == "http.max_connections"), "{p:?}");
+        assert!(problems_with(&[("keep_files = 3", "keep_files = 0")]).is_empty());
+    }
+
+    #[test]
+    fn supervision_numbers_are_finite_and_bounded() {
+        let period = "period_s = 10";
+        assert_refused(&[
+            (period, "period_s = inf", "supervision.period_s"),
+            (period, "period_s = nan", "supervision.period_s"),
+            (period, "period_s = 0", "supervision.period_s"),
+            (period, "period_s = -1", "supervision.period_s"),
+            (period, "period_s = 3601", "supervision.period_s"),
+            (
+                period,
+                "period_s = 10\nbackoff_s = inf",
+                "supervision.backoff_s",
+            ),
+            (
+                period,
+                "period_s = 10\nbackoff_s = nan",
+                "supervision.backoff_s",
+            ),
+            (
+                period,
+                "period_s = 10\nbackoff_s = -1",
+                "supervision.backoff_s",
+            ),
+            (
+                period,
+                "period_s = 10\nbackoff_max_s = inf",
+                "supervision.backoff_max_s",
+            ),
+            (
+                period,
+                "period_s = 10\nbackoff_max_s = nan",
+                "supervision.backoff_max_s",
+            ),
+            (
+                period,
+                "period_s = 10\nbackoff_max_s = 3601",
+                "supervision.backoff_max_s",
+            ),
+        ]);
+        assert!(problems_with(&[(period, "period_s = 3600\nbackoff_max_s = 3600")]).is_empty());
+    }
+
+    #[test]
+    fn monitor_sim_and_picarx_sections_are_checked() {
+        let problems = problems_with(&[
+            ("period_s = 1.0", "period_s = inf"),
+            ("pressure_factor = 0.5", "pressure_factor = nan"),
+            ("hysteresis = 3.0", "hysteresis = inf"),
+            (
+                "[monitor]",
+                "[sim]\nroom = { width_m = inf, height_m = 3.0 }\nbattery = { noise_v = nan }\n\n\
+                 [picarx]\nsteering_trim_deg = 12.0\n\n[monitor]",
+            ),
+        ]);
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "monitor.period_s",
+            "monitor.pressure_factor",
+            "monitor.temperature.hysteresis",
+            "sim.room.width_m",
+            "sim.battery.noise_v",
+            "picarx.steering_trim_deg",
+        ] {
+            assert!(keys.contains(&key), "{key} missing in {problems:?}");
+        }
+    }
+
+    #[test]
+    fn shipped_picarx_config_is_valid() {
+        let text = include_str!("../config/picarx.toml");
+        let config = Config::parse(text, "picarx.toml").unwrap();
+        assert_eq!(config.safety.battery_hysteresis_v, 0.2);
     }
 
     #[test]

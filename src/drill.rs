@@ -78,6 +78,9 @@ pub struct Injection {
     pub at: Duration,
 }
 
+/// The latest `--inject …@SECS`: one day after start, in seconds.
+pub const MAX_INJECT_AT_S: f64 = 86_400.0;
+
 /// A malformed `--inject` value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("--inject {spec:?}: {reason}")]
@@ -119,12 +122,18 @@ impl FromStr for Injection {
         let at = secs
             .parse::<f64>()
             .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| err(format!("bad time {secs:?} (seconds after start, >= 0)")))?;
+            .filter(|s| (0.0..=MAX_INJECT_AT_S).contains(s))
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .ok_or_else(|| {
+                err(format!(
+                    "bad time {secs:?} (seconds after start, >= 0 and at most \
+                     {MAX_INJECT_AT_S}: one day)"
+                ))
+            })?;
         Ok(Self {
             target: target.to_string(),
             fault,
-            at: Duration::from_secs_f64(at),
+            at,
         })
     }
 }
@@ -244,6 +253,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad time"), "{e}");
+        for secs in ["1e20", "inf", "NaN", "-0.5", "86400.1"] {
+            let e = format!("motion:panic@{secs}")
+                .parse::<Injection>()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("bad time \"{secs}\"")) && e.contains("at most 86400"),
+                "{e}"
+            );
+        }
+        let last: Injection = "motion:panic@86400".parse().unwrap();
+        assert_eq!(last.at, Duration::from_secs(86_400));
         assert!("nocolon".parse::<Injection>().is_err());
         assert!(":panic@1".parse::<Injection>().is_err());
     }

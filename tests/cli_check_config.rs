@@ -86,6 +86,43 @@ fn bad_monitor_thresholds_are_named() {
     }
 }
 
+/// Values that would panic at start or silently switch a safety check off are each
+/// named: an infinite supervision window, a zero battery threshold, an unbounded ramp,
+/// an empty watch list, a too-wide battery hysteresis.
+#[test]
+fn wild_numbers_and_disabled_safety_are_named() {
+    let dir = scratch("check-bounds");
+    let broken = config_with(
+        &dir,
+        &[
+            ("period_s = 10", "period_s = inf\nbackoff_max_s = inf"),
+            ("ramp_pct_per_s = 300", "ramp_pct_per_s = inf"),
+            ("battery_low_v = 6.4", "battery_low_v = 0"),
+            ("battery_hysteresis_v = 0.2", "battery_hysteresis_v = nan"),
+            (r#"watch = ["ultrasonic", "grayscale"]"#, "watch = []"),
+            ("timeout_s = 5", "timeout_s = -1"),
+        ],
+    );
+    let out = output(&["check-config", broken.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for expected in [
+        "supervision.period_s: must be > 0 and <= 3600 (is inf)",
+        "supervision.backoff_max_s: must be between 0 and 3600 (is inf)",
+        "motion.ramp_pct_per_s: must be > 0 and <= 10000 (is inf)",
+        "safety.battery_low_v: must be between 3 and 20 (is 0)",
+        "safety.battery_hysteresis_v: must be between 0 and 2 (is NaN)",
+        "safety.watch: must include \"ultrasonic\": behaviour.mode \"obstacle_avoidance\" uses it",
+        "http.timeout_s: must be between 0.1 and 300 (is -1)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn missing_file_is_named() {
     let out = output(&["check-config", "/nonexistent/nevil.toml"]);

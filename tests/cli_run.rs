@@ -141,6 +141,35 @@ fn bad_drills_are_refused_before_start() {
     assert!(stderr.contains("unknown fault \"melt\""), "{stderr}");
 }
 
+/// Wild numbers on the command line are refused by clap (exit 2) with the argument and
+/// its bound named — never a panic.
+#[test]
+fn wild_durations_and_drill_times_exit_2_naming_the_bound() {
+    for secs in ["1e20", "inf", "NaN", "0"] {
+        let out = output(&["run", "--duration", secs]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{secs}: {stderr}");
+        assert!(
+            stderr.contains("--duration must be > 0 and at most 2592000 seconds (30 days)"),
+            "{secs}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    for secs in ["1e20", "inf", "-1"] {
+        let spec = format!("motion:panic@{secs}");
+        let out = output(&["run", "--duration", "1", "--inject", &spec]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--inject \"{spec}\": bad time \"{secs}\""))
+                && stderr.contains("at most 86400: one day"),
+            "{spec}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains("robot started"), "{stderr}");
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2() {
     let out = output(&["run", "--duration", "-3"]);

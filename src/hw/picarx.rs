@@ -63,8 +63,8 @@ pub struct PicarxConfig {
     /// Longest wait for an ultrasonic echo, in milliseconds, 1–100; no echo by then reads
     /// as "nothing in range". Default 25 (an echo from 4.3 m).
     pub ultrasonic_timeout_ms: u64,
-    /// Steering trim in degrees, −20.0–20.0, added to every commanded angle so that 0°
-    /// drives straight. Default 0.0.
+    /// Steering trim in degrees, −10.0–10.0, added to every commanded angle so that 0°
+    /// drives straight; the sum is limited to the car's ±30°. Default 0.0.
     pub steering_trim_deg: f64,
 }
 
@@ -103,8 +103,8 @@ impl PicarxConfig {
         problems.range(
             format!("{prefix}.steering_trim_deg"),
             self.steering_trim_deg,
-            -20.0,
-            20.0,
+            -10.0,
+            10.0,
         );
     }
 
@@ -394,17 +394,19 @@ impl SteeringServo {
 }
 
 impl Steering for SteeringServo {
-    /// Checks the commanded angle against ±30°, then sends angle + trim as a servo pulse.
+    /// Checks the commanded angle against ±30°, then sends angle + trim, limited to
+    /// ±30°, as a servo pulse: the trim never turns the wheels beyond the car's range.
     fn set_angle(&mut self, degrees: f64) -> Result<(), HwError> {
         let limit = protocol::STEERING_LIMIT_DEG;
-        if !(-limit..=limit).contains(&degrees) {
+        let trimmed = (degrees + self.trim_deg).clamp(-limit, limit);
+        if !(-limit..=limit).contains(&degrees) || trimmed.is_nan() {
             return Err(Hat::out_of_range(
                 format!("steering servo (P{})", protocol::STEERING_CHANNEL),
                 degrees,
                 "-30..=30 degrees",
             ));
         }
-        let ticks = protocol::servo_ticks(degrees + self.trim_deg);
+        let ticks = protocol::servo_ticks(trimmed);
         self.hat.set_channel(protocol::STEERING_CHANNEL, ticks)
     }
 }
@@ -501,11 +503,27 @@ mod tests {
     #[test]
     fn start_up_applies_steering_trim() {
         let cfg = PicarxConfig {
-            steering_trim_deg: 30.0,
+            steering_trim_deg: 5.0,
             ..PicarxConfig::default()
         };
         let (_, rec) = dry_run(&cfg).unwrap();
-        assert!(take(&rec).contains(&w(&[0x22, 0x00, 0x6e])));
+        // 0° + 5°: a 1556 µs pulse, 93 ticks.
+        assert!(take(&rec).contains(&w(&[0x22, 0x00, 0x5d])));
+    }
+
+    #[test]
+    fn trim_is_added_before_the_steering_limit() {
+        for (trim, deg, tick) in [(5.0, 30.0, 0x6e), (-5.0, -30.0, 0x46), (5.0, 25.0, 0x6e)] {
+            let cfg = PicarxConfig {
+                steering_trim_deg: trim,
+                ..PicarxConfig::default()
+            };
+            let (hw, rec) = dry_run(&cfg).unwrap();
+            take(&rec);
+            hw.steering.lock().set_angle(deg).unwrap();
+            // The servo gets ±30° (110 / 70 ticks), not ±35° (113 / 67).
+            assert_eq!(take(&rec), vec![w(&[0x22, 0x00, tick])], "{trim} {deg}");
+        }
     }
 
     #[test]

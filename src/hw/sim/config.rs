@@ -70,7 +70,7 @@ pub enum Obstacle {
         x_m: f64,
         /// Centre y, metres.
         y_m: f64,
-        /// Radius, metres, > 0.
+        /// Radius, metres, > 0 and <= 50.
         radius_m: f64,
     },
     /// An axis-aligned box, by centre and size:
@@ -80,9 +80,9 @@ pub enum Obstacle {
         x_m: f64,
         /// Centre y, metres.
         y_m: f64,
-        /// Extent along x, metres, > 0.
+        /// Extent along x, metres, > 0 and <= 100.
         size_x_m: f64,
-        /// Extent along y, metres, > 0.
+        /// Extent along y, metres, > 0 and <= 100.
         size_y_m: f64,
     },
 }
@@ -96,9 +96,11 @@ pub struct LineTrack {
     pub centre_x_m: f64,
     /// Centre y, metres. Default `1.5`.
     pub centre_y_m: f64,
-    /// Extent of the loop along x, measured on the line's centre, metres. Default `2.8`.
+    /// Extent of the loop along x, measured on the line's centre, metres, > 0 and <= 100;
+    /// the loop must fit the room. Default `2.8`.
     pub width_m: f64,
-    /// Extent of the loop along y, measured on the line's centre, metres. Default `2.0`.
+    /// Extent of the loop along y, measured on the line's centre, metres, > 0 and <= 100;
+    /// the loop must fit the room. Default `2.0`.
     pub height_m: f64,
     /// Radius of the rounded corners, metres, 0 to half the smaller extent. Default `0.5`.
     pub corner_radius_m: f64,
@@ -328,12 +330,9 @@ impl Pose {
     }
 }
 
-/// Records a problem at `key` unless `value` is finite and above zero.
-fn positive(problems: &mut Problems, key: String, value: f64) {
-    if !(value.is_finite() && value > 0.0) {
-        problems.push(key, format!("must be positive (is {value})"));
-    }
-}
+/// The largest room side, metres: positions are checked against it while the room
+/// itself is invalid, so a wild position is still named.
+const MAX_ROOM_M: f64 = 100.0;
 
 impl SimConfig {
     /// Checks every value and records each problem with its key path under `prefix`
@@ -342,15 +341,15 @@ impl SimConfig {
     pub fn check(&self, prefix: &str, problems: &mut Problems) {
         let key = |k: &str| format!("{prefix}.{k}");
         let (w, h) = (self.room.width_m, self.room.height_m);
-        problems.range(key("room.width_m"), w, 0.5, 100.0);
-        problems.range(key("room.height_m"), h, 0.5, 100.0);
-        let room_ok = (0.5..=100.0).contains(&w) && (0.5..=100.0).contains(&h);
+        problems.range(key("room.width_m"), w, 0.5, MAX_ROOM_M);
+        problems.range(key("room.height_m"), h, 0.5, MAX_ROOM_M);
+        let room_ok = (0.5..=MAX_ROOM_M).contains(&w) && (0.5..=MAX_ROOM_M).contains(&h);
 
         for (i, o) in self.obstacles.iter().enumerate() {
             let key = |k: &str| format!("{prefix}.obstacles[{i}].{k}");
             let (x, y, half_x, half_y) = match *o {
                 Obstacle::Circle { x_m, y_m, radius_m } => {
-                    positive(problems, key("radius_m"), radius_m);
+                    problems.above(key("radius_m"), radius_m, 0.0, MAX_ROOM_M / 2.0);
                     (x_m, y_m, radius_m, radius_m)
                 }
                 Obstacle::Box {
@@ -359,15 +358,23 @@ impl SimConfig {
                     size_x_m,
                     size_y_m,
                 } => {
-                    positive(problems, key("size_x_m"), size_x_m);
-                    positive(problems, key("size_y_m"), size_y_m);
+                    problems.above(key("size_x_m"), size_x_m, 0.0, MAX_ROOM_M);
+                    problems.above(key("size_y_m"), size_y_m, 0.0, MAX_ROOM_M);
                     (x_m, y_m, size_x_m / 2.0, size_y_m / 2.0)
                 }
             };
-            if room_ok && half_x > 0.0 && half_y > 0.0 {
+            let size_ok = [half_x, half_y]
+                .iter()
+                .all(|half| *half > 0.0 && *half <= MAX_ROOM_M / 2.0);
+            if room_ok && size_ok {
                 // Inside the room, touching a wall allowed.
                 problems.range(key("x_m"), x, half_x, w - half_x);
                 problems.range(key("y_m"), y, half_y, h - half_y);
+            } else {
+                // The room or the size is wrong (and named): say only if the centre is
+                // wild too.
+                problems.range(key("x_m"), x, 0.0, MAX_ROOM_M);
+                problems.range(key("y_m"), y, 0.0, MAX_ROOM_M);
             }
         }
 
@@ -411,24 +418,32 @@ impl SimConfig {
     fn check_line(&self, prefix: &str, room_ok: bool, problems: &mut Problems) {
         let key = |k: &str| format!("{prefix}.line.{k}");
         let l = &self.line;
-        positive(problems, key("width_m"), l.width_m);
-        positive(problems, key("height_m"), l.height_m);
+        problems.above(key("width_m"), l.width_m, 0.0, MAX_ROOM_M);
+        problems.above(key("height_m"), l.height_m, 0.0, MAX_ROOM_M);
         problems.range(key("line_width_m"), l.line_width_m, 0.005, 0.1);
-        let smaller = l.width_m.min(l.height_m);
-        if smaller > 0.0 {
+        let size_ok = [l.width_m, l.height_m]
+            .iter()
+            .all(|side| *side > 0.0 && *side <= MAX_ROOM_M);
+        if size_ok {
+            let smaller = l.width_m.min(l.height_m);
             problems.range(
                 key("corner_radius_m"),
                 l.corner_radius_m,
                 0.0,
                 smaller / 2.0,
             );
+        } else {
+            problems.range(key("corner_radius_m"), l.corner_radius_m, 0.0, MAX_ROOM_M);
         }
-        if room_ok && smaller > 0.0 {
+        if room_ok && size_ok && (0.005..=0.1).contains(&l.line_width_m) {
             let half_x = (l.width_m + l.line_width_m) / 2.0;
             let half_y = (l.height_m + l.line_width_m) / 2.0;
             let (w, h) = (self.room.width_m, self.room.height_m);
             problems.range(key("centre_x_m"), l.centre_x_m, half_x, w - half_x);
             problems.range(key("centre_y_m"), l.centre_y_m, half_y, h - half_y);
+        } else {
+            problems.range(key("centre_x_m"), l.centre_x_m, 0.0, MAX_ROOM_M);
+            problems.range(key("centre_y_m"), l.centre_y_m, 0.0, MAX_ROOM_M);
         }
     }
 
@@ -437,6 +452,8 @@ impl SimConfig {
         let key = |k: &str| format!("{prefix}.start{k}");
         problems.range(key(".heading_deg"), s.heading_deg, -360.0, 360.0);
         if !room_ok {
+            problems.range(key(".x_m"), s.x_m, 0.0, MAX_ROOM_M);
+            problems.range(key(".y_m"), s.y_m, 0.0, MAX_ROOM_M);
             return;
         }
         problems.range(key(".x_m"), s.x_m, 0.0, self.room.width_m);
@@ -536,7 +553,10 @@ mod tests {
             keys(&cfg),
             ["sim.obstacles[1].x_m", "sim.obstacles[2].radius_m"]
         );
-        assert!(problems(&cfg)[1].starts_with("sim.obstacles[2].radius_m: must be positive"));
+        assert_eq!(
+            problems(&cfg)[1],
+            "sim.obstacles[2].radius_m: must be > 0 and <= 50 (is -0.1)"
+        );
     }
 
     #[test]
@@ -562,6 +582,72 @@ mod tests {
         );
         cfg.grayscale.floor_adc = 1000;
         assert!(keys(&cfg).contains(&"sim.grayscale.line_adc".to_owned()));
+    }
+
+    #[test]
+    fn non_finite_and_wild_numbers_are_named() {
+        let mut cfg = SimConfig::default();
+        cfg.obstacles[0] = Obstacle::Circle {
+            x_m: 1.0,
+            y_m: 1.0,
+            radius_m: f64::INFINITY,
+        };
+        cfg.obstacles[1] = Obstacle::Box {
+            x_m: f64::NAN,
+            y_m: 1.5,
+            size_x_m: 0.3,
+            size_y_m: 1e9,
+        };
+        cfg.line.width_m = f64::NAN;
+        cfg.start.heading_deg = f64::INFINITY;
+        cfg.ranger.noise_m = f64::INFINITY;
+        cfg.ranger.max_m = f64::INFINITY;
+        cfg.ranger.half_angle_deg = 0.0;
+        cfg.grayscale.noise_adc = f64::NAN;
+        cfg.battery.capacity_mah = f64::INFINITY;
+        cfg.battery.idle_a = -1.0;
+        cfg.battery.motor_a = f64::NAN;
+        cfg.battery.internal_ohm = f64::INFINITY;
+        assert_eq!(
+            keys(&cfg),
+            [
+                "sim.obstacles[0].radius_m",
+                "sim.obstacles[1].size_y_m",
+                "sim.obstacles[1].x_m",
+                "sim.line.width_m",
+                "sim.start.heading_deg",
+                "sim.ranger.noise_m",
+                "sim.ranger.half_angle_deg",
+                "sim.ranger.max_m",
+                "sim.grayscale.noise_adc",
+                "sim.battery.capacity_mah",
+                "sim.battery.idle_a",
+                "sim.battery.motor_a",
+                "sim.battery.internal_ohm",
+            ]
+        );
+    }
+
+    #[test]
+    fn positions_are_named_even_when_the_room_is_bad() {
+        let mut cfg = SimConfig::default();
+        cfg.room.height_m = f64::NAN;
+        cfg.obstacles[3] = Obstacle::Circle {
+            x_m: f64::INFINITY,
+            y_m: 1.0,
+            radius_m: 0.1,
+        };
+        cfg.line.centre_y_m = -1.0;
+        cfg.start.x_m = f64::NAN;
+        assert_eq!(
+            keys(&cfg),
+            [
+                "sim.room.height_m",
+                "sim.obstacles[3].x_m",
+                "sim.line.centre_y_m",
+                "sim.start.x_m",
+            ]
+        );
     }
 
     #[test]
