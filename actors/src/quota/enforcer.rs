@@ -137,7 +137,7 @@ pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters
                     let rate = usage.get(Resource::Rate);
                     counters.throttle(Some((rate * factor).max(1.0)), None);
                 }
-                Resource::Memory | Resource::Mailbox => {}
+                Resource::Memory | Resource::Mailbox | Resource::Stall => {}
             }
             true
         }
