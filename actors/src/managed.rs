@@ -155,6 +155,13 @@ impl Counters {
         bump(&self.own.dead_letters, self.mailbox_depth());
     }
 
+    /// Sets the cumulative sent and handled counts, for tests of what reads them.
+    #[cfg(test)]
+    pub(crate) fn set_counts(&self, sent: u64, handled: u64) {
+        self.sent.store(sent, Ordering::Relaxed);
+        self.own.handled.store(handled, Ordering::Relaxed);
+    }
+
     pub(crate) fn charge_memory(&self, allocated: usize, freed: usize) {
         if allocated > 0 {
             bump(&self.own.allocated, allocated as u64);

@@ -7,9 +7,25 @@
 //!
 //! # Semantics
 //!
-//! **Resources.** A group governs up to four [`Resource`]s — CPU share, memory held,
-//! mailbox depth, message rate — each with [`Limits`] `soft <= burst <= hard`. A resource
-//! without limits is not governed: whatever it reads, it never causes an action.
+//! **Resources.** A group governs up to five [`Resource`]s — CPU share, memory held,
+//! mailbox depth, message rate, stall — each with [`Limits`] `soft <= burst <= hard`. A
+//! resource without limits is not governed: whatever it reads, it never causes an action.
+//!
+//! **Stall** detects a wedged child: how long, in seconds, it has had messages waiting
+//! without starting any. The supervisor measures it at its sampling tick from the counters
+//! it already reads, adding nothing to the message path: a sample sees the child *stuck*
+//! when its mailbox is not empty and it has started no message since the previous sample
+//! while its gate was open. The stall is the time since the child became stuck, counting
+//! at most one sampling interval before the first sample that saw it stuck, so a stall of
+//! the whole runtime (which delays every actor, and the sampling too) counts as one
+//! interval, never as a wedge by itself; any progress, an empty mailbox or a closed gate
+//! (its quota holds it back: not its doing) resets it. A handler that hangs on its one
+//! message with nothing else queued shows no stall: the message it is stuck in has left
+//! the mailbox. Only the built-in [`critical`](QuotaGroup::critical) group governs stall
+//! by default. A restart (or termination) decided for a stall kills the child at once, not
+//! after its shutdown grace: a wedged handler would not finish anyway. ractor's kill
+//! interrupts a handler at its next await point; a handler that never yields cannot be
+//! stopped in-process.
 //!
 //! **The ladder.** At each sample, for each governed resource:
 //! - usage ≥ `soft` → [`Action::Warn`];
@@ -40,9 +56,16 @@
 //! group's `recovery` window: the window restarts at every sample at or above it.
 //!
 //! **Suspended mailboxes.** A suspended child's messages wait at its gate, so its mailbox
-//! grows because it is suspended. While suspended, the mailbox is therefore assessed only
-//! if it is what caused the suspension (a flood escalates on to termination); otherwise it
-//! counts neither against the child nor against its recovery.
+//! grows (and it stalls) because it is suspended. While suspended, the mailbox and stall
+//! are therefore assessed only if they are what caused the suspension (a flood escalates
+//! on to termination); otherwise they count neither against the child nor against its
+//! recovery.
+//!
+//! **Critical groups.** A group marked [`critical`](QuotaGroup::critical) holds children
+//! whose silence is dangerous. Its quota may warn and restart them, never throttle,
+//! suspend or terminate them: a breach of burst only warns, a hard breach restarts
+//! (its [`HardAction`] must be `restart`, see [`QuotaGroup::check`]), and escalation by
+//! age never goes beyond a warning. [`Pressure`] never tightens a critical group.
 //!
 //! **Restart and terminate.** [`Action::Restart`] leaves the state at `Ok` with a fresh
 //! clock: the next incarnation starts clean (a child that keeps breaching is restarted
@@ -127,11 +150,20 @@ pub enum Resource {
     Mailbox,
     /// Messages it handled per second over the sampling window.
     Rate,
+    /// Seconds it has had messages waiting without starting any (a wedged handler);
+    /// config key `stall`. See the [module docs](self).
+    Stall,
 }
 
 impl Resource {
     /// Every resource, in the order that breaks ties between equally bad ones.
-    pub const ALL: [Self; 4] = [Self::Cpu, Self::Memory, Self::Mailbox, Self::Rate];
+    pub const ALL: [Self; 5] = [
+        Self::Cpu,
+        Self::Memory,
+        Self::Mailbox,
+        Self::Rate,
+        Self::Stall,
+    ];
 
     /// The snake_case name used in configs, logs and metrics.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +172,7 @@ impl Resource {
             Self::Memory => "memory",
             Self::Mailbox => "mailbox",
             Self::Rate => "rate",
+            Self::Stall => "stall",
         }
     }
 }
@@ -164,6 +197,8 @@ pub struct Usage {
     pub mailbox: f64,
     /// Messages handled per second.
     pub rate: f64,
+    /// Seconds with messages waiting and none started.
+    pub stall: f64,
 }
 
 impl Usage {
@@ -174,6 +209,7 @@ impl Usage {
             Resource::Memory => self.memory,
             Resource::Mailbox => self.mailbox,
             Resource::Rate => self.rate,
+            Resource::Stall => self.stall,
         }
     }
 
@@ -184,6 +220,7 @@ impl Usage {
             Resource::Memory => self.memory = value,
             Resource::Mailbox => self.mailbox = value,
             Resource::Rate => self.rate = value,
+            Resource::Stall => self.stall = value,
         }
         self
     }
@@ -410,7 +447,8 @@ impl Escalation {
 /// The named defaults ([`lightweight`](Self::lightweight), [`standard`](Self::standard),
 /// [`heavy`](Self::heavy)) take memory and CPU soft and hard limits from seed 001 (CPU
 /// percent of a core as a share), `burst` midway between, and mailbox and rate limits
-/// sized for the robot; each documents its numbers.
+/// sized for the robot; each documents its numbers. They leave stall ungoverned. The
+/// fourth, [`critical`](Self::critical), is for children whose silence is dangerous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaGroup {
     /// CPU share limits; `None`: not governed.
@@ -421,6 +459,13 @@ pub struct QuotaGroup {
     pub mailbox: Option<Limits>,
     /// Handled-message rate limits per second; `None`: not governed.
     pub rate: Option<Limits>,
+    /// Stall limits in seconds (messages waiting, none started); `None`: not governed.
+    pub stall: Option<Limits>,
+    /// Whether its children's silence is dangerous: its quota may warn and restart them,
+    /// never throttle, suspend or terminate them (burst → warn, hard → restart,
+    /// escalation by age at most a warning), and pressure never tightens it. Its
+    /// `hard_action` must be [`HardAction::Restart`] ([`check`](Self::check) says so).
+    pub critical: bool,
     /// What to do at a hard limit.
     pub hard_action: HardAction,
     /// Delays of escalation while a violation lasts.
@@ -431,8 +476,9 @@ pub struct QuotaGroup {
 }
 
 impl QuotaGroup {
-    /// The names of the built-in groups, lightest first.
-    pub const NAMES: [&'static str; 3] = ["lightweight", "standard", "heavy"];
+    /// The names of the built-in groups: the three by weight, lightest first, then
+    /// `critical`.
+    pub const NAMES: [&'static str; 4] = ["lightweight", "standard", "heavy", "critical"];
 
     /// The recovery window of the built-in groups: 2 s, twice the period of the slowest
     /// periodic load the robot runs (1 Hz telemetry), so a periodic burst cannot slip
@@ -450,6 +496,8 @@ impl QuotaGroup {
             memory: Some(Limits::midway(50e6, 100e6)),
             mailbox: Some(Limits::midway(32.0, 64.0)),
             rate: Some(Limits::midway(500.0, 1000.0)),
+            stall: None,
+            critical: false,
             hard_action: HardAction::Throttle,
             escalation: Escalation::default(),
             recovery: Self::DEFAULT_RECOVERY,
@@ -466,6 +514,8 @@ impl QuotaGroup {
             memory: Some(Limits::midway(200e6, 500e6)),
             mailbox: Some(Limits::midway(64.0, 128.0)),
             rate: Some(Limits::midway(2000.0, 4000.0)),
+            stall: None,
+            critical: false,
             hard_action: HardAction::Restart,
             escalation: Escalation::default(),
             recovery: Self::DEFAULT_RECOVERY,
@@ -482,20 +532,39 @@ impl QuotaGroup {
             memory: Some(Limits::midway(1e9, 2e9)),
             mailbox: Some(Limits::midway(256.0, 512.0)),
             rate: Some(Limits::midway(10_000.0, 20_000.0)),
+            stall: None,
+            critical: false,
             hard_action: HardAction::Suspend,
             escalation: Escalation::default(),
             recovery: Self::DEFAULT_RECOVERY,
         }
     }
 
-    /// A group that governs nothing (hard action restart, default escalation and
-    /// recovery): the base of a group a config defines from scratch.
+    /// Actors whose silence is dangerous (`critical: true`): memory 200 / 500 MB, mailbox
+    /// 64 / 128 and rate 2000 / 4000 msgs/s as [`standard`](Self::standard); CPU 25 / 50 %
+    /// of a core, more room than standard because a restart costs such an actor more than
+    /// a busy spell, yet half a core is surely a runaway; and stall 0.1 / 0.2 s (burst
+    /// midway), so a wedged child is restarted within about three sampling intervals at the
+    /// default 100 ms. At a hard limit: restart, the only drastic action a critical group
+    /// takes.
+    pub fn critical() -> Self {
+        Self {
+            cpu: Some(Limits::midway(0.25, 0.50)),
+            stall: Some(Limits::midway(0.1, 0.2)),
+            critical: true,
+            ..Self::standard()
+        }
+    }
+
+    /// A group that governs nothing (hard action restart, not critical, default escalation
+    /// and recovery): the base of a group a config defines from scratch.
     pub fn ungoverned() -> Self {
         Self {
             cpu: None,
             memory: None,
             mailbox: None,
             rate: None,
+            stall: None,
             ..Self::standard()
         }
     }
@@ -506,6 +575,7 @@ impl QuotaGroup {
             "lightweight" => Some(Self::lightweight()),
             "standard" => Some(Self::standard()),
             "heavy" => Some(Self::heavy()),
+            "critical" => Some(Self::critical()),
             _ => None,
         }
     }
@@ -517,6 +587,7 @@ impl QuotaGroup {
             Resource::Memory => self.memory,
             Resource::Mailbox => self.mailbox,
             Resource::Rate => self.rate,
+            Resource::Stall => self.stall,
         }
     }
 
@@ -527,14 +598,25 @@ impl QuotaGroup {
             Resource::Memory => self.memory = limits,
             Resource::Mailbox => self.mailbox = limits,
             Resource::Rate => self.rate = limits,
+            Resource::Stall => self.stall = limits,
         }
     }
 
     /// Every problem with this group as `(key path, message)`, keys under `key` (e.g.
     /// `quotas.groups.heavy`) named as in a config: `memory.hard`,
-    /// `escalation.suspend_after_ms`. Empty when valid.
+    /// `escalation.suspend_after_ms`, `hard_action` of a critical group that would do
+    /// anything but restart. Empty when valid.
     pub fn check(&self, key: &str) -> Vec<(String, String)> {
         let mut problems = Vec::new();
+        if self.critical && self.hard_action != HardAction::Restart {
+            problems.push((
+                format!("{key}.hard_action"),
+                format!(
+                    "a critical group may only restart (is \"{}\")",
+                    self.hard_action.as_str()
+                ),
+            ));
+        }
         for resource in Resource::ALL {
             if let Some(limits) = self.limits(resource) {
                 problems.extend(limits.check(&format!("{key}.{resource}")));
@@ -899,9 +981,9 @@ impl QuotaState {
             let Some(limits) = group.limits(resource) else {
                 continue;
             };
-            if resource == Resource::Mailbox
+            if matches!(resource, Resource::Mailbox | Resource::Stall)
                 && self.status == QuotaStatus::Suspended
-                && self.cause != Resource::Mailbox
+                && self.cause != resource
             {
                 // Its messages wait at the gate because it is suspended: not its doing.
                 continue;
@@ -941,13 +1023,20 @@ impl QuotaState {
         let began = *self.violating_since.get_or_insert(now);
         let factor = throttle_factor(breach.usage, breach.limit);
         let ladder = match breach.level {
+            // A critical child is only ever restarted, whatever its hard action says.
+            3 if group.critical => Action::Restart,
             3 => group.hard_action.action(factor),
-            2 => Action::Throttle { factor },
+            2 if !group.critical => Action::Throttle { factor },
             _ => Action::Warn,
         };
-        let aged = group
-            .escalation
-            .action(now.saturating_duration_since(began), factor);
+        let aged = if group.critical {
+            // Age escalates a critical child no further than a warning.
+            Action::Warn
+        } else {
+            group
+                .escalation
+                .action(now.saturating_duration_since(began), factor)
+        };
         let action = if aged.severity() > ladder.severity() {
             aged
         } else {
@@ -1390,6 +1479,7 @@ mod tests {
             memory: f64::MAX,
             mailbox: 1e12,
             rate: f64::INFINITY,
+            stall: 1e9,
         };
         assert_eq!(run(&mut s, t, 0, 30_000, huge, &g), []);
         assert_eq!(s.status(), QuotaStatus::Ok);
@@ -1439,14 +1529,24 @@ mod tests {
             let g = QuotaGroup::named(name).unwrap();
             assert_eq!(g.check(name), Vec::<(String, String)>::new(), "{name}");
             for r in Resource::ALL {
-                let l = g.limits(r).unwrap();
+                // Only the critical group governs stall; the others leave it alone.
+                let Some(l) = g.limits(r) else {
+                    assert!(r == Resource::Stall && !g.critical, "{name}.{r} ungoverned");
+                    continue;
+                };
                 assert!(l.soft < l.burst && l.burst < l.hard, "{name}.{r}: {l:?}");
             }
+            assert_eq!(g.critical, name == "critical", "{name}");
         }
         assert_eq!(QuotaGroup::named("huge"), None);
         assert_eq!(QuotaGroup::lightweight().hard_action, HardAction::Throttle);
         assert_eq!(QuotaGroup::standard().hard_action, HardAction::Restart);
         assert_eq!(QuotaGroup::heavy().hard_action, HardAction::Suspend);
+        let critical = QuotaGroup::critical();
+        assert_eq!(critical.hard_action, HardAction::Restart);
+        assert_eq!(critical.stall, Some(Limits::midway(0.1, 0.2)));
+        assert_eq!(critical.cpu, Some(Limits::midway(0.25, 0.5)));
+        assert_eq!(critical.memory, QuotaGroup::standard().memory);
         assert_eq!(
             QuotaGroup::lightweight().cpu,
             Some(Limits::midway(0.05, 0.1))
@@ -1557,10 +1657,114 @@ mod tests {
         assert_eq!(History::default().capacity, History::DEFAULT_CAPACITY);
     }
 
+    /// Every usage level of every resource, from calm to far over hard.
+    fn every_breach() -> Vec<Usage> {
+        let g = QuotaGroup::critical();
+        let mut out = vec![Usage::default()];
+        for r in Resource::ALL {
+            let l = g.limits(r).unwrap();
+            for v in [l.soft, l.burst, l.hard, 10.0 * l.hard + 1.0] {
+                out.push(Usage::default().with(r, v));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_critical_group_only_warns_and_restarts() {
+        // Even with a hard action it may not have (as if built by hand), over every
+        // resource, every level, held for 30 s: never throttle, suspend or terminate.
+        for hard_action in [HardAction::Terminate, HardAction::Restart] {
+            let g = QuotaGroup {
+                hard_action,
+                ..QuotaGroup::critical()
+            };
+            for usage in every_breach() {
+                let t = Instant::now();
+                let mut s = QuotaState::new(t);
+                for (ms, action) in run(&mut s, t, 0, 30_000, usage, &g) {
+                    assert!(
+                        matches!(action, Action::Warn | Action::Restart | Action::Recover),
+                        "{usage:?} at {ms} ms: {action:?}"
+                    );
+                }
+                assert!(matches!(s.status(), QuotaStatus::Ok | QuotaStatus::Warned));
+            }
+        }
+    }
+
+    #[test]
+    fn a_critical_group_warns_at_burst_and_restarts_at_hard() {
+        let t = Instant::now();
+        let g = QuotaGroup::critical(); // stall 0.1 / 0.15 / 0.2 s
+        let mut s = QuotaState::new(t);
+        let stall = |v| Usage::default().with(Resource::Stall, v);
+        // Over burst for 12 s: warned once, never escalated by age.
+        assert_eq!(
+            run(&mut s, t, 0, 12_000, stall(0.15), &g),
+            [(0, Action::Warn)]
+        );
+        let d = s.assess(at(t, 12_100), &stall(0.2), &g).unwrap();
+        assert_eq!(
+            (d.action, d.resource, d.limit, d.state_after),
+            (Action::Restart, Resource::Stall, 0.2, QuotaStatus::Ok)
+        );
+        // CPU over hard (0.5 of a core) restarts too, never throttles.
+        let mut s = QuotaState::new(t);
+        let d = s.assess(t, &cpu(0.9), &g).map(|d| d.action);
+        assert_eq!(d, Some(Action::Restart));
+    }
+
+    #[test]
+    fn a_critical_group_may_only_restart() {
+        for action in [
+            HardAction::Throttle,
+            HardAction::Suspend,
+            HardAction::Terminate,
+        ] {
+            let g = QuotaGroup {
+                hard_action: action,
+                ..QuotaGroup::critical()
+            };
+            assert_eq!(
+                g.check("quotas.groups.mine"),
+                [(
+                    "quotas.groups.mine.hard_action".to_string(),
+                    format!(
+                        "a critical group may only restart (is \"{}\")",
+                        action.as_str()
+                    )
+                )]
+            );
+            // Not critical, the same action is fine.
+            let g = QuotaGroup {
+                critical: false,
+                ..g
+            };
+            assert_eq!(g.check("q"), Vec::<(String, String)>::new());
+        }
+    }
+
+    #[test]
+    fn stall_while_suspended_for_something_else_is_not_held_against_the_child() {
+        let t = Instant::now();
+        let g = QuotaGroup {
+            stall: Some(Limits::midway(0.1, 0.2)),
+            ..QuotaGroup::heavy() // cpu hard 0.8 → suspend
+        };
+        let mut s = QuotaState::new(t);
+        assert_eq!(run(&mut s, t, 0, 0, cpu(0.9), &g), [(0, Action::Suspend)]);
+        let held = cpu(0.0).with(Resource::Stall, 5.0);
+        assert_eq!(
+            run(&mut s, t, 100, 2000, held, &g),
+            [(2000, Action::Recover)]
+        );
+    }
+
     #[test]
     fn names_are_snake_case() {
         let names: Vec<_> = Resource::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(names, ["cpu", "memory", "mailbox", "rate"]);
+        assert_eq!(names, ["cpu", "memory", "mailbox", "rate", "stall"]);
         assert_eq!(Action::Throttle { factor: 0.5 }.as_str(), "throttle");
         assert_eq!(QuotaStatus::Throttled(0.5).as_str(), "throttled");
         assert_eq!(HardAction::Terminate.as_str(), "terminate");

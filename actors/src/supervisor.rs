@@ -80,7 +80,7 @@ use crate::event::{EventFeed, TreeEvent};
 use crate::exit::ExitReason;
 use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::path::ActorPath;
-use crate::quota::{enforcer, Action, Pressure};
+use crate::quota::{enforcer, Action, Pressure, Resource};
 use children::{Child, Children, Phase};
 use intensity::Intensity;
 pub(crate) use spec::StartCtx;
@@ -650,6 +650,12 @@ impl SupervisorState {
 
     /// Stops the live incarnation of child `id` (if any) by its shutdown policy.
     async fn stop_child(&mut self, id: u64) {
+        self.stop_child_by(id, None).await;
+    }
+
+    /// Stops the live incarnation of child `id` (if any) by `policy`, or by its own
+    /// shutdown policy when `None`.
+    async fn stop_child_by(&mut self, id: u64, policy: Option<Shutdown>) {
         let target = {
             let mut table = self.table();
             let Some(child) = table.get_mut(id) else {
@@ -659,10 +665,10 @@ impl SupervisorState {
             child.phase = Phase::Stopped;
             // A suspended child waits at its gate, where a graceful stop cannot reach it.
             child.counters.resume();
-            child
-                .cell
-                .clone()
-                .map(|cell| (cell, child.spec.shutdown_policy(), child.path.clone()))
+            child.cell.clone().map(|cell| {
+                let policy = policy.unwrap_or_else(|| child.spec.shutdown_policy());
+                (cell, policy, child.path.clone())
+            })
         };
         let Some((cell, policy, path)) = target else {
             return;
@@ -675,16 +681,19 @@ impl SupervisorState {
     }
 
     /// Measures every governed child and enforces its quota: gate actions at once,
-    /// restart and terminate through the child's life cycle.
+    /// restart and terminate through the child's life cycle. A child restarted or
+    /// terminated for a stall is killed at once ([`Shutdown::BrutalKill`]) rather than
+    /// stopped by its shutdown policy: a wedged handler would not finish its message, and
+    /// waiting out its grace would leave it silent that much longer.
     async fn sample(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
-        let min_window = self.flags.sample_interval.unwrap_or_default() / 2;
+        let interval = self.flags.sample_interval.unwrap_or_default();
         let mut decided = Vec::new();
         for c in self.table().iter_mut() {
             let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
                 continue;
             };
-            let sampled = governed.sample(&c.counters, now, min_window, &self.shared.pressure);
+            let sampled = governed.sample(&c.counters, now, interval, &self.shared.pressure);
             let Some((d, usage)) = sampled else {
                 continue;
             };
@@ -717,11 +726,12 @@ impl SupervisorState {
             });
             if !gate_only {
                 let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
-                drastic.push((id, d.action, what));
+                drastic.push((id, d.action, d.resource, what));
             }
         }
-        for (id, action, what) in drastic {
-            self.stop_child(id).await;
+        for (id, action, resource, what) in drastic {
+            let policy = (resource == Resource::Stall).then_some(Shutdown::BrutalKill);
+            self.stop_child_by(id, policy).await;
             let reason = ExitReason::Quota(format!("{what} ({action})"));
             match action {
                 Action::Restart => self.on_child_exit(myself, id, reason).await?,

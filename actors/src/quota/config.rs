@@ -2,7 +2,8 @@
 //! groups, and which group each actor belongs to.
 //!
 //! Parsing rejects unknown keys; [`QuotaConfig::check`] then names every remaining
-//! problem by its key path; [`QuotaConfig::group_for`] resolves an actor's quota.
+//! problem by its key path; [`QuotaConfig::group_for`] resolves an actor's quota and
+//! [`QuotaConfig::is_critical`] says whether it is a critical one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +32,10 @@ const KEY: &str = "quotas";
 ///
 /// [quotas.groups.camera]              # ... or define one; it governs only what it names
 /// cpu = { soft = 0.5, burst = 0.6, hard = 0.9 }
+///
+/// [quotas.groups.vital]               # a critical group: warn and restart only
+/// critical = true                     # (hard_action must then be "restart")
+/// stall = { soft = 0.2, hard = 0.5 }  # seconds with messages waiting, none started
 ///
 /// [quotas.actors.motion]              # an actor by name ...
 /// group = "lightweight"
@@ -72,6 +77,12 @@ pub struct GroupConfig {
     pub mailbox: Option<LimitsConfig>,
     /// Handled-message rate limits in messages per second.
     pub rate: Option<LimitsConfig>,
+    /// Stall limits in seconds: how long messages may wait with none started.
+    pub stall: Option<LimitsConfig>,
+    /// Whether the group is critical (see [`QuotaGroup::critical`]): its children are only
+    /// ever warned and restarted, and pressure never tightens it. A critical group's
+    /// `hard_action` must be `"restart"`; the built-in `critical` group stays critical.
+    pub critical: Option<bool>,
     /// At a hard limit: `"throttle"`, `"suspend"`, `"restart"` or `"terminate"`.
     pub hard_action: Option<HardAction>,
     /// Escalation delays, e.g. `escalation = { throttle_after_ms = 2000 }`.
@@ -123,6 +134,8 @@ pub struct ActorQuotaConfig {
     pub mailbox: Option<LimitsConfig>,
     /// Rate limits over the group's, in messages per second.
     pub rate: Option<LimitsConfig>,
+    /// Stall limits over the group's, in seconds.
+    pub stall: Option<LimitsConfig>,
 }
 
 /// Problems found while resolving, as `(key path, message)`.
@@ -152,8 +165,9 @@ impl QuotaConfig {
     ///
     /// Checked: the sampling interval's range; each group's limits once overrides are
     /// applied (finite, `>= 0`, `soft <= burst <= hard`, `soft` and `hard` given for a
-    /// resource the base does not govern) and escalation order; each actor's group exists
-    /// and its own overrides give valid limits.
+    /// resource the base does not govern), escalation order, and that a critical group
+    /// only restarts (and the built-in `critical` stays critical); each actor's group
+    /// exists and its own overrides give valid limits.
     pub fn check(&self) -> Vec<(String, String)> {
         let mut problems = Problems::new();
         if !(10..=10_000).contains(&self.sample_interval_ms) {
@@ -168,6 +182,12 @@ impl QuotaConfig {
         for (name, overrides) in &self.groups {
             let key = format!("{KEY}.groups.{name}");
             let base = QuotaGroup::named(name).unwrap_or_else(QuotaGroup::ungoverned);
+            if base.critical && overrides.critical == Some(false) {
+                problems.push((
+                    format!("{key}.critical"),
+                    "the built-in critical group cannot be made non-critical".to_string(),
+                ));
+            }
             let group = overrides.apply(base, &key, &mut problems);
             problems.extend(group.check(&key));
         }
@@ -252,6 +272,27 @@ impl QuotaConfig {
         }
     }
 
+    /// Whether the actor at `path_or_name` (a path such as `root/safety/watchdog`, or a
+    /// bare name) belongs to a critical group, resolved as by
+    /// [`group_for`](Self::group_for): what a caller checks before trusting its vital
+    /// actors to their quota.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use nevil_actors::quota::QuotaConfig;
+    ///
+    /// let config: QuotaConfig = serde_json::from_str(r#"{
+    ///     "actors": { "watchdog": { "group": "critical" } }
+    /// }"#).unwrap();
+    /// assert!(config.is_critical("root/safety/watchdog"));
+    /// assert!(config.is_critical("watchdog"));
+    /// assert!(!config.is_critical("root/drivers/battery")); // standard, by default
+    /// ```
+    pub fn is_critical(&self, path_or_name: &str) -> bool {
+        self.group_for(path_or_name).critical
+    }
+
     /// The entry of the actor at `path`: by exact path first, then by name.
     fn entry(&self, path: &str) -> Option<&ActorQuotaConfig> {
         let name = path.rsplit('/').next().unwrap_or(path);
@@ -276,10 +317,14 @@ impl GroupConfig {
             (Resource::Memory, self.memory),
             (Resource::Mailbox, self.mailbox),
             (Resource::Rate, self.rate),
+            (Resource::Stall, self.stall),
         ];
         apply_limits(&mut base, &limits, key, problems);
         if let Some(action) = self.hard_action {
             base.hard_action = action;
+        }
+        if let Some(critical) = self.critical {
+            base.critical = critical;
         }
         if let Some(e) = self.escalation {
             base.escalation = e.apply(base.escalation);
@@ -303,12 +348,13 @@ impl EscalationConfig {
 }
 
 impl ActorQuotaConfig {
-    fn limits(&self) -> [(Resource, Option<LimitsConfig>); 4] {
+    fn limits(&self) -> [(Resource, Option<LimitsConfig>); Resource::ALL.len()] {
         [
             (Resource::Cpu, self.cpu),
             (Resource::Memory, self.memory),
             (Resource::Mailbox, self.mailbox),
             (Resource::Rate, self.rate),
+            (Resource::Stall, self.stall),
         ]
     }
 
@@ -446,8 +492,88 @@ mod tests {
             g.cpu.map(|l| (l.soft, l.burst, l.hard)),
             Some((0.5, 0.6, 0.9))
         );
-        assert_eq!((g.memory, g.mailbox, g.rate), (None, None, None));
+        assert_eq!(
+            (g.memory, g.mailbox, g.rate, g.stall),
+            (None, None, None, None)
+        );
         assert_eq!(g.hard_action, HardAction::Restart);
+        assert!(!g.critical);
+    }
+
+    #[test]
+    fn a_critical_group_may_only_restart() {
+        let c = parse(
+            r#"{"groups": {
+                "mine": {"critical": true, "hard_action": "suspend"},
+                "critical": {"hard_action": "terminate", "critical": false},
+                "fine": {"critical": true, "stall": {"soft": 0.2, "hard": 0.5}}
+            }}"#,
+        );
+        assert_eq!(
+            c.check(),
+            [
+                (
+                    "quotas.groups.critical.critical".to_string(),
+                    "the built-in critical group cannot be made non-critical".to_string()
+                ),
+                (
+                    "quotas.groups.mine.hard_action".to_string(),
+                    "a critical group may only restart (is \"suspend\")".to_string()
+                ),
+            ]
+        );
+        let c = parse(r#"{"groups": {"critical": {"hard_action": "throttle"}}}"#);
+        assert_eq!(
+            keys(&c.check()),
+            ["quotas.groups.critical.hard_action"],
+            "the built-in critical group too"
+        );
+        let fine = parse(
+            r#"{"groups": {"fine": {"critical": true, "stall": {"soft": 0.2, "hard": 0.5}}}}"#,
+        );
+        assert_eq!(fine.check(), []);
+        let g = fine.group("fine").unwrap();
+        assert!(g.critical);
+        assert_eq!(g.stall, Some(Limits::midway(0.2, 0.5)));
+        assert_eq!(g.cpu, None, "a new group governs only what it names");
+    }
+
+    #[test]
+    fn is_critical_resolves_by_path_then_name() {
+        let c = parse(
+            r#"{"groups": {"vital": {"critical": true}, "lax": {}},
+                "actors": {
+                    "watchdog": {"group": "critical"},
+                    "root/sim/watchdog": {"group": "lax"},
+                    "motors": {"group": "vital", "stall": {"soft": 0.1, "hard": 0.3}},
+                    "steering": {"group": "standard"},
+                    "ghost": {"group": "nonexistent"}
+                }}"#,
+        );
+        assert_eq!(
+            c.check().len(),
+            1,
+            "only the unknown group: {:?}",
+            c.check()
+        );
+        assert!(c.is_critical("root/safety/watchdog"), "by name");
+        assert!(c.is_critical("watchdog"), "a bare name");
+        assert!(!c.is_critical("root/sim/watchdog"), "the exact path wins");
+        assert!(
+            c.is_critical("root/drivers/motors"),
+            "a configured critical group"
+        );
+        assert_eq!(
+            c.group_for("root/drivers/motors").stall.map(|l| l.hard),
+            Some(0.3),
+            "the actor's own stall override"
+        );
+        assert!(!c.is_critical("root/drivers/steering"));
+        assert!(!c.is_critical("root/ghost"), "unknown group: the default");
+        assert!(
+            !c.is_critical("root/drivers/battery"),
+            "unnamed: the default"
+        );
     }
 
     #[test]
@@ -492,7 +618,7 @@ mod tests {
         assert!(message("quotas.groups.heavy.memory.hard").starts_with("must be >= soft"));
         assert_eq!(
             message("quotas.actors.motion.group"),
-            "unknown group \"turbo\" (known: camera, heavy, lightweight, standard)"
+            "unknown group \"turbo\" (known: camera, critical, heavy, lightweight, standard)"
         );
         assert_eq!(
             message("quotas.groups.camera.rate.hard"),

@@ -3,7 +3,10 @@
 //!
 //! Every `sample_interval` the supervisor measures each governed child — CPU share and
 //! message rate from the change of its counters since the last sample, memory held and
-//! mailbox depth as they stand — and asks [`QuotaState::assess`]. A breach seen at a
+//! mailbox depth as they stand, stall from the samples that saw it stuck (messages
+//! waiting, none started since the previous sample, gate open) — and asks
+//! [`QuotaState::assess`]. Stall costs the message path nothing: it is read off the
+//! counters the sample reads anyway. A breach seen at a
 //! sample is acted on at that sample, so a breach is acted on within one interval of
 //! happening (two at most, counting the sample that first sees a rising value under the
 //! limit). The gate actions (throttle, suspend, recover) are applied here; restart and
@@ -42,6 +45,8 @@ pub(crate) struct Governed {
     state: QuotaState,
     pub(crate) history: History,
     baseline: Option<Baseline>,
+    /// Since when the child has been stuck (see [`Resource::Stall`]), while it is.
+    stuck_since: Option<Instant>,
 }
 
 impl Governed {
@@ -52,6 +57,7 @@ impl Governed {
             state: QuotaState::new(Instant::now()),
             history: History::new(HISTORY),
             baseline: None,
+            stuck_since: None,
         }
     }
 
@@ -59,6 +65,7 @@ impl Governed {
     pub(crate) fn restarted(&mut self) {
         self.state = QuotaState::new(Instant::now());
         self.baseline = None;
+        self.stuck_since = None;
     }
 
     /// The child's quota state.
@@ -66,17 +73,26 @@ impl Governed {
         self.state.status()
     }
 
-    /// Measures `counters` at `now` under the tree's `pressure`; returns the decision to
-    /// apply, if the state changes, after recording it. The first sample only sets the baseline for rates, and a
-    /// sample less than `min_window` after the baseline is skipped: rates over a few
-    /// milliseconds (samples bunched after the runtime stalled) are noise, not usage.
+    /// Measures `counters` at `now`, sampled every `interval`, under the tree's
+    /// `pressure`; returns the decision to apply, if the state changes, after recording
+    /// it. The first sample only sets the baseline for rates, and a sample less than half
+    /// an interval after the baseline is skipped: rates over a few milliseconds (samples
+    /// bunched after the runtime stalled) are noise, not usage.
+    ///
+    /// Stall: a sample sees the child stuck when its mailbox is not empty, it started no
+    /// message since the previous sample and its gate is open. The first such sample
+    /// counts the child stuck since the previous sample, but at most one `interval`
+    /// before it (a long gap between samples is the runtime's stall, not the child's);
+    /// each further one adds the time since. Progress, an empty mailbox or a closed gate
+    /// ends it.
     pub(crate) fn sample(
         &mut self,
         counters: &Counters,
         now: Instant,
-        min_window: Duration,
+        interval: Duration,
         pressure: &Pressure,
     ) -> Option<(Decision, Usage)> {
+        let min_window = interval / 2;
         if let Some(b) = &self.baseline {
             if now.saturating_duration_since(b.at) < min_window {
                 return None;
@@ -93,6 +109,18 @@ impl Governed {
         if dt <= 0.0 {
             return None;
         }
+        let depth = counters.mailbox_depth();
+        let stuck = depth > 0 && handled == previous.handled && counters.gate.is_open();
+        let stall = if stuck {
+            let since = *self.stuck_since.get_or_insert_with(|| {
+                now.checked_sub(interval)
+                    .map_or(previous.at, |t| t.max(previous.at))
+            });
+            now.saturating_duration_since(since).as_secs_f64()
+        } else {
+            self.stuck_since = None;
+            0.0
+        };
         let usage = Usage::default()
             .with(
                 Resource::Cpu,
@@ -103,7 +131,8 @@ impl Governed {
                 handled.saturating_sub(previous.handled) as f64 / dt,
             )
             .with(Resource::Memory, counters.memory_bytes() as f64)
-            .with(Resource::Mailbox, counters.mailbox_depth() as f64);
+            .with(Resource::Mailbox, depth as f64)
+            .with(Resource::Stall, stall);
         let tightened = pressure.tighten(&self.group_name, &self.group);
         let group = tightened.as_ref().unwrap_or(&self.group);
         let decision = self.state.assess(now, &usage, group)?;
@@ -120,10 +149,10 @@ impl Governed {
 ///
 /// A throttle acts on the resource that was measured over its limit: CPU → a duty cycle
 /// of `factor` × its measured share; rate → `factor` × its measured message rate. For
-/// memory and mailbox breaches a throttle only records the state: slowing the actor
-/// frees no memory and makes a backlog worse (seen in the leak drill: a rate-throttled
-/// watchdog fell behind its sensors until its mailbox tripped) — the group's hard action
-/// deals with them. Suspend holds its messages; recover opens the gate.
+/// memory, mailbox and stall breaches a throttle only records the state: slowing the
+/// actor frees no memory and makes a backlog (or a wedge) worse (seen in the leak drill:
+/// a rate-throttled watchdog fell behind its sensors until its mailbox tripped) — the
+/// group's hard action deals with them. Suspend holds its messages; recover opens the gate.
 pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters) -> bool {
     match decision.action {
         Action::Warn => true,
@@ -137,7 +166,7 @@ pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters
                     let rate = usage.get(Resource::Rate);
                     counters.throttle(Some((rate * factor).max(1.0)), None);
                 }
-                Resource::Memory | Resource::Mailbox => {}
+                Resource::Memory | Resource::Mailbox | Resource::Stall => {}
             }
             true
         }
@@ -155,3 +184,104 @@ pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters
 
 /// The sampling period a supervisor uses when quotas are on.
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(100);
+
+    /// A governed child of the built-in critical group (stall 0.1 / 0.15 / 0.2 s).
+    fn critical() -> Governed {
+        Governed::new("critical".into(), QuotaGroup::critical())
+    }
+
+    /// Samples at `t0 + ms` with `sent` and `handled` so far; the stall read and the
+    /// action decided.
+    fn at(
+        g: &mut Governed,
+        c: &Counters,
+        t0: Instant,
+        ms: u64,
+        (sent, handled): (u64, u64),
+    ) -> (f64, Option<Action>) {
+        c.set_counts(sent, handled);
+        let now = t0 + Duration::from_millis(ms);
+        let out = g.sample(c, now, TICK, &Pressure::default());
+        let stall = g
+            .stuck_since
+            .map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
+        (stall, out.map(|(d, _)| d.action))
+    }
+
+    #[test]
+    fn stall_counts_from_one_interval_before_the_first_stuck_sample() {
+        let (mut g, c, t0) = (critical(), Counters::default(), Instant::now());
+        assert_eq!(at(&mut g, &c, t0, 0, (1, 1)), (0.0, None), "baseline");
+        // Started the message it hangs in; two more wait: progress, not stuck.
+        assert_eq!(at(&mut g, &c, t0, 100, (4, 2)), (0.0, None));
+        assert_eq!(at(&mut g, &c, t0, 200, (6, 2)), (0.1, Some(Action::Warn)));
+        assert_eq!(
+            at(&mut g, &c, t0, 300, (9, 2)),
+            (0.2, Some(Action::Restart))
+        );
+    }
+
+    #[test]
+    fn progress_an_empty_mailbox_or_a_closed_gate_ends_a_stall() {
+        let (mut g, c, t0) = (critical(), Counters::default(), Instant::now());
+        at(&mut g, &c, t0, 0, (5, 1));
+        assert_eq!(at(&mut g, &c, t0, 100, (5, 1)).0, 0.1);
+        assert_eq!(
+            at(&mut g, &c, t0, 200, (5, 2)).0,
+            0.0,
+            "one message started"
+        );
+        assert_eq!(at(&mut g, &c, t0, 300, (5, 2)).0, 0.1);
+        assert_eq!(at(&mut g, &c, t0, 400, (5, 5)).0, 0.0, "nothing waiting");
+        assert_eq!(at(&mut g, &c, t0, 500, (5, 5)).0, 0.0, "idle is not stuck");
+        c.suspend();
+        assert_eq!(at(&mut g, &c, t0, 600, (8, 5)).0, 0.0, "held at its gate");
+        assert_eq!(at(&mut g, &c, t0, 700, (8, 5)).0, 0.0);
+        c.resume();
+        assert_eq!(at(&mut g, &c, t0, 800, (8, 5)).0, 0.1);
+    }
+
+    #[test]
+    fn a_runtime_stall_counts_as_one_interval_not_a_wedge() {
+        let (mut g, c, t0) = (critical(), Counters::default(), Instant::now());
+        at(&mut g, &c, t0, 0, (1, 1));
+        // Nothing ran for 2 s, the sampling neither: one interval's stall, a warning.
+        assert_eq!(at(&mut g, &c, t0, 2000, (3, 1)), (0.1, Some(Action::Warn)));
+        // The child runs again as soon as the runtime does.
+        assert_eq!(at(&mut g, &c, t0, 2100, (3, 3)), (0.0, None));
+    }
+
+    #[test]
+    fn other_built_in_groups_read_stall_but_never_act_on_it() {
+        for name in ["lightweight", "standard", "heavy"] {
+            let mut g = Governed::new(name.into(), QuotaGroup::named(name).unwrap());
+            let (c, t0) = (Counters::default(), Instant::now());
+            at(&mut g, &c, t0, 0, (2, 1));
+            for ms in (100..=3000).step_by(100) {
+                let (stall, action) = at(&mut g, &c, t0, ms, (2, 1));
+                assert!(stall > 0.0);
+                assert_eq!(action, None, "{name} at {ms} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn a_throttle_on_stall_only_records_the_state() {
+        let c = Counters::default();
+        let d = Decision {
+            action: Action::Throttle { factor: 0.5 },
+            resource: Resource::Stall,
+            usage: 1.0,
+            limit: 0.2,
+            state_after: QuotaStatus::Throttled(0.5),
+        };
+        assert!(apply_gate(&d, &Usage::default(), &c));
+        assert_eq!(c.gate_state(), "open");
+    }
+}

@@ -8,11 +8,13 @@
 //! read between ticks (one atomic load per tick).
 //!
 //! Under [`PressureLevel::Critical`], the limits of every governed child whose quota group
-//! is not exempt are scaled by the policy's `critical_factor` (soft, burst and hard alike)
-//! for CPU share, memory and message rate — the resources that load the machine — so
-//! that warnings, throttles and hard actions come sooner. Mailbox limits are left as they
-//! are: a backlog is a symptom of slowness, and shrinking its limit would punish children
-//! for the very slowdown the machine is suffering. [`PressureLevel::Elevated`] is
+//! is neither exempt nor [critical](QuotaGroup::critical) are scaled by the policy's
+//! `critical_factor` (soft, burst and hard alike) for CPU share, memory and message rate
+//! — the resources that load the machine — so that warnings, throttles and hard actions
+//! come sooner. Mailbox and stall limits are left as they are: a backlog or a stall is a
+//! symptom of slowness, and shrinking their limits would punish children for the very
+//! slowdown the machine is suffering. A critical group is never tightened, whatever the
+//! exempt list says: its children are the ones the system cannot do without. [`PressureLevel::Elevated`] is
 //! reported and changes nothing: the ladder's own escalation is the answer to a busy
 //! machine; only a critical one warrants moving the limits. When the level drops, the
 //! limits are the group's own again, and children recover by the usual rule.
@@ -100,7 +102,8 @@ impl Default for PressurePolicy {
 }
 
 impl PressurePolicy {
-    /// `group` (called `name`) as enforced at `level`; `None` when it is unchanged.
+    /// `group` (called `name`) as enforced at `level`; `None` when it is unchanged (below
+    /// critical pressure, a factor of 1, an exempt name, or a critical group).
     pub fn tighten(
         &self,
         level: PressureLevel,
@@ -112,7 +115,10 @@ impl PressurePolicy {
         } else {
             self.critical_factor.clamp(f64::MIN_POSITIVE, 1.0)
         };
-        if level < PressureLevel::Critical || factor >= 1.0 || self.exempt.iter().any(|g| g == name)
+        if level < PressureLevel::Critical
+            || factor >= 1.0
+            || group.critical
+            || self.exempt.iter().any(|g| g == name)
         {
             return None;
         }
@@ -232,6 +238,30 @@ mod tests {
             exempt: vec![],
         };
         assert_eq!(nan.tighten(PressureLevel::Critical, "heavy", &g), None);
+    }
+
+    #[test]
+    fn critical_groups_are_never_tightened() {
+        let p = PressurePolicy {
+            critical_factor: 0.1,
+            exempt: vec![],
+        };
+        let g = QuotaGroup::critical();
+        assert_eq!(p.tighten(PressureLevel::Critical, "critical", &g), None);
+        // A config's own critical group, under any name, exempt or not.
+        let mine = QuotaGroup {
+            critical: true,
+            ..QuotaGroup::lightweight()
+        };
+        assert_eq!(p.tighten(PressureLevel::Critical, "mine", &mine), None);
+        // The same limits without the flag are tightened; stall limits never are.
+        let plain = QuotaGroup {
+            critical: false,
+            ..QuotaGroup::critical()
+        };
+        let t = p.tighten(PressureLevel::Critical, "plain", &plain).unwrap();
+        assert!(t.cpu.unwrap().hard < plain.cpu.unwrap().hard);
+        assert_eq!(t.stall, plain.stall);
     }
 
     #[test]

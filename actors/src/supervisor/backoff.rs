@@ -4,6 +4,9 @@
 //! `min(base · 2ⁿ, max) · j`, with `j` drawn uniformly from 0.8–1.2 so that siblings that
 //! failed together do not all come back in the same instant. The random source is passed
 //! in, so a seeded supervisor is deterministic.
+//!
+//! The arithmetic is done in f64 seconds and saturates: no attempt count and no `base` or
+//! `max`, up to [`Duration::MAX`], makes it panic (it runs under the child table's lock).
 
 use std::time::Duration;
 
@@ -26,12 +29,15 @@ pub const JITTER_MIN: f64 = 0.8;
 pub const JITTER_MAX: f64 = 1.2;
 
 impl Backoff {
-    /// The delay before restart number `attempt` (0 for the first) of a run.
+    /// The delay before restart number `attempt` (0 for the first) of a run; at most
+    /// [`Duration::MAX`], whatever the attempt and the settings.
     pub fn delay(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
-        let factor = 2f64.powi(attempt.min(63) as i32);
-        let exp = self.base.mul_f64(factor).min(self.max);
+        // 2^1023 is the largest finite power of two: the product stays a number (0 · 2^1023
+        // is 0, not NaN) and reaches any `max` a `Duration` can hold.
+        let factor = 2f64.powi(attempt.min(1023) as i32);
+        let exp = (self.base.as_secs_f64() * factor).min(self.max.as_secs_f64());
         let jitter = JITTER_MIN + (JITTER_MAX - JITTER_MIN) * rng.f64();
-        exp.mul_f64(jitter)
+        Duration::try_from_secs_f64(exp * jitter).unwrap_or(Duration::MAX)
     }
 }
 
@@ -72,6 +78,50 @@ mod tests {
             assert!(d <= Duration::from_millis(2400), "{d:?}");
             assert!(d >= Duration::from_millis(1600), "{d:?}");
         }
+    }
+
+    #[test]
+    fn never_overflows() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let b = backoff(); // 100 ms, capped at 2 s
+        for attempt in [0, 10, 63, 64, u32::MAX] {
+            let d = b.delay(attempt, &mut rng);
+            let nominal = (0.1 * 2f64.powi(attempt.min(64) as i32)).min(2.0);
+            let secs = d.as_secs_f64();
+            assert!(
+                secs >= nominal * JITTER_MIN - 1e-6 && secs <= nominal * JITTER_MAX + 1e-6,
+                "attempt {attempt}: {d:?}"
+            );
+        }
+        // A huge base, a cap near the largest duration: saturates, never panics.
+        let huge = Backoff {
+            base: Duration::MAX,
+            max: Duration::MAX,
+            reset_after: Duration::MAX,
+        };
+        for attempt in [0, 1, 63, 64, u32::MAX] {
+            let d = huge.delay(attempt, &mut rng);
+            assert!(
+                d >= Duration::from_secs(u64::MAX / 2),
+                "attempt {attempt}: {d:?}"
+            );
+        }
+        let long = Backoff {
+            base: Duration::from_secs(10),
+            max: Duration::MAX - Duration::from_secs(1),
+            reset_after: Duration::from_secs(10),
+        };
+        let first = long.delay(0, &mut rng);
+        assert!(
+            first >= Duration::from_secs(8) && first <= Duration::from_secs(12),
+            "{first:?}"
+        );
+        assert!(long.delay(u32::MAX, &mut rng) >= Duration::from_secs(u64::MAX / 2));
+        let zero = Backoff {
+            base: Duration::ZERO,
+            ..long
+        };
+        assert_eq!(zero.delay(u32::MAX, &mut rng), Duration::ZERO);
     }
 
     #[test]
