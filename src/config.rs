@@ -410,6 +410,17 @@ pub const WORKERS: [&str; 12] = [
     "watchdog",
 ];
 
+/// The safety-critical workers, by name and path: the motors and steering drivers, the
+/// motion controller and the watchdog. Their quota group must be critical
+/// ([`nevil_actors::quota::QuotaGroup::critical`]): quotas and host pressure may warn
+/// and restart them, never throttle, suspend or terminate them (docs/safety.md).
+pub const CRITICAL: [(&str, &str); 4] = [
+    ("motors", "root/drivers/motors"),
+    ("steering", "root/drivers/steering"),
+    ("motion", "root/control/motion"),
+    ("watchdog", "root/safety/watchdog"),
+];
+
 /// `[recorder]`: the flight recorder of bus messages.
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -493,6 +504,8 @@ impl Config {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let mut config = config;
+        config.assign_critical();
         let problems = config.check();
         if problems.is_empty() {
             Ok(config)
@@ -523,9 +536,55 @@ impl Config {
         }
     }
 
+    /// Puts each [`CRITICAL`] worker that `[quotas.actors]` does not name into the
+    /// built-in `critical` group: a config need not say it, and cannot say otherwise
+    /// ([`Config::check`] refuses a non-critical group for them).
+    pub fn assign_critical(&mut self) {
+        for (name, path) in CRITICAL {
+            let actors = &mut self.quotas.actors;
+            if !actors.contains_key(name) && !actors.contains_key(path) {
+                actors.insert(
+                    name.to_string(),
+                    nevil_actors::quota::ActorQuotaConfig {
+                        group: "critical".into(),
+                        cpu: None,
+                        memory: None,
+                        mailbox: None,
+                        rate: None,
+                        stall: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The safety-critical workers in a group quotas may throttle, suspend or
+    /// terminate, as problems at their `[quotas.actors]` entry.
+    fn check_critical(&self, p: &mut Problems) {
+        for (name, path) in CRITICAL {
+            if self.quotas.is_critical(path) {
+                continue;
+            }
+            let key = if self.quotas.actors.contains_key(path) {
+                format!("quotas.actors.\"{path}\".group")
+            } else {
+                format!("quotas.actors.{name}.group")
+            };
+            p.push(
+                key,
+                format!(
+                    "{name} is safety-critical: its group must be a critical one, which quotas \
+                     may warn and restart but never throttle, suspend or terminate (is {:?})",
+                    self.quotas.group_name_for(path)
+                ),
+            );
+        }
+    }
+
     /// Every problem of a parsed configuration, with key paths; empty when valid.
     pub fn check(&self) -> Vec<Problem> {
         let mut p = Problems::default();
+        self.check_critical(&mut p);
         for (name, sensor) in self.drivers.sensors() {
             p.range(
                 format!("drivers.{name}.rate_hz"),
@@ -1169,6 +1228,40 @@ mod tests {
         let text = include_str!("../config/picarx.toml");
         let config = Config::parse(text, "picarx.toml").unwrap();
         assert_eq!(config.safety.battery_hysteresis_v, 0.2);
+    }
+
+    #[test]
+    fn safety_critical_workers_are_critical_and_cannot_be_moved() {
+        let config = Config::load(None).unwrap();
+        for (name, path) in CRITICAL {
+            assert!(config.quotas.is_critical(path), "{name}");
+            assert_eq!(config.quotas.group_name_for(path), "critical");
+        }
+        assert!(!config.quotas.is_critical("root/drivers/ultrasonic"));
+        let text = format!(
+            "{DEFAULT_TOML}\n[quotas.actors.motors]\ngroup = \"standard\"\n\
+             [quotas.actors.\"root/safety/watchdog\"]\ngroup = \"heavy\"\n"
+        );
+        let problems = Config::parse(&text, "t").unwrap_err().problems();
+        assert!(
+            problems.iter().any(|p| p
+                .starts_with("quotas.actors.motors.group: motors is safety-critical")
+                && p.ends_with("(is \"standard\")")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with(
+                "quotas.actors.\"root/safety/watchdog\".group: watchdog is safety-critical"
+            )),
+            "{problems:?}"
+        );
+        // A critical group of one's own, with its own limits, is fine.
+        let own = format!(
+            "{DEFAULT_TOML}\n[quotas.groups.mine]\ncritical = true\nhard_action = \"restart\"\n\
+             [quotas.actors.motion]\ngroup = \"mine\"\n"
+        );
+        let config = Config::parse(&own, "t").unwrap();
+        assert_eq!(config.quotas.group_name_for("root/control/motion"), "mine");
     }
 
     #[test]

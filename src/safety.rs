@@ -116,7 +116,7 @@ impl Watchdog {
             sensors,
             controller_limit: crate::nodes::motion::silence_limit(&config.motion),
             battery_low_v: config.safety.battery_low_v,
-            battery_hysteresis_v: BATTERY_HYSTERESIS_V,
+            battery_hysteresis_v: config.safety.battery_hysteresis_v,
             check_period: Duration::from_secs_f64(1.0 / config.safety.check_hz),
             bus,
             clock,
@@ -171,9 +171,6 @@ impl Watchdog {
         }
     }
 }
-
-/// The battery hysteresis until `[safety] battery_hysteresis_v` is read from config.
-const BATTERY_HYSTERESIS_V: f64 = 0.2;
 
 /// State of the [`Watchdog`].
 pub struct WatchdogState {
