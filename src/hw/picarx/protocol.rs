@@ -122,7 +122,7 @@ impl Level {
     }
 
     /// The other level.
-    pub fn inverted(self) -> Self {
+    pub const fn inverted(self) -> Self {
         match self {
             Level::Low => Level::High,
             Level::High => Level::Low,

@@ -39,7 +39,7 @@ use crate::hw::HwError;
 /// The output pins [`stop`] opens and the level each is set to at open: the MCU reset
 /// line released (high), both motor directions low.
 pub const STOP_PINS: [(u8, Level); 3] = [
-    (protocol::MCU_RESET, Level::High),
+    (protocol::MCU_RESET, protocol::MCU_RESET_ACTIVE.inverted()),
     (protocol::MOTOR_DIRECTION_PINS[0], Level::Low),
     (protocol::MOTOR_DIRECTION_PINS[1], Level::Low),
 ];
@@ -226,7 +226,10 @@ pub fn stop_on(rec: &Arc<Mutex<Recording>>, cfg: &PicarxConfig) -> StopReport {
         errors,
     });
 
-    let (errors, motors_stopped) = pwm_off(&hat);
+    let (errors, motors_stopped) = {
+        let mut t = rec.lock().unwrap_or_else(PoisonError::into_inner);
+        pwm_off(&mut *t, cfg.i2c_address)
+    };
     steps.push(Step {
         operation: "pwm_off",
         transactions: take(),
@@ -254,13 +257,13 @@ pub fn stop_on(rec: &Arc<Mutex<Recording>>, cfg: &PicarxConfig) -> StopReport {
     }
 }
 
-/// Writes 0 to every channel, each attempted; the failures, and whether both motor
-/// channels went through.
-fn pwm_off(hat: &Hat) -> (Vec<HwError>, bool) {
+/// Sends [`protocol::all_channels_off`] to the HAT at `addr`, each write attempted; the
+/// failures, and whether both motor channels went through.
+fn pwm_off(t: &mut dyn Transport, addr: u16) -> (Vec<HwError>, bool) {
     let mut errors = Vec::new();
     let mut motors_stopped = true;
-    for channel in 0..protocol::CHANNELS {
-        if let Err(e) = hat.set_channel(channel, protocol::PWM_OFF) {
+    for (channel, write) in (0u8..).zip(protocol::all_channels_off()) {
+        if let Err(e) = t.i2c_write(addr, &write) {
             motors_stopped &= !protocol::MOTOR_CHANNELS.contains(&channel);
             errors.push(e);
         }
@@ -277,9 +280,8 @@ fn pwm_off(hat: &Hat) -> (Vec<HwError>, bool) {
 /// The first failure when either motor channel could not be written (the bus did not
 /// open, or the write failed), naming the device (`i2c-1@0x14`).
 pub fn zero_pwm(cfg: &PicarxConfig) -> Result<(), HwError> {
-    let (devices, _) = Devices::open(cfg.i2c_bus, cfg.i2c_address, &[]);
-    let hat = Hat::new(Arc::new(Mutex::new(devices)), cfg);
-    match pwm_off(&hat) {
+    let (mut devices, _) = Devices::open(cfg.i2c_bus, cfg.i2c_address, &[]);
+    match pwm_off(&mut devices, cfg.i2c_address) {
         (_, true) => Ok(()),
         (mut errors, false) => Err(errors.remove(0)),
     }
