@@ -69,6 +69,8 @@ pub struct StopReport {
 /// The real devices a stop needs, each opened on its own: whichever opened is used.
 pub struct Devices {
     i2c: Option<rppal::i2c::I2c>,
+    bus: u8,
+    addr: u16,
     i2c_name: String,
     i2c_open_error: String,
     outputs: HashMap<u8, rppal::gpio::OutputPin>,
@@ -124,6 +126,8 @@ impl Devices {
         }
         let devices = Self {
             i2c,
+            bus,
+            addr,
             i2c_name,
             i2c_open_error,
             outputs: pins,
@@ -131,7 +135,14 @@ impl Devices {
         (devices, errors)
     }
 
-    fn i2c(&mut self) -> Result<&mut rppal::i2c::I2c, HwError> {
+    /// The bus, if it opened and `addr` is the device it was opened for.
+    fn i2c(&mut self, addr: u16) -> Result<&mut rppal::i2c::I2c, HwError> {
+        if addr != self.addr {
+            return Err(HwError::Io {
+                device: i2c_device_name(self.bus, addr),
+                reason: format!("a stop only talks to {}", self.i2c_name),
+            });
+        }
         match &mut self.i2c {
             Some(i2c) => Ok(i2c),
             None => Err(HwError::Io {
@@ -143,23 +154,26 @@ impl Devices {
 }
 
 impl Transport for Devices {
-    fn i2c_write(&mut self, _addr: u16, bytes: &[u8]) -> Result<(), HwError> {
+    fn i2c_write(&mut self, addr: u16, bytes: &[u8]) -> Result<(), HwError> {
         let name = self.i2c_name.clone();
         let io = |reason: String| HwError::Io {
             device: name.clone(),
             reason,
         };
-        let sent = self.i2c()?.write(bytes).map_err(|e| io(i2c_reason(&e)))?;
+        let sent = self
+            .i2c(addr)?
+            .write(bytes)
+            .map_err(|e| io(i2c_reason(&e)))?;
         if sent != bytes.len() {
             return Err(io(format!("short write: {sent} of {} bytes", bytes.len())));
         }
         Ok(())
     }
 
-    fn i2c_read_byte(&mut self, _addr: u16) -> Result<u8, HwError> {
+    fn i2c_read_byte(&mut self, addr: u16) -> Result<u8, HwError> {
         let name = self.i2c_name.clone();
         let mut buf = [0u8; 1];
-        let got = self.i2c()?.read(&mut buf).map_err(|e| HwError::Io {
+        let got = self.i2c(addr)?.read(&mut buf).map_err(|e| HwError::Io {
             device: name.clone(),
             reason: i2c_reason(&e),
         })?;
@@ -413,6 +427,26 @@ mod tests {
             assert_eq!(report.steps[1].transactions.len(), 19);
             assert_eq!(report.steps[2].errors.len(), 1);
             assert_eq!(report.steps[2].transactions, [g(24, Level::Low)]);
+        }
+    }
+
+    #[test]
+    fn devices_talk_only_to_the_address_they_opened() {
+        let (mut devices, _) = Devices::open(250, 0x14, &[]);
+        match devices.i2c_write(0x15, &[0x20, 0, 0]) {
+            Err(HwError::Io { device, reason }) => {
+                assert_eq!(device, "i2c-250@0x15");
+                assert_eq!(reason, "a stop only talks to i2c-250@0x14");
+            }
+            other => panic!("expected Io, got {other:?}"),
+        }
+        // Bus 250 exists nowhere: the right address fails as not open, naming it.
+        match devices.i2c_write(0x14, &[0x20, 0, 0]) {
+            Err(HwError::Io { device, reason }) => {
+                assert_eq!(device, "i2c-250@0x14");
+                assert!(reason.starts_with("not open ("), "{reason}");
+            }
+            other => panic!("expected Io, got {other:?}"),
         }
     }
 
