@@ -1,4 +1,4 @@
-//! The command line: `nevil run`, `check-config`, `hw-check`, `replay`.
+//! The command line: `nevil run`, `check-config`, `hw-check`, `hw-stop`, `replay`.
 
 use std::path::PathBuf;
 
@@ -46,6 +46,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Write every step's bus transactions as JSON here.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Bring every motor output to zero (MCU reset, every PWM channel 0, motor
+    /// directions low): for after the robot's process died (the unit's ExecStopPost).
+    HwStop {
+        /// Config file; the embedded simulated robot (nothing to stop) otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Record the writes instead of touching the devices.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write every step's bus transactions as JSON here (hw-check's format).
         #[arg(long)]
         trace: Option<PathBuf>,
     },

@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod hw;
 pub mod hw_check;
+pub mod hw_stop;
 pub mod jitter;
 pub mod nodes;
 pub mod recording;

@@ -38,6 +38,11 @@ fn main() -> ExitCode {
             dry_run,
             trace,
         } => hw_check(config.as_deref(), dry_run, trace.as_deref()),
+        Command::HwStop {
+            config,
+            dry_run,
+            trace,
+        } => hw_stop(config.as_deref(), dry_run, trace.as_deref()),
         Command::Replay { file, config, json } => replay(&file, config.as_deref(), json),
         Command::Bench { json } => bench(json),
         Command::Tree { url, json } => tree(&url, json),
@@ -167,6 +172,43 @@ fn hw_check(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitC
         }
     }
     ExitCode::SUCCESS
+}
+
+fn hw_stop(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCode {
+    use nevil::hw_stop::Target;
+    let write_trace = |ops: &[nevil::hw_check::Operation]| match trace {
+        Some(path) => nevil::hw_check::write_trace(ops, path).map_err(|e| {
+            eprintln!("nevil hw-stop: {}: {e}", path.display());
+        }),
+        None => Ok(()),
+    };
+    let picarx = match nevil::hw_stop::target(config) {
+        Target::Sim => {
+            println!("hw-stop: the config runs the simulated robot: no motor outputs to stop");
+            return match write_trace(&[]) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(()) => ExitCode::FAILURE,
+            };
+        }
+        Target::Picarx(picarx) => picarx,
+        Target::Fallback(picarx, why) => {
+            eprintln!("nevil hw-stop: {why}");
+            eprintln!("nevil hw-stop: stopping the PiCar-X HAT at its default address anyway");
+            picarx
+        }
+    };
+    let report = nevil::hw::picarx::stop::stop(&picarx, dry_run);
+    print!("{}", nevil::hw_stop::summary(&picarx, &report, dry_run));
+    for line in nevil::hw_stop::problems(&picarx, &report) {
+        eprintln!("nevil hw-stop: {line}");
+    }
+    // The trace is written whatever happened: it shows what did go through.
+    let traced = write_trace(&nevil::hw_stop::operations(&report));
+    if report.motors_stopped && traced.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {

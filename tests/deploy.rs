@@ -466,6 +466,47 @@ fn unit_matches_the_runtime() {
     }
 }
 
+/// The unit's last line of defence for the motors: once the main process is gone (any
+/// exit, SIGKILL included), `nevil hw-stop` runs with the very config `run` used, so it
+/// stops the HAT `run` drove.
+#[test]
+fn unit_runs_hw_stop_after_the_main_process() {
+    let unit = read("nevil.service");
+    let s = unit_settings(&unit);
+    let config_of = |line: &str| {
+        let args: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let config = args
+            .windows(2)
+            .find(|w| w[0] == "--config")
+            .map(|w| w[1].clone());
+        (args, config)
+    };
+    let start = setting(&s, "ExecStart");
+    let (_, run_config) = config_of(start[0]);
+    let run_config = run_config.expect("ExecStart passes --config");
+    let post = setting(&s, "ExecStopPost");
+    assert_eq!(post.len(), 1, "one ExecStopPost: {post:?}");
+    let (args, stop_config) = config_of(post[0]);
+    assert_eq!(
+        args,
+        [
+            "/usr/local/bin/nevil",
+            "hw-stop",
+            "--config",
+            run_config.as_str()
+        ],
+        "ExecStopPost={}",
+        post[0]
+    );
+    assert_eq!(stop_config.as_deref(), Some("/etc/nevil/picarx.toml"));
+    // Not ExecStop: that one is skipped when the main process died on its own.
+    assert!(setting(&s, "ExecStop").is_empty());
+    // hw-stop itself knows the command line the unit gives it.
+    let out = util::output(&["hw-stop", "--help"]);
+    assert!(out.status.success());
+    assert!(util::text(&out).0.contains("--config"));
+}
+
 /// `systemd-analyze verify` on a copy of the unit whose ExecStart is the binary under
 /// test (the installed path does not exist here). Skipped, saying why, only where
 /// systemd-analyze is missing or cannot verify even a trivial unit.
@@ -502,6 +543,10 @@ fn unit_passes_systemd_analyze_verify() {
         unit.replace(
             "ExecStart=/usr/local/bin/nevil ",
             &format!("ExecStart={binary} "),
+        )
+        .replace(
+            "ExecStopPost=/usr/local/bin/nevil ",
+            &format!("ExecStopPost={binary} "),
         ),
     )
     .unwrap();

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod protocol;
+pub mod stop;
 pub mod transport;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -122,7 +122,7 @@ impl Level {
     }
 
     /// The other level.
-    pub fn inverted(self) -> Self {
+    pub const fn inverted(self) -> Self {
         match self {
             Level::Low => Level::High,
             Level::High => Level::Low,
@@ -256,6 +256,30 @@ pub fn motor_direction(wiring: &MotorWiring, power: f64) -> Option<Level> {
     } else {
         None
     }
+}
+
+/// The level that holds the HAT MCU in reset on [`MCU_RESET`]: the line is active low
+/// (the vendor's `reset_mcu` drives it low, then high again to let the MCU boot).
+pub const MCU_RESET_ACTIVE: Level = Level::Low;
+
+/// The channel value that sends no pulse at all: a motor's driver sees 0 % duty and
+/// stops; a servo gets no pulse and stops driving (no holding torque: it is released
+/// where it stands rather than moved).
+pub const PWM_OFF: u16 = 0;
+
+/// The direction pins of both drive motors (D4, D5), left first.
+pub const MOTOR_DIRECTION_PINS: [u8; 2] = [LEFT_MOTOR.dir_bcm, RIGHT_MOTOR.dir_bcm];
+
+/// The PWM channels of both drive motors (P13, P12), left first.
+pub const MOTOR_CHANNELS: [u8; 2] = [LEFT_MOTOR.pwm_channel, RIGHT_MOTOR.pwm_channel];
+
+/// The writes that set every PWM channel, P0 to P19 in order, to [`PWM_OFF`]:
+/// `[0x20 + N, 0x00, 0x00]`. What `nevil hw-stop` sends to leave nothing driven.
+pub fn all_channels_off() -> [[u8; 3]; CHANNELS as usize] {
+    std::array::from_fn(|n| {
+        // n < CHANNELS (20), so it fits a u8 and the register is 0x20..=0x33.
+        write16(REG_CHANNEL + n as u8, PWM_OFF)
+    })
 }
 
 /// The write that selects ADC channel N (0–7): `[(7 − N) | 0x10, 0, 0]` (A0 → `17 00 00`).
@@ -435,6 +459,43 @@ mod tests {
     fn motor_wiring() {
         assert_eq!((LEFT_MOTOR.pwm_channel, LEFT_MOTOR.dir_bcm), (13, 23));
         assert_eq!((RIGHT_MOTOR.pwm_channel, RIGHT_MOTOR.dir_bcm), (12, 24));
+    }
+
+    #[test]
+    fn mcu_reset_is_active_low() {
+        assert_eq!(MCU_RESET_ACTIVE, Level::Low);
+        assert_eq!(MCU_RESET, 5);
+    }
+
+    #[test]
+    fn pwm_off_is_a_zero_value() {
+        assert_eq!(PWM_OFF, 0);
+        assert_eq!(motor_value(0.0), PWM_OFF);
+        assert_eq!(
+            pwm_write(STEERING_CHANNEL, PWM_OFF),
+            Some([0x22, 0x00, 0x00])
+        );
+    }
+
+    #[test]
+    fn motor_pins_and_channels_left_first() {
+        assert_eq!(MOTOR_DIRECTION_PINS, [23, 24]);
+        assert_eq!(MOTOR_CHANNELS, [13, 12]);
+    }
+
+    #[test]
+    fn all_channels_off_covers_p0_to_p19_in_order() {
+        let writes = all_channels_off();
+        assert_eq!(CHANNELS, 20);
+        assert_eq!(writes.len(), 20);
+        assert_eq!(writes[0], [0x20, 0x00, 0x00]);
+        assert_eq!(writes[2], [0x22, 0x00, 0x00], "steering P2");
+        assert_eq!(writes[12], [0x2c, 0x00, 0x00], "right motor P12");
+        assert_eq!(writes[13], [0x2d, 0x00, 0x00], "left motor P13");
+        assert_eq!(writes[19], [0x33, 0x00, 0x00]);
+        for (n, w) in (0u8..).zip(writes) {
+            assert_eq!(Some(w), pwm_write(n, 0), "P{n}");
+        }
     }
 
     #[test]

@@ -378,21 +378,23 @@ pub fn i2c_device_name(bus: u8, addr: u16) -> String {
 
 /// The OS text of an rppal I2C error (`No such file or directory (os error 2)`), or its
 /// own description when the OS said nothing.
-fn i2c_reason(e: &rppal::i2c::Error) -> String {
+pub(crate) fn i2c_reason(e: &rppal::i2c::Error) -> String {
     match e {
         rppal::i2c::Error::Io(io) => io.to_string(),
         other => other.to_string(),
     }
 }
 
-fn gpio_reason(e: &rppal::gpio::Error) -> String {
+/// The OS text of an rppal GPIO error, or its own description.
+pub(crate) fn gpio_reason(e: &rppal::gpio::Error) -> String {
     match e {
         rppal::gpio::Error::Io(io) => io.to_string(),
         other => other.to_string(),
     }
 }
 
-fn rppal_level(level: Level) -> rppal::gpio::Level {
+/// Our level as rppal's.
+pub(crate) fn rppal_level(level: Level) -> rppal::gpio::Level {
     match level {
         Level::Low => rppal::gpio::Level::Low,
         Level::High => rppal::gpio::Level::High,
