@@ -77,6 +77,12 @@ pub trait Steering: Send + 'static {
 /// A device shared between the incarnations of the driver that owns it.
 pub struct Shared<T: ?Sized>(Arc<Mutex<Box<T>>>);
 
+impl<T: ?Sized> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared(..)")
+    }
+}
+
 impl<T: ?Sized> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Self(self.0.clone())

@@ -248,4 +248,14 @@ impl Actor for Watchdog {
         }
         Ok(())
     }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<WatchdogMsg>,
+        _: &mut WatchdogState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Nobody watches for hazards until the next incarnation checks.
+        self.deadman.halt("watchdog stopped");
+        Ok(())
+    }
 }

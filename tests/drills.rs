@@ -222,7 +222,7 @@ fn spinning_behaviour_is_throttled() {
 /// and its memory returns.
 #[test]
 fn leaking_actor_is_restarted_and_its_memory_returns() {
-    let extra = "[quotas.actors.watchdog]\ngroup = \"standard\"\nmemory = { soft = 4e6, burst = 6e6, hard = 8e6 }";
+    let extra = "[quotas.actors.watchdog]\ngroup = \"critical\"\nmemory = { soft = 4e6, burst = 6e6, hard = 8e6 }";
     let (tree, report) = quota_drill("q-leak", extra, "root/safety/watchdog:leak@0.5");
     let w = node(&tree, "root/safety/watchdog");
     assert!(w["restarts"].as_u64().unwrap() >= 1, "{w}");

@@ -61,20 +61,54 @@ async fn motors_stop_within_two_sensor_periods_of_a_hung_ranger() {
     assert!(first.at_s <= stopped.at_s);
 }
 
-/// A hung motion controller falls silent: the watchdog stops the motors.
+/// When the motors were first at zero at or after `t_s`, from the sim's power log.
+fn first_stop_after(report: &nevil::hw::sim::SimReport, t_s: f64) -> f64 {
+    report
+        .power_log
+        .iter()
+        .find(|c| c.at_s >= t_s && c.left == 0.0 && c.right == 0.0)
+        .unwrap_or_else(|| panic!("motors never stopped after {t_s} s: {:?}", report.power_log))
+        .at_s
+}
+
+/// A hung motion controller falls silent: the watchdog stops the motors within its
+/// silence limit and one check. Its stall is seen by its supervisor, which kills and
+/// replaces it without waiting for its shutdown timeout, and the car drives again.
 #[tokio::test(start_paused = true)]
 async fn silent_controller_stops_the_motors() {
-    let (_, robot) = robot(&["motion:hang@1"]).await;
+    let (config, robot) = robot(&["motion:hang@1"]).await;
     let sim = robot.sim().unwrap().clone();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let d = sim.report().last_drive.unwrap();
-    assert_eq!(d.left, 0.0, "a silent controller stops the motors");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let motion = robot
+        .tree()
+        .snapshot()
+        .root
+        .find("root/control/motion")
+        .unwrap()
+        .clone();
     let (_, report) = robot.shutdown().await;
+    let sim = sim.report();
+    let limit = nevil::nodes::motion::silence_limit(&config.motion).as_secs_f64()
+        + 2.0 / config.safety.check_hz;
+    let stopped = first_stop_after(&sim, 1.0);
+    assert!(
+        stopped <= 1.0 + limit,
+        "stopped at {stopped} s, the controller hung at 1 s, limit {limit} s"
+    );
     assert!(
         report.estops[0].reason.contains("controller silent"),
         "{:?}",
         report.estops
     );
+    assert_eq!(motion.restarts, 1);
+    let exit = motion.last_exit.unwrap().to_string();
+    assert!(exit.starts_with("quota: stall"), "{exit}");
+    let restarted = sim
+        .power_log
+        .iter()
+        .find(|c| c.at_s > stopped && c.left > 0.0)
+        .expect("the car drives again after the replacement");
+    assert!(restarted.at_s < 1.5, "{restarted:?}");
 }
 
 /// A restarted motion controller starts from motors stopped and ramps up from zero

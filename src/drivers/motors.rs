@@ -70,7 +70,7 @@ impl Motors {
 
     /// Whether the motors may be powered now.
     fn permitted(&self) -> bool {
-        !self.latch.engaged() && self.deadman.heartbeat_fresh()
+        !self.latch.engaged() && self.deadman.permits()
     }
 }
 

@@ -6,6 +6,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::bus::{Bus, Delivery, Drive};
 use crate::drill::{Ballast, DrillMsg};
 use crate::hw::{self, Shared};
+use crate::safety::DeadMan;
 
 /// Messages of the [`Steering`] driver.
 pub enum SteeringMsg {
@@ -27,6 +28,9 @@ pub struct Steering {
     pub blocking: bool,
     /// The bus.
     pub bus: Bus,
+    /// The dead-man at the motors: it stops them when this driver stops handling
+    /// commands, or stops.
+    pub deadman: DeadMan,
 }
 
 /// State of the [`Steering`] driver: the angle last applied, so an unchanged angle is not
@@ -64,6 +68,7 @@ impl Actor for Steering {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SteeringMsg::Drive(d) => {
+                self.deadman.steered();
                 if d.steer_deg != state.angle {
                     let angle = d.steer_deg;
                     self.device
@@ -82,6 +87,7 @@ impl Actor for Steering {
         _: ActorRef<SteeringMsg>,
         _: &mut SteeringState,
     ) -> Result<(), ActorProcessingErr> {
+        self.deadman.halt("steering stopped");
         self.centre().await
     }
 }

@@ -17,7 +17,7 @@ use crate::bus::{Bus, Clock, Command, Delivery, Drive, EStop, Micros};
 use crate::config::MotionConfig;
 use crate::drill::{Ballast, DrillMsg};
 use crate::jitter::Jitter;
-use crate::safety::EStopLatch;
+use crate::safety::{DeadMan, EStopLatch};
 use crate::ticker::{self, Timer};
 
 /// A command older than this is not followed.
@@ -147,6 +147,8 @@ pub struct MotionActor {
     pub timer: Timer,
     /// The e-stop as latched: where a (re)started controller starts from.
     pub latch: EStopLatch,
+    /// The dead-man at the motors, which this controller's stop halts.
+    pub deadman: DeadMan,
 }
 
 /// State of the [`MotionActor`].
@@ -212,6 +214,16 @@ impl Actor for MotionActor {
             }
             MotionMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
         }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<MotionMsg>,
+        _: &mut MotionState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Its last output must not keep the car going while nobody controls it.
+        self.deadman.halt("motion controller stopped");
         Ok(())
     }
 }

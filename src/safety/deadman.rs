@@ -6,6 +6,8 @@
 //! [`CHECK_PERIOD`] and zeroes the motors **at the device** when they are powered and
 //! - no command was applied within the command deadline (the motors driver or the
 //!   controller upstream is dead, wedged or restarting), or
+//! - the steering driver handled no command within the same deadline (the car could not
+//!   steer round what is ahead), or
 //! - the watchdog's heartbeat is older than the heartbeat deadline (the safety monitor is
 //!   dead or wedged: nobody would notice a hazard), or
 //! - the e-stop [latch](super::latch) is engaged (a last line behind the driver's own
@@ -13,7 +15,12 @@
 //!
 //! It needs no actor to be alive or responsive, so stopping never waits for a restart or
 //! a shutdown timeout. The motors driver also refuses to power the motors while the
-//! heartbeat is stale, so they stay at zero while the hazard holds.
+//! heartbeat or the steering is stale ([`DeadMan::permits`]), so they stay at zero while
+//! the hazard holds. And every safety-critical actor that stops — crashed, exited, or
+//! shut down — zeroes them from its `post_stop` ([`DeadMan::halt`]): the controller's
+//! next command after the restart drives them again.
+
+use std::sync::OnceLock;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +51,10 @@ struct Inner {
     commanded_ns: AtomicU64,
     /// Nanoseconds since start of the watchdog's last heartbeat.
     heartbeat_ns: AtomicU64,
+    /// Nanoseconds since start of the steering driver's last command.
+    steered_ns: AtomicU64,
+    /// The motors, once the checker runs.
+    drive: OnceLock<Shared<dyn hw::Drive>>,
     /// Whether the last power applied was not zero.
     powered: AtomicBool,
     trips: AtomicU64,
@@ -57,6 +68,8 @@ pub enum Trip {
     NoCommand,
     /// No heartbeat from the safety watchdog within its deadline.
     NoHeartbeat,
+    /// The steering driver handled no command within the command deadline.
+    NoSteering,
     /// The e-stop is engaged.
     EStop,
 }
@@ -67,6 +80,7 @@ impl Trip {
         match self {
             Self::NoCommand => "no motor command within the deadline",
             Self::NoHeartbeat => "no safety heartbeat within the deadline",
+            Self::NoSteering => "no steering command handled within the deadline",
             Self::EStop => "e-stop engaged",
         }
     }
@@ -86,6 +100,8 @@ impl DeadMan {
             heartbeat_deadline,
             commanded_ns: AtomicU64::new(now),
             heartbeat_ns: AtomicU64::new(now),
+            steered_ns: AtomicU64::new(now),
+            drive: OnceLock::new(),
             powered: AtomicBool::new(false),
             trips: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
@@ -115,12 +131,18 @@ impl DeadMan {
         self.0.heartbeat_ns.store(self.now(), Ordering::Release);
     }
 
-    /// Whether the watchdog's heartbeat is within its deadline: the motors may be powered.
-    pub fn heartbeat_fresh(&self) -> bool {
-        let age = self
-            .now()
-            .saturating_sub(self.0.heartbeat_ns.load(Ordering::Acquire));
-        age <= nanos(self.0.heartbeat_deadline)
+    /// The steering driver handled a command.
+    pub fn steered(&self) {
+        self.0.steered_ns.store(self.now(), Ordering::Release);
+    }
+
+    /// Whether the motors may be powered: the watchdog's heartbeat and the steering
+    /// driver's last command are within their deadlines.
+    pub fn permits(&self) -> bool {
+        let now = self.now();
+        let age = |at: &AtomicU64| now.saturating_sub(at.load(Ordering::Acquire));
+        age(&self.0.heartbeat_ns) <= nanos(self.0.heartbeat_deadline)
+            && age(&self.0.steered_ns) <= nanos(self.0.command_deadline)
     }
 
     /// The motors driver applied a command; `powered` if either motor is not at zero.
@@ -147,6 +169,8 @@ impl DeadMan {
             Some(Trip::NoHeartbeat)
         } else if age(&self.0.commanded_ns) > nanos(self.0.command_deadline) {
             Some(Trip::NoCommand)
+        } else if age(&self.0.steered_ns) > nanos(self.0.command_deadline) {
+            Some(Trip::NoSteering)
         } else {
             None
         }
@@ -155,18 +179,33 @@ impl DeadMan {
     /// One look: zeroes `drive` if the verdict says so; what tripped, if anything.
     pub fn check(&self, drive: &Shared<dyn hw::Drive>, latch: &EStopLatch) -> Option<Trip> {
         let trip = self.verdict(latch)?;
-        self.0.powered.store(false, Ordering::Release);
         self.0.trips.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::telemetry::DEADMAN_TRIPS).increment(1);
+        self.zero(drive, trip.as_str());
+        Some(trip)
+    }
+
+    /// Zeroes `drive` now; on failure the next look tries again.
+    fn zero(&self, drive: &Shared<dyn hw::Drive>, why: &str) {
+        self.0.powered.store(false, Ordering::Release);
         match drive.lock().set_power(0.0, 0.0) {
-            Ok(()) => tracing::warn!(reason = trip.as_str(), "dead-man: motors zeroed"),
+            Ok(()) => tracing::warn!(reason = why, "dead-man: motors zeroed"),
             Err(e) => {
-                tracing::error!(reason = trip.as_str(), error = %e, "dead-man: could not zero the motors");
-                // Try again at the next look.
+                tracing::error!(reason = why, error = %e, "dead-man: could not zero the motors");
                 self.0.powered.store(true, Ordering::Release);
             }
         }
-        Some(trip)
+    }
+
+    /// Zeroes the motors now if they are powered: a safety-critical actor stopped
+    /// (`who` names it). A no-op before the checker runs.
+    pub fn halt(&self, who: &str) {
+        if !self.0.powered.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(drive) = self.0.drive.get() {
+            self.zero(drive, who);
+        }
     }
 
     /// Starts the checker on `timer`'s clock; it runs until [`DeadMan::stop`].
@@ -181,6 +220,7 @@ impl DeadMan {
         latch: EStopLatch,
     ) -> std::io::Result<()> {
         let me = self.clone();
+        let _ = self.0.drive.set(drive.clone());
         match timer {
             Timer::Tokio => {
                 tokio::spawn(async move {
@@ -236,6 +276,7 @@ mod tests {
         deadman.commanded(true);
         tokio::time::advance(Duration::from_millis(90)).await;
         deadman.heartbeat();
+        deadman.steered();
         assert_eq!(deadman.check(&drive, &latch), None);
         tokio::time::advance(Duration::from_millis(11)).await;
         assert_eq!(deadman.check(&drive, &latch), Some(Trip::NoCommand));
@@ -254,10 +295,35 @@ mod tests {
         deadman.commanded(true);
         tokio::time::advance(Duration::from_millis(101)).await;
         deadman.commanded(true);
-        assert!(!deadman.heartbeat_fresh());
+        deadman.steered();
+        assert!(!deadman.permits());
         assert_eq!(deadman.check(&drive, &latch), Some(Trip::NoHeartbeat));
         deadman.heartbeat();
-        assert!(deadman.heartbeat_fresh());
+        assert!(deadman.permits());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_steering_driver_stops_the_motors() {
+        let (deadman, drive, _sim, latch) = rig();
+        tokio::time::advance(Duration::from_millis(101)).await;
+        deadman.commanded(true);
+        deadman.heartbeat();
+        assert!(!deadman.permits());
+        assert_eq!(deadman.check(&drive, &latch), Some(Trip::NoSteering));
+        deadman.steered();
+        assert!(deadman.permits());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn halt_zeroes_powered_motors_at_once() {
+        let (deadman, drive, sim, latch) = rig();
+        deadman.halt("nobody");
+        deadman.spawn(Timer::Tokio, drive.clone(), latch).unwrap();
+        drive.lock().set_power(20.0, 20.0).unwrap();
+        deadman.commanded(true);
+        deadman.halt("root/drivers/steering");
+        assert_eq!(sim.report().last_drive.unwrap().left, 0.0);
+        deadman.stop();
     }
 
     #[tokio::test(start_paused = true)]

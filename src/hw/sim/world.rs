@@ -88,7 +88,15 @@ pub struct SimReport {
     pub last_drive: Option<DriveCommand>,
     /// The last steering command, if any was given.
     pub last_steering: Option<SteeringCommand>,
+    /// Every change of the motors' power, oldest first (the last [`POWER_LOG_KEPT`]):
+    /// when they started, changed and stopped. Safety tests read stop times from it.
+    pub power_log: Vec<DriveCommand>,
+    /// Older power changes, counted but not kept.
+    pub power_log_dropped: u64,
 }
+
+/// Power changes a [`SimReport`] keeps: a few minutes of a car ramping at 50 Hz.
+pub const POWER_LOG_KEPT: usize = 8192;
 
 /// The whole simulated world. Usually reached through [`super::Sim`], which advances it
 /// to the injected clock's time before each device call.
@@ -123,6 +131,8 @@ pub struct World {
     distance: f64,
     last_drive: Option<DriveCommand>,
     last_steering: Option<SteeringCommand>,
+    power_log: std::collections::VecDeque<DriveCommand>,
+    power_log_dropped: u64,
 
     ranger_rng: fastrand::Rng,
     line_rng: fastrand::Rng,
@@ -177,6 +187,8 @@ impl World {
             collisions: 0,
             distance: 0.0,
             last_drive: None,
+            power_log: Default::default(),
+            power_log_dropped: 0,
             last_steering: None,
             ranger_rng: stream(cfg.seed, 1),
             line_rng: stream(cfg.seed, 2),
@@ -216,12 +228,20 @@ impl World {
     pub fn set_power(&mut self, left: f64, right: f64) -> Result<(), HwError> {
         check("sim drive left", left, MAX_POWER, "percent")?;
         check("sim drive right", right, MAX_POWER, "percent")?;
-        self.power = (left, right);
-        self.last_drive = Some(DriveCommand {
+        let command = DriveCommand {
             left,
             right,
             at_s: self.time_s(),
-        });
+        };
+        if self.power != (left, right) || self.last_drive.is_none() {
+            if self.power_log.len() == POWER_LOG_KEPT {
+                self.power_log.pop_front();
+                self.power_log_dropped += 1;
+            }
+            self.power_log.push_back(command);
+        }
+        self.power = (left, right);
+        self.last_drive = Some(command);
         Ok(())
     }
 
@@ -291,6 +311,8 @@ impl World {
             battery_v: self.battery.voltage(self.load()),
             last_drive: self.last_drive,
             last_steering: self.last_steering,
+            power_log: self.power_log.iter().copied().collect(),
+            power_log_dropped: self.power_log_dropped,
         }
     }
 
