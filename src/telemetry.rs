@@ -40,6 +40,8 @@ pub const READY: &str = "nevil_ready";
 pub const BATTERY: &str = "nevil_battery_volts";
 /// 1 while the emergency stop is engaged.
 pub const ESTOP: &str = "nevil_estop_engaged";
+/// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
+pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
@@ -147,6 +149,10 @@ pub fn describe() {
     );
     describe_gauge!(BATTERY, "Battery voltage.");
     describe_gauge!(ESTOP, "1 while the emergency stop is engaged.");
+    describe_counter!(
+        SENSOR_READ_ERRORS,
+        "Sensor reads that failed; the driver published nothing for them."
+    );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
 }
 
