@@ -236,25 +236,68 @@ mod tests {
         }))
     }
 
+    /// Log lines written while `f` runs, as text without colours.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
     #[test]
     fn failures_publish_nothing_and_are_counted_until_a_good_read() {
         let recorder = crate::telemetry::Telemetry::recorder().unwrap();
         let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
-            let mut state = SamplerState::default();
-            assert!(state.outcome("ultrasonic", reading()).is_some());
-            assert!(state.outcome("ultrasonic", failure()).is_none());
-            assert!(state.outcome("ultrasonic", failure()).is_none());
-            assert_eq!(state.consecutive_failures(), 2);
-            assert!(state.outcome("ultrasonic", reading()).is_some());
-            assert_eq!(state.consecutive_failures(), 0);
-            assert!(state.outcome("ultrasonic", failure()).is_none());
-            assert_eq!(state.consecutive_failures(), 1);
+        let lines = logged(|| {
+            metrics::with_local_recorder(&recorder, || {
+                let mut state = SamplerState::default();
+                assert!(state.outcome("ultrasonic", reading()).is_some());
+                assert!(state.outcome("ultrasonic", failure()).is_none());
+                assert!(state.outcome("ultrasonic", failure()).is_none());
+                assert_eq!(state.consecutive_failures(), 2);
+                assert!(state.outcome("ultrasonic", reading()).is_some());
+                assert_eq!(state.consecutive_failures(), 0);
+                assert!(state.outcome("ultrasonic", failure()).is_none());
+                assert_eq!(state.consecutive_failures(), 1);
+            });
         });
         let text = handle.render();
         assert!(
             text.contains("nevil_sensor_read_errors_total{sensor=\"ultrasonic\"} 3"),
             "{text}"
+        );
+        // One line per run of failures and one per recovery, not one per failure.
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        for i in [0, 2] {
+            assert!(lines[i].contains("WARN"), "{}", lines[i]);
+            assert!(lines[i].contains("sensor read failed"), "{}", lines[i]);
+            assert!(
+                lines[i].contains("error=sim ultrasonic: unplugged"),
+                "{}",
+                lines[i]
+            );
+        }
+        assert!(lines[1].contains("INFO"), "{}", lines[1]);
+        assert!(
+            lines[1].contains("sensor reads recovered") && lines[1].contains("failed=2"),
+            "{}",
+            lines[1]
         );
     }
 }
