@@ -53,7 +53,12 @@ fn panic_in_first_rest_for_one_child_restarts_it_and_later_siblings() {
     ];
     for (path, n) in restarts(&tree) {
         let expected = u64::from(control.contains(&path.as_str()));
-        assert_eq!(n, expected, "{path} restarted {n} times");
+        assert_eq!(
+            n,
+            expected,
+            "{path} restarted {n} times: {}",
+            node(&tree, &path)
+        );
     }
     assert_eq!(
         node(&tree, "root/control/motion")["last_exit"],
