@@ -37,7 +37,7 @@ use crate::drivers::sensor::{
     BatteryMonitor, Grayscale, Sensor, SensorDriver, SensorMsg, Ultrasonic,
 };
 use crate::drivers::steering::{Steering, SteeringMsg};
-use crate::hw::sim::{Sim, SimReport};
+use crate::hw::sim::{Sim, SimReport, SimSensor};
 use crate::hw::{self, Hardware, HwError, Shared};
 use crate::jitter::{Jitter, JitterSummary};
 use crate::nodes::line_follower::LineFollower;
@@ -135,6 +135,42 @@ pub struct DrillTargetError {
     pub target: String,
     /// Why it cannot be used.
     pub reason: String,
+}
+
+/// The sensor an `unplug` drill on `target` (a driver's name or path) disconnects.
+fn unplug_target(target: &str) -> Option<SimSensor> {
+    let drivers = ActorPath::root("root").child("drivers");
+    SimSensor::ALL
+        .into_iter()
+        .find(|s| drivers.child(s.name()).matches(target))
+}
+
+/// Checks what [`Robot::start`] cannot tell from the tree alone: an `unplug` drill must
+/// name a sensor driver and the config must simulate the robot. Cheap, and needs no
+/// device: call it before opening the hardware.
+///
+/// # Errors
+///
+/// [`DrillTargetError`] for the first `unplug` the run cannot carry out.
+pub fn check_drills(config: &Config, inject: &[Injection]) -> Result<(), DrillTargetError> {
+    for i in inject.iter().filter(|i| i.fault == Fault::Unplug) {
+        let err = |reason: String| DrillTargetError {
+            target: i.target.clone(),
+            reason,
+        };
+        if unplug_target(&i.target).is_none() {
+            return Err(err(
+                "unplug applies to the sensor drivers only (ultrasonic, grayscale, battery)".into(),
+            ));
+        }
+        if config.robot.backend != Backend::Sim {
+            return Err(err(format!(
+                "unplug needs the simulated robot (backend \"sim\"); this config's backend is \"{}\"",
+                format!("{:?}", config.robot.backend).to_lowercase()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why the robot could not start.
@@ -452,7 +488,8 @@ impl Robot {
     ///
     /// # Errors
     ///
-    /// [`AppError::Drill`] (before anything starts) for a drill naming no worker;
+    /// [`AppError::Drill`] (before anything starts) for a drill naming no worker, or an
+    /// `unplug` it cannot carry out ([`check_drills`]);
     /// [`AppError::Start`] if the tree did not start.
     pub async fn start(
         config: &Config,
@@ -486,6 +523,7 @@ impl Robot {
             .iter()
             .map(|i| resolve(&groups, &i.target).map(|(path, send)| (i.clone(), path, send)))
             .collect::<Result<Vec<_>, _>>()?;
+        check_drills(config, &opts.inject)?;
         let sup = &config.supervision;
         let flags = |strategy| {
             let flags = SupervisorFlags::new(strategy)
@@ -536,7 +574,10 @@ impl Robot {
         let _ = parts.view.set(tree.view());
         let drills = targets
             .into_iter()
-            .map(|(injection, path, send)| schedule(tree.view(), injection, path, send))
+            .map(|(injection, path, send)| match injection.fault {
+                Fault::Unplug => unplug_later(devices.sim.clone(), injection, path),
+                _ => schedule(tree.view(), injection, path, send),
+            })
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");
         Ok(Self {
@@ -678,6 +719,27 @@ impl Robot {
         };
         (exit, report)
     }
+}
+
+/// Runs an `unplug` drill: at its time, the simulated sensor of the driver at `path`
+/// stops answering (for good: restarts do not replug it).
+fn unplug_later(
+    sim: Option<Sim>,
+    injection: Injection,
+    path: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(injection.at).await;
+        match (sim, unplug_target(&path)) {
+            (Some(sim), Some(sensor)) => {
+                tracing::warn!(%path, %sensor, "injecting fault: unplugging the simulated sensor");
+                sim.unplug(sensor);
+            }
+            // `check_drills` refused these before start, unless the devices do not
+            // match the config.
+            _ => tracing::warn!(%path, "no simulated sensor to unplug; drill skipped"),
+        }
+    })
 }
 
 /// Runs one drill: at its time, the fault goes to the incarnation then alive; a leak or

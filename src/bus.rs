@@ -61,7 +61,9 @@ impl Clock {
 pub struct Range {
     /// When it was taken.
     pub t_us: Micros,
-    /// Distance in metres; `None` when nothing echoed within range.
+    /// Distance in metres; `None` when the ranger answered but nothing is within its
+    /// range (a valid reading: the road ahead is clear as far as it sees). A ranger that
+    /// does not answer publishes no `Range` at all, so it goes stale instead.
     pub distance_m: Option<f64>,
 }
 

@@ -10,10 +10,14 @@
 //! | `spin` | its handler burns CPU, yielding every millisecond, forever |
 //! | `leak` | it allocates and holds ~1 MiB more every 100 ms |
 //! | `flood` | its mailbox receives messages faster than it handles them |
+//! | `unplug` | its simulated sensor stops answering: every read fails (sensor drivers only) |
 //!
 //! A drill targets one incarnation: after that incarnation ends (restarted, say), the
-//! leak and the flood stop — a restart is how the robot recovers from them. Targets are
-//! workers, named by name or path; an unknown target or fault is refused before start.
+//! leak and the flood stop — a restart is how the robot recovers from them. `unplug`
+//! acts on the device, not the actor ([`crate::hw::sim::Sim::unplug`]), so it outlives
+//! restarts; it applies to the sensor drivers (`ultrasonic`, `grayscale`, `battery`) on
+//! the simulated backend only. Targets are workers, named by name or path; an unknown
+//! target or fault, or an `unplug` the run cannot carry out, is refused before start.
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,11 +42,13 @@ pub enum Fault {
     Leak,
     /// Mailbox receives a flood of messages.
     Flood,
+    /// The simulated sensor the driver reads stops answering.
+    Unplug,
 }
 
 impl Fault {
     /// Every fault, as named on the command line.
-    pub const ALL: [(&'static str, Fault); 7] = [
+    pub const ALL: [(&'static str, Fault); 8] = [
         ("panic", Fault::Panic),
         ("error", Fault::Error),
         ("exit", Fault::Exit),
@@ -50,6 +56,7 @@ impl Fault {
         ("spin", Fault::Spin),
         ("leak", Fault::Leak),
         ("flood", Fault::Flood),
+        ("unplug", Fault::Unplug),
     ];
 
     /// The command-line name.
@@ -207,8 +214,9 @@ impl Ballast {
                         burn(Duration::from_millis(1));
                         tokio::task::yield_now().await;
                     },
-                    // Driven by their ticks and items, below.
-                    Fault::Leak | Fault::Flood => {}
+                    // Driven by their ticks and items, below; an unplug goes to the
+                    // simulated device, never to the actor.
+                    Fault::Leak | Fault::Flood | Fault::Unplug => {}
                 }
             }
             DrillMsg::LeakTick => {
@@ -233,6 +241,9 @@ mod tests {
         assert_eq!(i.at, Duration::from_millis(1500));
         let i: Injection = "motion:panic@0".parse().unwrap();
         assert_eq!((i.target.as_str(), i.fault), ("motion", Fault::Panic));
+        let i: Injection = "ultrasonic:unplug@2".parse().unwrap();
+        assert_eq!((i.target.as_str(), i.fault), ("ultrasonic", Fault::Unplug));
+        assert_eq!(Fault::Unplug.to_string(), "unplug");
     }
 
     #[test]
@@ -243,7 +254,7 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown fault \"melt\""), "{e}");
         assert!(
-            e.contains("panic, error, exit, hang, spin, leak, flood"),
+            e.contains("panic, error, exit, hang, spin, leak, flood, unplug"),
             "{e}"
         );
         let e = "motion:panic".parse::<Injection>().unwrap_err().to_string();

@@ -5,7 +5,8 @@
 //! Each device is owned by one driver actor through a [`Shared`] handle, which outlives the
 //! actor: a restarted driver picks up the same device. Calls are synchronous and short
 //! (the ultrasonic echo wait is the longest, bounded by its timeout); drivers that may
-//! block run them off the async threads.
+//! block run them off the async threads. A read either gives a valid reading or fails
+//! with an [`HwError`]: a device that does not answer is an error, never a default value.
 
 pub mod picarx;
 pub mod sim;
@@ -45,8 +46,15 @@ pub enum HwError {
 
 /// The ultrasonic ranger at the front of the car.
 pub trait Ranger: Send + 'static {
-    /// Distance to the nearest obstacle in the ranger's cone, in metres; `None` when
-    /// nothing echoes within range.
+    /// Measures once.
+    ///
+    /// - `Ok(Some(d))`: the nearest obstacle in the ranger's cone is `d` metres away.
+    /// - `Ok(None)`: the sensor answered and nothing is within its range — a valid reading
+    ///   (for the real HC-SR04: its echo pulse lasted past the configured timeout).
+    /// - `Err(HwError::Io)`: no reading — the sensor did not answer (the real one's echo
+    ///   line never rose within the timeout: missing, unplugged, unpowered or broken,
+    ///   "no echo within N ms"), was unplugged in the simulator, or the bus failed.
+    ///   Callers must treat this as "unknown", never as a clear road.
     fn distance_m(&mut self) -> Result<Option<f64>, HwError>;
 }
 

@@ -5,7 +5,8 @@
 //! - The operations run in this order, named exactly: `pwm_init_50hz`,
 //!   `steering_angle_-30`, `steering_angle_0`, `steering_angle_+30`, `motor_left_+50`,
 //!   `motor_left_-50`, `motor_left_0`, `motor_right_+50`, `motor_right_-50`,
-//!   `motor_right_0`, `adc_read_A0`, `adc_read_A1`, `adc_read_A2`, `adc_read_A4`.
+//!   `motor_right_0`, `adc_read_A0`, `adc_read_A1`, `adc_read_A2`, `adc_read_A4`,
+//!   `ultrasonic_read`.
 //! - `pwm_init_50hz` first pulses the MCU reset line (BCM 5 low, then high) and then
 //!   programs timers 0 and 3, as the start-up of [`crate::hw::picarx::open`] does: the
 //!   self-test starts from the MCU's power-on state too.
@@ -14,8 +15,12 @@
 //! - The battery voltage is read within `adc_read_A4` (the battery is on A4): the same
 //!   select and two reads; [`summary`] shows it as A4's volts × 3. No separate operation,
 //!   so the bus sees no second, redundant read.
+//! - `ultrasonic_read` triggers one ranging and times its echo. An echo line that never
+//!   rises fails the check with `ultrasonic (gpio 22): no echo within 25 ms` (the sensor
+//!   is missing, unplugged or broken); an echo past the timeout is "nothing within range"
+//!   and passes. [`summary`] shows the distance read.
 //! - A dry run ([`run`] with `dry_run`) uses a [`Recording`] alone: nothing leaves the
-//!   process and every read answers 0. A real run records over [`Rppal`], so the trace
+//!   process, every read answers 0 and the echo is "nothing within range". A real run records over [`Rppal`], so the trace
 //!   holds the real readings. If an operation fails, both motors are set to 0 (best
 //!   effort) before the error is returned, so a failed check never leaves a motor running.
 //!
@@ -26,7 +31,7 @@
 //! ```
 //! use nevil::hw::picarx::PicarxConfig;
 //! let ops = nevil::hw_check::run(&PicarxConfig::default(), true)?;
-//! assert_eq!(ops.len(), 14);
+//! assert_eq!(ops.len(), 15);
 //! assert_eq!(ops[2].operation, "steering_angle_0");
 //! # Ok::<(), nevil::hw::HwError>(())
 //! ```
@@ -39,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::hw::picarx::protocol::{self, MotorWiring, LEFT_MOTOR, RIGHT_MOTOR};
 use crate::hw::picarx::transport::{Recording, Rppal, Transaction};
-use crate::hw::picarx::{Hat, PicarxConfig, SteeringServo, PINS};
-use crate::hw::{HwError, Steering};
+use crate::hw::picarx::{Hat, PicarxConfig, SteeringServo, Ultrasonic, PINS};
+use crate::hw::{HwError, Ranger, Steering};
 
 /// One step of the self-test and the transactions it caused, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,10 +62,11 @@ enum Step {
     Steering(f64),
     Motor(&'static MotorWiring, f64),
     Adc(u8),
+    Ranging,
 }
 
 /// The self-test, in order.
-const PLAN: [(&str, Step); 14] = [
+const PLAN: [(&str, Step); 15] = [
     ("pwm_init_50hz", Step::PwmInit),
     ("steering_angle_-30", Step::Steering(-30.0)),
     ("steering_angle_0", Step::Steering(0.0)),
@@ -75,6 +81,7 @@ const PLAN: [(&str, Step); 14] = [
     ("adc_read_A1", Step::Adc(1)),
     ("adc_read_A2", Step::Adc(2)),
     ("adc_read_A4", Step::Adc(protocol::BATTERY_ADC)),
+    ("ultrasonic_read", Step::Ranging),
 ];
 
 /// Runs the self-test on the real HAT, or as a dry run, and returns every operation
@@ -103,6 +110,7 @@ pub fn run_on(rec: &Arc<Mutex<Recording>>, cfg: &PicarxConfig) -> Result<Vec<Ope
     let take = || rec.lock().unwrap_or_else(PoisonError::into_inner).take();
     let hat = Hat::new(rec.clone(), cfg);
     let mut steering = SteeringServo::new(hat.clone(), cfg.steering_trim_deg);
+    let mut ranger = Ultrasonic::new(hat.clone(), cfg.ultrasonic_timeout());
     take();
     let mut ops = Vec::with_capacity(PLAN.len());
     for (name, step) in &PLAN {
@@ -111,6 +119,7 @@ pub fn run_on(rec: &Arc<Mutex<Recording>>, cfg: &PicarxConfig) -> Result<Vec<Ope
             Step::Steering(deg) => steering.set_angle(*deg),
             Step::Motor(wiring, power) => hat.set_motor(wiring, *power),
             Step::Adc(channel) => hat.read_adc(*channel).map(|_| ()),
+            Step::Ranging => ranger.distance_m().map(|_| ()),
         };
         if let Err(e) = done {
             // A failed step may leave a motor at 50 %: stop both before reporting. Their
@@ -153,8 +162,21 @@ pub fn adc_reading(op: &Operation) -> Option<(u8, u16)> {
     }
 }
 
-/// A human summary: operations and transaction counts, each ADC reading in volts, and
-/// the battery voltage (A4 × 3).
+/// What the echo measurement of an `ultrasonic_read` operation gave: `Some(Some(m))` a
+/// distance in metres, `Some(None)` nothing within range; `None` for any other operation.
+pub fn ranging(op: &Operation) -> Option<Option<f64>> {
+    op.transactions.iter().find_map(|t| match t {
+        Transaction::GpioPulse {
+            rose: true,
+            width_us,
+            ..
+        } => Some(width_us.map(|us| protocol::echo_distance_m(us as f64 / 1e6))),
+        _ => None,
+    })
+}
+
+/// A human summary: operations and transaction counts, each ADC reading in volts, the
+/// battery voltage (A4 × 3) and the ultrasonic reading.
 pub fn summary(ops: &[Operation]) -> String {
     let total: usize = ops.iter().map(|op| op.transactions.len()).sum();
     let mut out = format!("hw-check: {} operations, {total} transactions\n", ops.len());
@@ -182,6 +204,12 @@ pub fn summary(ops: &[Operation]) -> String {
             );
         }
     }
+    for reading in ops.iter().filter_map(ranging) {
+        let _ = match reading {
+            Some(m) => writeln!(out, "ultrasonic: {m:.3} m"),
+            None => writeln!(out, "ultrasonic: nothing within range"),
+        };
+    }
     out
 }
 
@@ -200,7 +228,7 @@ pub fn write_trace(ops: &[Operation], path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::hw::picarx::protocol::Level;
-    use crate::hw::picarx::transport::Transport;
+    use crate::hw::picarx::transport::{Echo, EchoLine, Transport};
     use serde_json::json;
     use std::time::Duration;
 
@@ -238,6 +266,7 @@ mod tests {
                 "adc_read_A1",
                 "adc_read_A2",
                 "adc_read_A4",
+                "ultrasonic_read",
             ]
         );
     }
@@ -269,6 +298,15 @@ mod tests {
             ("adc_read_A1", vec![w(&[0x16, 0, 0]), r(0), r(0)]),
             ("adc_read_A2", vec![w(&[0x15, 0, 0]), r(0), r(0)]),
             ("adc_read_A4", vec![w(&[0x13, 0, 0]), r(0), r(0)]),
+            (
+                "ultrasonic_read",
+                vec![
+                    g(27, 0),
+                    g(27, 1),
+                    g(27, 0),
+                    Transaction::pulse(22, Duration::from_millis(25), Echo::NoFall),
+                ],
+            ),
         ];
         let got: Vec<(String, Vec<Transaction>)> = dry()
             .into_iter()
@@ -331,12 +369,50 @@ mod tests {
         assert_eq!(readings, [(0, 0x800), (1, 0x10), (2, 4095), (4, 0xaaa)]);
         let text = summary(&ops);
         assert!(
-            text.starts_with("hw-check: 14 operations, 31 transactions\n"),
+            text.starts_with("hw-check: 15 operations, 35 transactions\n"),
             "{text}"
         );
         assert!(text.contains("adc A2: raw 4095 = 3.300 V\n"), "{text}");
         assert!(text.contains("adc A4: raw 2730 = 2.200 V\n"), "{text}");
         assert!(text.contains("battery: 6.60 V (A4 x 3)\n"), "{text}");
+        assert!(
+            text.contains("ultrasonic: nothing within range\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn summary_shows_the_distance() {
+        let rec = Arc::new(Mutex::new(Recording::new()));
+        rec.lock()
+            .unwrap()
+            .queue_echo(Echo::Pulse(Duration::from_micros(5_831)));
+        let ops = run_on(&rec, &PicarxConfig::default()).unwrap();
+        let d = ranging(op(&ops, "ultrasonic_read")).unwrap().unwrap();
+        assert!((d - 1.0).abs() < 1e-4, "{d}");
+        assert_eq!(ranging(op(&ops, "adc_read_A0")), None);
+        assert!(summary(&ops).contains("ultrasonic: 1.000 m\n"));
+    }
+
+    #[test]
+    fn a_missing_echo_fails_the_check_naming_the_sensor() {
+        let rec = Arc::new(Mutex::new(Recording::new()));
+        rec.lock().unwrap().queue_echo(Echo::NoRise);
+        let err = run_on(&rec, &PicarxConfig::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ultrasonic (gpio 22): no echo within 25 ms"
+        );
+        // The ranging, then every motor stopped on the way out, as after any failed step.
+        let rest = rec.lock().unwrap().take();
+        assert_eq!(
+            rest[3..],
+            [
+                Transaction::pulse(22, Duration::from_millis(25), Echo::NoRise),
+                w(&[0x2d, 0x00, 0x00]),
+                w(&[0x2c, 0x00, 0x00])
+            ]
+        );
     }
 
     #[test]
@@ -391,8 +467,11 @@ mod tests {
         fn gpio_read(&mut self, _: u8) -> Result<Level, HwError> {
             Ok(Level::Low)
         }
-        fn echo_pulse(&mut self, _: u8, _: Duration) -> Result<Option<Duration>, HwError> {
-            Ok(None)
+        fn echo_line(&mut self, _: u8) -> Result<Box<dyn EchoLine>, HwError> {
+            Err(HwError::Io {
+                device: "gpio 22".to_owned(),
+                reason: "not used by this test".to_owned(),
+            })
         }
         fn delay(&mut self, _: Duration) {}
     }

@@ -304,6 +304,12 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Before the hardware opens: an unplug drill on the real robot is bad input, not a
+    // failure to open the HAT.
+    if let Err(e) = nevil::app::check_drills(&config, &args.inject) {
+        eprintln!("nevil: {e}");
+        return ExitCode::from(BAD_INPUT);
+    }
     let addr = match config.http.address(args.listen.as_deref()) {
         Ok(addr) => addr,
         Err(e) => {

@@ -42,6 +42,8 @@ pub const BATTERY: &str = "nevil_battery_volts";
 pub const ESTOP: &str = "nevil_estop_engaged";
 /// Times the dead-man at the motors zeroed them by itself.
 pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
+/// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
+pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
@@ -152,6 +154,10 @@ pub fn describe() {
     describe_counter!(
         DEADMAN_TRIPS,
         "Times the dead-man zeroed the motors by itself (no command, no safety heartbeat, or e-stop)."
+    );
+    describe_counter!(
+        SENSOR_READ_ERRORS,
+        "Sensor reads that failed; the driver published nothing for them."
     );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
 }

@@ -53,7 +53,12 @@ fn panic_in_first_rest_for_one_child_restarts_it_and_later_siblings() {
     ];
     for (path, n) in restarts(&tree) {
         let expected = u64::from(control.contains(&path.as_str()));
-        assert_eq!(n, expected, "{path} restarted {n} times");
+        assert_eq!(
+            n,
+            expected,
+            "{path} restarted {n} times: {}",
+            node(&tree, &path)
+        );
     }
     assert_eq!(
         node(&tree, "root/control/motion")["last_exit"],
@@ -257,4 +262,54 @@ fn flooded_actor_is_restarted() {
     assert!(actions(s).contains(&"restart".to_string()), "{s}");
     assert_eq!(s["status"], "running");
     assert!(report["jitter"]["ticks"].as_u64().unwrap() > 150);
+}
+
+/// An unplugged ranger fails every read: its driver is not restarted (a failed read is
+/// no crash), the ranger goes stale, and the watchdog stops the motors.
+#[test]
+fn unplugged_ranger_engages_the_estop_without_restarts() {
+    let (tree, report) = drill("unplug", None, "ultrasonic:unplug@1");
+    let ranger = node(&tree, "root/drivers/ultrasonic");
+    assert_eq!(ranger["restarts"], 0, "{ranger}");
+    assert_eq!(ranger["status"], "running", "{ranger}");
+    let estops = report["estops"].as_array().unwrap();
+    let stale = estops
+        .iter()
+        .find(|e| e["reason"].as_str().unwrap().contains("stale ultrasonic"))
+        .unwrap_or_else(|| panic!("no e-stop for the ranger: {estops:?}"));
+    assert_eq!(stale["engaged"], true);
+    assert!(stale["at_s"].as_f64().unwrap() >= 1.0, "{stale}");
+    assert_eq!(report["sim"]["last_drive"]["left"], 0.0);
+    assert_eq!(report["exit"], "normal");
+}
+
+/// `unplug` is refused before start (exit 2, saying why) for an actor that is not a
+/// sensor driver, and on the real robot's backend.
+#[test]
+fn unplug_outside_the_simulated_sensors_is_bad_input() {
+    let run = |extra: &[&str], inject: &str| {
+        let mut args = vec!["run", "--duration", "3", "--inject", inject];
+        args.extend(extra);
+        let out = output(&args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{inject} {extra:?}: {stderr}");
+        assert!(!stderr.contains("robot started"), "{stderr}");
+        stderr
+    };
+    let stderr = run(&[], "motion:unplug@1");
+    assert!(
+        stderr.contains(
+            "--inject \"motion\": unplug applies to the sensor drivers only \
+             (ultrasonic, grayscale, battery)"
+        ),
+        "{stderr}"
+    );
+    let stderr = run(&["--config", "config/picarx.toml"], "ultrasonic:unplug@1");
+    assert!(
+        stderr.contains("unplug needs the simulated robot (backend \"sim\")")
+            && stderr.contains("\"picarx\""),
+        "{stderr}"
+    );
+    // Not a failure to open the HAT: refused before any device is touched.
+    assert!(!stderr.contains("i2c-1@0x14"), "{stderr}");
 }

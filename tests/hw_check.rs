@@ -36,6 +36,7 @@ fn dry_run_trace_matches_the_protocol() {
             "adc_read_A1",
             "adc_read_A2",
             "adc_read_A4",
+            "ultrasonic_read",
         ]
     );
     let op = |name: &str| &ops.iter().find(|o| o["operation"] == name).unwrap()["transactions"];
@@ -60,6 +61,12 @@ fn dry_run_trace_matches_the_protocol() {
     // Prescaler 1199 (0x4af) and period 1200 (0x4b0) for timer 0 (steering).
     assert!(init.contains(&write("40 04 af")), "{init:?}");
     assert!(init.contains(&write("44 04 b0")), "{init:?}");
+    // A dry run's echo is "nothing within range": the line rose and was still high at the
+    // 25 ms timeout.
+    assert_eq!(
+        op("ultrasonic_read").as_array().unwrap().last().unwrap(),
+        &json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000, "rose": true})
+    );
 }
 
 #[test]

@@ -147,3 +147,51 @@ async fn restarted_controller_starts_from_standstill() {
     assert_eq!(tree.root.find("root/control/motion").unwrap().restarts, 1);
     robot.shutdown().await;
 }
+
+/// The ranger's simulated device is unplugged at t = 1 s: every read fails from then
+/// on. The driver is not restarted (a failed read publishes nothing; it is no crash),
+/// the ranger goes stale, and the watchdog stops the motors before t = 1 s + 2 ranger
+/// periods.
+#[tokio::test(start_paused = true)]
+async fn unplugged_ranger_goes_stale_without_restarting_its_driver() {
+    let (config, robot) = robot(&["ultrasonic:unplug@1"]).await;
+    let sim = robot.sim().unwrap().clone();
+
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    assert!(!sim.is_unplugged(nevil::hw::sim::SimSensor::Ultrasonic));
+    let moving = sim.report().last_drive.unwrap();
+    assert!(
+        moving.left > 0.0,
+        "the car drives before the fault: {moving:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    assert!(sim.is_unplugged(nevil::hw::sim::SimSensor::Ultrasonic));
+    let stopped = sim.report().last_drive.unwrap();
+    assert_eq!((stopped.left, stopped.right), (0.0, 0.0));
+    let limit = 1.0 + 2.0 * config.drivers.ultrasonic.period().as_secs_f64();
+    assert!(
+        stopped.at_s > 1.0 && stopped.at_s <= limit,
+        "motors stopped at {} s; the ranger was unplugged at 1 s, limit {limit} s",
+        stopped.at_s
+    );
+    let tree = robot.tree().snapshot();
+    let driver = tree.root.find("root/drivers/ultrasonic").unwrap();
+    assert_eq!(driver.restarts, 0, "a failed read is not a crash");
+    let restarts: u64 = tree.root.walk().iter().map(|n| n.restarts).sum();
+    assert_eq!(restarts, 0);
+
+    let (_, report) = robot.shutdown().await;
+    let first = &report.estops[0];
+    assert!(
+        first.engaged && first.reason.contains("stale ultrasonic"),
+        "{first:?}"
+    );
+    assert!(first.at_s > 1.0 && first.at_s <= stopped.at_s, "{first:?}");
+    assert_eq!(report.restarts, 0);
+    assert!(
+        report.estops.iter().all(|e| e.engaged),
+        "the e-stop holds while the sensor is unplugged: {:?}",
+        report.estops
+    );
+}

@@ -11,8 +11,17 @@
 //!   [`Recording`], so tests see every byte the real robot would get.
 //! - Every device holds the transport's lock for the whole of one operation, so the
 //!   transactions of an ADC read (select, then two reads) or a motor command (direction,
-//!   then speed) are never interleaved with another device's. The longest hold is one
-//!   ultrasonic ranging, bounded by [`PicarxConfig::ultrasonic_timeout_ms`].
+//!   then speed) are never interleaved with another device's. The ultrasonic ranger holds
+//!   it only for its trigger pulse (µs): it waits for the echo (up to
+//!   [`PicarxConfig::ultrasonic_timeout_ms`]) on its own [`transport::EchoLine`], outside
+//!   the lock, so motor and steering writes never queue behind a ranging (see
+//!   [`transport`]'s "Locking").
+//! - The ranger tells a missing sensor from an empty road: an echo line that never rises
+//!   within the timeout is an error ([`HwError::Io`] on `ultrasonic (gpio 22)`, "no echo
+//!   within 25 ms"); one that rises and is still high at the timeout is a valid reading
+//!   of nothing within range (`Ok(None)`). The vendor's library (robot-hat
+//!   `Ultrasonic._read`) times both edges against one deadline from the trigger, as here,
+//!   but answers -1 for either timeout alike.
 //! - Out-of-range commands are rejected with [`HwError::OutOfRange`] before anything is
 //!   sent: steering beyond ±30°, motor power beyond ±100 %.
 //!
@@ -42,7 +51,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use self::protocol::{Level, MotorWiring};
-use self::transport::{PinMode, Recording, Rppal, Transport};
+use self::transport::{Echo, EchoLine, PinMode, Recording, Rppal, Transport};
 use super::{Battery, Drive, Hardware, HwError, LineSensor, Ranger, Shared, Steering};
 use crate::config::Problems;
 
@@ -61,8 +70,9 @@ pub struct PicarxConfig {
     pub i2c_bus: u8,
     /// 7-bit I2C address of the HAT MCU, 0x08–0x77. Default 0x14.
     pub i2c_address: u16,
-    /// Longest wait for an ultrasonic echo, in milliseconds, 1–100; no echo by then reads
-    /// as "nothing in range". Default 25 (an echo from 4.3 m).
+    /// Longest wait for an ultrasonic echo, in milliseconds, 1–100: a pulse still going
+    /// then reads as "nothing in range", no pulse at all as a failed read. Default 25 (an
+    /// echo from 4.3 m).
     pub ultrasonic_timeout_ms: u64,
     /// Steering trim in degrees, −10.0–10.0, added to every commanded angle so that 0°
     /// drives straight; the sum is limited to the car's ±30°. Default 0.0.
@@ -290,28 +300,55 @@ fn check_power(wiring: &MotorWiring, power: f64) -> Result<(), HwError> {
 pub struct Ultrasonic {
     hat: Hat,
     timeout: Duration,
+    /// The echo pin, taken from the transport at the first ranging.
+    echo: Option<Box<dyn EchoLine>>,
 }
 
 impl Ultrasonic {
     /// A ranger that waits at most `timeout` for an echo.
     pub fn new(hat: Hat, timeout: Duration) -> Self {
-        Self { hat, timeout }
+        Self {
+            hat,
+            timeout,
+            echo: None,
+        }
+    }
+
+    /// The name errors give the ranger: `ultrasonic (gpio 22)`, after its echo pin.
+    pub fn device_name() -> String {
+        format!("ultrasonic (gpio {})", protocol::ULTRASONIC_ECHO)
     }
 }
 
 impl Ranger for Ultrasonic {
-    /// Sends a 10 µs trigger pulse and times the echo: distance = echo · 343 / 2 m;
-    /// `None` when no echo comes back within the timeout.
+    /// Sends a 10 µs trigger pulse and times the echo: distance = echo · 343 / 2 m.
+    /// `Ok(None)` when the echo pulse outlasts the timeout (nothing within range);
+    /// [`HwError::Io`] "no echo within N ms" when the echo line never rises (no sensor
+    /// answered). Only the trigger is sent under the transport's lock; the echo wait
+    /// runs on the echo line alone.
     fn distance_m(&mut self) -> Result<Option<f64>, HwError> {
-        let mut t = self.hat.lock();
-        // Low first, so the sensor sees a rising edge even if a failed ranging left the
-        // trigger high.
-        t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::Low)?;
-        t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::High)?;
-        t.delay(TRIGGER_PULSE);
-        t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::Low)?;
-        let echo = t.echo_pulse(protocol::ULTRASONIC_ECHO, self.timeout)?;
-        Ok(echo.map(|w| protocol::echo_distance_m(w.as_secs_f64())))
+        let echo = {
+            let mut t = self.hat.lock();
+            let echo = match self.echo.take() {
+                Some(echo) => echo,
+                None => t.echo_line(protocol::ULTRASONIC_ECHO)?,
+            };
+            // Low first, so the sensor sees a rising edge even if a failed ranging left
+            // the trigger high.
+            t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::Low)?;
+            t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::High)?;
+            t.delay(TRIGGER_PULSE);
+            t.gpio_write(protocol::ULTRASONIC_TRIGGER, Level::Low)?;
+            self.echo.insert(echo)
+        };
+        match echo.pulse(self.timeout)? {
+            Echo::Pulse(width) => Ok(Some(protocol::echo_distance_m(width.as_secs_f64()))),
+            Echo::NoFall => Ok(None),
+            Echo::NoRise => Err(HwError::Io {
+                device: Self::device_name(),
+                reason: format!("no echo within {} ms", self.timeout.as_millis()),
+            }),
+        }
     }
 }
 
@@ -634,33 +671,137 @@ mod tests {
         assert_eq!(take(&rec), vec![w(&[0x13, 0, 0]), r(0x0f), r(0xff)]);
     }
 
+    /// What one ranging sends: the trigger pulse, then the echo measurement.
+    fn ranging(echo: Echo) -> Vec<Transaction> {
+        vec![
+            g(27, Level::Low),
+            g(27, Level::High),
+            g(27, Level::Low),
+            Transaction::pulse(22, Duration::from_millis(25), echo),
+        ]
+    }
+
     #[test]
     fn ultrasonic_triggers_then_times_the_echo() {
         let (hw, rec) = started();
-        rec.lock()
-            .unwrap()
-            .queue_echo(Some(Duration::from_micros(10_000)));
+        let echo = Echo::Pulse(Duration::from_micros(10_000));
+        rec.lock().unwrap().queue_echo(echo);
         let d = hw.ranger.lock().distance_m().unwrap().unwrap();
         assert!((d - 1.715).abs() < 1e-9, "{d}");
+        let trace = take(&rec);
+        assert_eq!(trace, ranging(echo));
         assert_eq!(
-            take(&rec),
-            vec![
-                g(27, Level::Low),
-                g(27, Level::High),
-                g(27, Level::Low),
-                Transaction::GpioPulse {
-                    bcm: 22,
-                    timeout_us: 25_000,
-                    width_us: Some(10_000)
-                },
-            ]
+            trace[3],
+            Transaction::GpioPulse {
+                bcm: 22,
+                timeout_us: 25_000,
+                rose: true,
+                width_us: Some(10_000)
+            }
         );
     }
 
     #[test]
-    fn ultrasonic_timeout_is_none() {
-        let (hw, _) = started();
+    fn ultrasonic_pulse_past_the_timeout_is_nothing_in_range() {
+        let (hw, rec) = started();
+        rec.lock().unwrap().queue_echo(Echo::NoFall);
         assert_eq!(hw.ranger.lock().distance_m().unwrap(), None);
+        assert_eq!(take(&rec), ranging(Echo::NoFall));
+    }
+
+    #[test]
+    fn ultrasonic_without_an_echo_is_an_error_naming_the_device() {
+        let cfg = PicarxConfig {
+            ultrasonic_timeout_ms: 30,
+            ..PicarxConfig::default()
+        };
+        let (hw, rec) = dry_run(&cfg).unwrap();
+        take(&rec);
+        rec.lock().unwrap().queue_echo(Echo::NoRise);
+        match hw.ranger.lock().distance_m() {
+            Err(HwError::Io { device, reason }) => {
+                assert_eq!(device, "ultrasonic (gpio 22)");
+                assert_eq!(reason, "no echo within 30 ms");
+            }
+            other => panic!("expected Io, got {other:?}"),
+        }
+        // The next ranging works again once the sensor answers.
+        rec.lock()
+            .unwrap()
+            .queue_echo(Echo::Pulse(Duration::from_micros(1_000)));
+        let d = hw.ranger.lock().distance_m().unwrap().unwrap();
+        assert!((d - 0.1715).abs() < 1e-9, "{d}");
+    }
+
+    /// A transport whose echo line reports that a wait began, then waits until released.
+    struct GatedEcho {
+        began: std::sync::mpsc::Sender<()>,
+        release: Arc<Mutex<std::sync::mpsc::Receiver<Echo>>>,
+    }
+
+    impl Transport for GatedEcho {
+        fn i2c_write(&mut self, _: u16, _: &[u8]) -> Result<(), HwError> {
+            Ok(())
+        }
+        fn i2c_read_byte(&mut self, _: u16) -> Result<u8, HwError> {
+            Ok(0)
+        }
+        fn gpio_write(&mut self, _: u8, _: Level) -> Result<(), HwError> {
+            Ok(())
+        }
+        fn gpio_read(&mut self, _: u8) -> Result<Level, HwError> {
+            Ok(Level::Low)
+        }
+        fn echo_line(&mut self, _: u8) -> Result<Box<dyn EchoLine>, HwError> {
+            Ok(Box::new(GatedLine {
+                began: self.began.clone(),
+                release: self.release.clone(),
+            }))
+        }
+        fn delay(&mut self, _: Duration) {}
+    }
+
+    struct GatedLine {
+        began: std::sync::mpsc::Sender<()>,
+        release: Arc<Mutex<std::sync::mpsc::Receiver<Echo>>>,
+    }
+
+    impl EchoLine for GatedLine {
+        fn pulse(&mut self, _: Duration) -> Result<Echo, HwError> {
+            self.began.send(()).unwrap();
+            Ok(self.release.lock().unwrap().recv().unwrap())
+        }
+    }
+
+    #[test]
+    fn i2c_writes_proceed_while_the_ranger_waits_for_its_echo() {
+        let (began_tx, began) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let gated = GatedEcho {
+            began: began_tx,
+            release: Arc::new(Mutex::new(release_rx)),
+        };
+        let rec = Arc::new(Mutex::new(Recording::tap(Box::new(gated))));
+        let link: Link = rec.clone();
+        let hat = Hat::new(link.clone(), &PicarxConfig::default());
+        let mut ranger = Ultrasonic::new(hat.clone(), Duration::from_millis(25));
+        let worker = std::thread::spawn(move || ranger.distance_m());
+
+        began.recv().unwrap(); // the echo wait is in progress, and stays so until released
+        assert!(
+            link.try_lock().is_ok(),
+            "the echo wait holds the transport's lock"
+        );
+        hat.set_channel(protocol::STEERING_CHANNEL, 90).unwrap();
+        let echo = Echo::Pulse(Duration::from_micros(2_000));
+        release.send(echo).unwrap();
+        let d = worker.join().unwrap().unwrap().unwrap();
+        assert!((d - 0.343).abs() < 1e-9, "{d}");
+
+        // The steering write went out while the ranger waited: before the pulse ended.
+        let mut expected = ranging(echo);
+        expected.insert(3, w(&[0x22, 0x00, 0x5a]));
+        assert_eq!(take(&rec), expected);
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //!   (speed 0, never inside) and one collision is counted per contact episode.
 //! - **Commands** out of range (steering beyond ±30°, power beyond ±100, NaN) are
 //!   rejected with [`HwError::OutOfRange`] naming the device; nothing panics.
+//! - **Unplugging.** [`Sim::unplug`] makes one sensor ([`SimSensor`]) fail every read
+//!   with [`HwError::Io`] `sim ultrasonic: unplugged` (or `sim grayscale`, `sim battery`)
+//!   until [`Sim::replug`]; the world goes on meanwhile. The `unplug` fault drill uses it.
 //! - [`Sim::report`] summarises the run ([`SimReport`]): collisions, distance, minimum
 //!   clearance, pose, battery, the last commands and when they were given.
 //!
@@ -53,7 +56,9 @@ mod config;
 mod geometry;
 mod world;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -110,12 +115,68 @@ impl SimClock for ManualClock {
     }
 }
 
+/// A simulated sensor that [`Sim::unplug`] can disconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimSensor {
+    /// The ultrasonic ranger.
+    Ultrasonic,
+    /// The grayscale line sensor.
+    Grayscale,
+    /// The battery monitor.
+    Battery,
+}
+
+impl SimSensor {
+    /// Every sensor, in the drivers' start order.
+    pub const ALL: [SimSensor; 3] = [Self::Ultrasonic, Self::Grayscale, Self::Battery];
+
+    /// Its name, as its driver is named: `ultrasonic`, `grayscale`, `battery`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ultrasonic => "ultrasonic",
+            Self::Grayscale => "grayscale",
+            Self::Battery => "battery",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    fn unplugged(self) -> HwError {
+        HwError::Io {
+            device: format!("sim {}", self.name()),
+            reason: "unplugged".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for SimSensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SimSensor {
+    type Err = String;
+
+    /// Parses a name of [`SimSensor::name`].
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("{name:?} is not a sensor (ultrasonic, grayscale, battery)"))
+    }
+}
+
 /// The simulated robot: one shared [`World`] and the clock that drives it. Cheap to
 /// clone; clones and the devices from [`Sim::hardware`] share the same world.
 #[derive(Clone)]
 pub struct Sim {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn SimClock>,
+    /// The unplugged sensors, one bit each ([`SimSensor`]).
+    unplugged: Arc<AtomicU8>,
 }
 
 impl Sim {
@@ -125,6 +186,32 @@ impl Sim {
         Self {
             world: Arc::new(Mutex::new(World::new(cfg))),
             clock: Arc::new(clock),
+            unplugged: Arc::default(),
+        }
+    }
+
+    /// Disconnects `sensor`: from now on every read of it fails with [`HwError::Io`]
+    /// (`sim ultrasonic: unplugged`), on every clone of this sim, until [`Sim::replug`].
+    pub fn unplug(&self, sensor: SimSensor) {
+        self.unplugged.fetch_or(sensor.bit(), Ordering::SeqCst);
+    }
+
+    /// Reconnects `sensor`: reads answer again from the next one on.
+    pub fn replug(&self, sensor: SimSensor) {
+        self.unplugged.fetch_and(!sensor.bit(), Ordering::SeqCst);
+    }
+
+    /// Whether `sensor` is unplugged.
+    pub fn is_unplugged(&self, sensor: SimSensor) -> bool {
+        self.unplugged.load(Ordering::SeqCst) & sensor.bit() != 0
+    }
+
+    /// `Err` if `sensor` is unplugged, for its device's read.
+    fn plugged(&self, sensor: SimSensor) -> Result<(), HwError> {
+        if self.is_unplugged(sensor) {
+            Err(sensor.unplugged())
+        } else {
+            Ok(())
         }
     }
 
@@ -180,18 +267,21 @@ struct Device(Sim);
 
 impl Ranger for Device {
     fn distance_m(&mut self) -> Result<Option<f64>, HwError> {
+        self.0.plugged(SimSensor::Ultrasonic)?;
         Ok(self.0.world().distance_m())
     }
 }
 
 impl LineSensor for Device {
     fn read(&mut self) -> Result<[u16; 3], HwError> {
+        self.0.plugged(SimSensor::Grayscale)?;
         Ok(self.0.world().grayscale())
     }
 }
 
 impl Battery for Device {
     fn voltage(&mut self) -> Result<f64, HwError> {
+        self.0.plugged(SimSensor::Battery)?;
         Ok(self.0.world().voltage())
     }
 }
@@ -451,6 +541,56 @@ mod tests {
         sim.advance_to(Duration::from_secs(1));
         assert_eq!(sim.report().steps, 200);
         assert_eq!(sim.with_world(|w| w.time()), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_unplugged_sensor_fails_every_read_until_replugged() {
+        let (sim, clock, hw) = sim(&SimConfig::default());
+        let other = sim.clone();
+        other.unplug(SimSensor::Ultrasonic);
+        assert!(
+            sim.is_unplugged(SimSensor::Ultrasonic),
+            "clones share the plug"
+        );
+        for _ in 0..3 {
+            clock.advance(TICK);
+            match hw.ranger.lock().distance_m() {
+                Err(HwError::Io { device, reason }) => {
+                    assert_eq!(
+                        (device.as_str(), reason.as_str()),
+                        ("sim ultrasonic", "unplugged")
+                    );
+                }
+                other => panic!("expected Io, got {other:?}"),
+            }
+        }
+        // The other sensors answer on.
+        assert!(hw.line.lock().read().is_ok());
+        assert!(hw.battery.lock().voltage().is_ok());
+        sim.replug(SimSensor::Ultrasonic);
+        assert!(!sim.is_unplugged(SimSensor::Ultrasonic));
+        assert!(hw.ranger.lock().distance_m().unwrap().is_some());
+    }
+
+    #[test]
+    fn each_sensor_unplugs_alone_and_names_itself() {
+        let (sim, _clock, hw) = sim(&SimConfig::default());
+        sim.unplug(SimSensor::Grayscale);
+        sim.unplug(SimSensor::Battery);
+        assert_eq!(
+            hw.line.lock().read().unwrap_err().to_string(),
+            "sim grayscale: unplugged"
+        );
+        assert_eq!(
+            hw.battery.lock().voltage().unwrap_err().to_string(),
+            "sim battery: unplugged"
+        );
+        assert!(hw.ranger.lock().distance_m().is_ok());
+        sim.replug(SimSensor::Grayscale);
+        assert!(hw.line.lock().read().is_ok());
+        assert!(hw.battery.lock().voltage().is_err(), "still unplugged");
+        assert_eq!("battery".parse(), Ok(SimSensor::Battery));
+        assert!("motors".parse::<SimSensor>().is_err());
     }
 
     /// The reactive loop the obstacle-avoidance node grows from: drive on, turn right

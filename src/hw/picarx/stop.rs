@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use super::protocol::{self, Level};
 use super::transport::{
-    gpio_reason, i2c_device_name, i2c_reason, rppal_level, Recording, Transaction, Transport,
+    gpio_reason, i2c_device_name, i2c_reason, rppal_level, EchoLine, Recording, Transaction,
+    Transport,
 };
 use super::{Hat, PicarxConfig};
 use crate::hw::HwError;
@@ -202,8 +203,11 @@ impl Transport for Devices {
         })
     }
 
-    fn echo_pulse(&mut self, bcm: u8, _timeout: Duration) -> Result<Option<Duration>, HwError> {
-        self.gpio_read(bcm).map(|_| None)
+    fn echo_line(&mut self, bcm: u8) -> Result<Box<dyn EchoLine>, HwError> {
+        Err(HwError::Io {
+            device: format!("gpio {bcm}"),
+            reason: "a stop opens no inputs".to_owned(),
+        })
     }
 
     fn delay(&mut self, duration: Duration) {
@@ -375,8 +379,11 @@ mod tests {
         fn gpio_read(&mut self, _: u8) -> Result<Level, HwError> {
             Ok(Level::Low)
         }
-        fn echo_pulse(&mut self, _: u8, _: Duration) -> Result<Option<Duration>, HwError> {
-            Ok(None)
+        fn echo_line(&mut self, bcm: u8) -> Result<Box<dyn EchoLine>, HwError> {
+            Err(HwError::Io {
+                device: format!("gpio {bcm}"),
+                reason: "test transport has no inputs".to_owned(),
+            })
         }
         fn delay(&mut self, _: Duration) {}
     }

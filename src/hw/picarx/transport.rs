@@ -9,15 +9,33 @@
 //!   delays return at once. Over another transport ([`Recording::tap`]) it forwards each
 //!   call and records what crossed the wire, real read values included.
 //!
+//! # Locking
+//!
+//! A transport is used behind one `Mutex` (the HAT's [`super::Link`]): every I2C transfer
+//! and GPIO write takes it, and a caller that needs several transactions to stay together
+//! (an ADC select and its two reads; a direction pin and its PWM value) holds it across
+//! them. The ultrasonic echo wait is the exception, because it lasts up to its timeout
+//! (25 ms by default) while motor and steering PWM writes must not wait behind it: the
+//! ranger takes its echo pin out once with [`Transport::echo_line`] and times pulses on
+//! that [`EchoLine`] without the transport's lock. Only the trigger pulse (three GPIO
+//! writes, microseconds) is sent under the lock. [`Rppal`] keeps each input pin behind a
+//! lock of its own, so a [`Transport::gpio_read`] of the echo pin waits for a ranging in
+//! progress, and nothing else does. [`Recording`] shares its log with the lines it hands
+//! out, so a trace keeps every transaction in the order it completed.
+//!
 //! A transaction serialises as one flat JSON object:
 //! `{"bus": "i2c", "op": "write", "addr": "0x14", "wire": "22 00 5a"}` (the bytes after the
 //! address, lowercase hex), `{"bus": "i2c", "op": "read", "addr": "0x14", "wire": "00"}`,
 //! `{"bus": "gpio", "op": "write", "bcm": 23, "level": 0}`, `{"bus": "gpio", "op": "read",
 //! "bcm": 22, "level": 0}`, and for an echo measurement `{"bus": "gpio", "op": "pulse",
-//! "bcm": 22, "timeout_us": 25000, "width_us": 5831}` (`width_us` absent on timeout).
+//! "bcm": 22, "timeout_us": 25000, "rose": true, "width_us": 5831}` (`rose: false`: the
+//! line never rose, see [`Echo::NoRise`]; `rose: true` without `width_us`: it rose and
+//! was still high at the timeout, [`Echo::NoFall`]). A trace written before `rose`
+//! existed reads a pulse without `width_us` as no rise.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -37,12 +55,38 @@ pub trait Transport: Send {
     fn gpio_write(&mut self, bcm: u8, level: Level) -> Result<(), HwError>;
     /// Reads the level of an input pin (BCM numbering).
     fn gpio_read(&mut self, bcm: u8) -> Result<Level, HwError>;
-    /// Waits for input pin `bcm` to go high, then times how long it stays high. `None`
-    /// when it does not rise, or does not fall again, within `timeout` of the call: the
-    /// wait is bounded, whatever the pin does.
-    fn echo_pulse(&mut self, bcm: u8, timeout: Duration) -> Result<Option<Duration>, HwError>;
+    /// Input pin `bcm` as an [`EchoLine`], which times pulses without this transport (and
+    /// so without its lock). May be called again for the same pin; the lines share it.
+    fn echo_line(&mut self, bcm: u8) -> Result<Box<dyn EchoLine>, HwError>;
     /// Waits `duration` (a settle time the hardware needs); a dry run returns at once.
     fn delay(&mut self, duration: Duration);
+}
+
+/// What one echo measurement saw on its input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// The line never went high within the timeout: nothing answered the trigger. The
+    /// echo pin idles low (pulled down), so this is what a missing, unplugged,
+    /// unpowered or broken sensor gives.
+    NoRise,
+    /// The line went high and was still high at the timeout: an echo pulse longer than
+    /// the timeout allows, i.e. nothing within range (an HC-SR04 that hears nothing holds
+    /// the line high for about 38 ms).
+    NoFall,
+    /// The line was high for this long.
+    Pulse(Duration),
+}
+
+/// An input line for timing echo pulses, handed out by [`Transport::echo_line`] and used
+/// without the transport's lock (see the module docs).
+pub trait EchoLine: Send {
+    /// Times one echo: waits for the line to go high, then for it to go low again, both
+    /// within `timeout` of the call. Bounded by `timeout` whatever the line does.
+    ///
+    /// # Errors
+    ///
+    /// [`HwError::Io`] if the pin cannot be read.
+    fn pulse(&mut self, timeout: Duration) -> Result<Echo, HwError>;
 }
 
 /// One transaction on the HAT's buses, as a trace records it.
@@ -83,9 +127,29 @@ pub enum Transaction {
         bcm: u8,
         /// How long the measurement could wait, in µs.
         timeout_us: u64,
-        /// The pulse width in µs; `None` on timeout.
+        /// Whether the line went high within the timeout.
+        rose: bool,
+        /// The pulse width in µs; `None` when the line did not rise, or did not fall
+        /// again, within the timeout.
         width_us: Option<u64>,
     },
+}
+
+impl Transaction {
+    /// The pulse transaction of one echo measurement.
+    pub fn pulse(bcm: u8, timeout: Duration, echo: Echo) -> Self {
+        let (rose, width_us) = match echo {
+            Echo::NoRise => (false, None),
+            Echo::NoFall => (true, None),
+            Echo::Pulse(width) => (true, Some(micros(width))),
+        };
+        Self::GpioPulse {
+            bcm,
+            timeout_us: micros(timeout),
+            rose,
+            width_us,
+        }
+    }
 }
 
 /// The JSON shape of a [`Transaction`]: one flat object whose keys depend on bus and op.
@@ -104,6 +168,8 @@ struct Flat {
     level: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rose: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     width_us: Option<u64>,
 }
@@ -133,6 +199,7 @@ impl Flat {
             bcm: None,
             level: None,
             timeout_us: None,
+            rose: None,
             width_us: None,
         }
     }
@@ -190,10 +257,12 @@ impl From<Transaction> for Flat {
             Transaction::GpioPulse {
                 bcm,
                 timeout_us,
+                rose,
                 width_us,
             } => Flat {
                 bcm: Some(bcm),
                 timeout_us: Some(timeout_us),
+                rose: Some(rose),
                 width_us,
                 ..Flat::new(FlatBus::Gpio, FlatOp::Pulse)
             },
@@ -229,11 +298,19 @@ impl TryFrom<Flat> for Transaction {
                 bcm: f.bcm.ok_or_else(|| need("bcm"))?,
                 level: Level::from_bit(f.level.ok_or_else(|| need("level"))?),
             }),
-            (FlatBus::Gpio, FlatOp::Pulse) => Ok(Transaction::GpioPulse {
-                bcm: f.bcm.ok_or_else(|| need("bcm"))?,
-                timeout_us: f.timeout_us.ok_or_else(|| need("timeout_us"))?,
-                width_us: f.width_us,
-            }),
+            (FlatBus::Gpio, FlatOp::Pulse) => {
+                // Older traces have no `rose`: a width means it rose; none, that it did not.
+                let rose = f.rose.unwrap_or(f.width_us.is_some());
+                if !rose && f.width_us.is_some() {
+                    return Err("a pulse that did not rise has no width".to_owned());
+                }
+                Ok(Transaction::GpioPulse {
+                    bcm: f.bcm.ok_or_else(|| need("bcm"))?,
+                    timeout_us: f.timeout_us.ok_or_else(|| need("timeout_us"))?,
+                    rose,
+                    width_us: f.width_us,
+                })
+            }
             (FlatBus::I2c, FlatOp::Pulse) => Err("an i2c bus has no pulse op".to_owned()),
         }
     }
@@ -247,14 +324,27 @@ fn micros(d: Duration) -> u64 {
 /// [`Transaction`] in order.
 ///
 /// Dry answers are deterministic: I2C reads pop [`Recording::queue_i2c_reads`] and then
-/// answer 0; GPIO reads answer low; echo pulses pop [`Recording::queue_echo`] and then
-/// time out. Over a real transport the queues are ignored and the real answers recorded.
+/// answer 0; GPIO reads answer low; echo measurements pop [`Recording::queue_echo`] and
+/// then answer [`Echo::NoFall`] (a sensor that hears nothing within range). Over a real
+/// transport the queues are ignored and the real answers recorded. The echo lines it
+/// hands out record into the same log, when their measurement ends.
 #[derive(Default)]
 pub struct Recording {
     inner: Option<Box<dyn Transport>>,
-    log: Vec<Transaction>,
+    tape: Arc<Mutex<Tape>>,
     i2c_reads: VecDeque<u8>,
-    echoes: VecDeque<Option<Duration>>,
+}
+
+/// What a [`Recording`] shares with its echo lines.
+#[derive(Default)]
+struct Tape {
+    log: Vec<Transaction>,
+    echoes: VecDeque<Echo>,
+}
+
+fn tape(tape: &Mutex<Tape>) -> MutexGuard<'_, Tape> {
+    // Every update is one push or pop: a panic elsewhere leaves the tape consistent.
+    tape.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Recording {
@@ -276,19 +366,23 @@ impl Recording {
         self.i2c_reads.extend(bytes);
     }
 
-    /// The width the next dry echo measurement answers (`None`: a timeout).
-    pub fn queue_echo(&mut self, width: Option<Duration>) {
-        self.echoes.push_back(width);
+    /// What the next dry echo measurement sees.
+    pub fn queue_echo(&mut self, echo: Echo) {
+        tape(&self.tape).echoes.push_back(echo);
     }
 
-    /// Everything recorded so far, oldest first.
-    pub fn transactions(&self) -> &[Transaction] {
-        &self.log
+    /// A copy of everything recorded so far, oldest first.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        tape(&self.tape).log.clone()
     }
 
     /// Takes everything recorded so far, leaving the log empty (one operation's worth).
     pub fn take(&mut self) -> Vec<Transaction> {
-        std::mem::take(&mut self.log)
+        std::mem::take(&mut tape(&self.tape).log)
+    }
+
+    fn record(&self, t: Transaction) {
+        tape(&self.tape).log.push(t);
     }
 }
 
@@ -297,7 +391,7 @@ impl Transport for Recording {
         if let Some(inner) = &mut self.inner {
             inner.i2c_write(addr, bytes)?;
         }
-        self.log.push(Transaction::I2cWrite {
+        self.record(Transaction::I2cWrite {
             addr,
             bytes: bytes.to_vec(),
         });
@@ -309,7 +403,7 @@ impl Transport for Recording {
             Some(inner) => inner.i2c_read_byte(addr)?,
             None => self.i2c_reads.pop_front().unwrap_or(0),
         };
-        self.log.push(Transaction::I2cRead { addr, byte });
+        self.record(Transaction::I2cRead { addr, byte });
         Ok(byte)
     }
 
@@ -317,7 +411,7 @@ impl Transport for Recording {
         if let Some(inner) = &mut self.inner {
             inner.gpio_write(bcm, level)?;
         }
-        self.log.push(Transaction::GpioWrite { bcm, level });
+        self.record(Transaction::GpioWrite { bcm, level });
         Ok(())
     }
 
@@ -326,27 +420,46 @@ impl Transport for Recording {
             Some(inner) => inner.gpio_read(bcm)?,
             None => Level::Low,
         };
-        self.log.push(Transaction::GpioRead { bcm, level });
+        self.record(Transaction::GpioRead { bcm, level });
         Ok(level)
     }
 
-    fn echo_pulse(&mut self, bcm: u8, timeout: Duration) -> Result<Option<Duration>, HwError> {
-        let width = match &mut self.inner {
-            Some(inner) => inner.echo_pulse(bcm, timeout)?,
-            None => self.echoes.pop_front().flatten(),
+    fn echo_line(&mut self, bcm: u8) -> Result<Box<dyn EchoLine>, HwError> {
+        let inner = match &mut self.inner {
+            Some(inner) => Some(inner.echo_line(bcm)?),
+            None => None,
         };
-        self.log.push(Transaction::GpioPulse {
+        Ok(Box::new(RecordedLine {
             bcm,
-            timeout_us: micros(timeout),
-            width_us: width.map(micros),
-        });
-        Ok(width)
+            inner,
+            tape: self.tape.clone(),
+        }))
     }
 
     fn delay(&mut self, duration: Duration) {
         if let Some(inner) = &mut self.inner {
             inner.delay(duration);
         }
+    }
+}
+
+/// An echo line of a [`Recording`]: the inner transport's line, or the dry queue.
+struct RecordedLine {
+    bcm: u8,
+    inner: Option<Box<dyn EchoLine>>,
+    tape: Arc<Mutex<Tape>>,
+}
+
+impl EchoLine for RecordedLine {
+    fn pulse(&mut self, timeout: Duration) -> Result<Echo, HwError> {
+        let echo = match &mut self.inner {
+            Some(inner) => inner.pulse(timeout)?,
+            None => tape(&self.tape).echoes.pop_front().unwrap_or(Echo::NoFall),
+        };
+        tape(&self.tape)
+            .log
+            .push(Transaction::pulse(self.bcm, timeout, echo));
+        Ok(echo)
     }
 }
 
@@ -368,7 +481,8 @@ pub struct Rppal {
     bus: u8,
     addr: u16,
     outputs: HashMap<u8, rppal::gpio::OutputPin>,
-    inputs: HashMap<u8, rppal::gpio::InputPin>,
+    /// Each behind a lock of its own, shared with the [`EchoLine`]s handed out.
+    inputs: HashMap<u8, Arc<Mutex<rppal::gpio::InputPin>>>,
 }
 
 /// The name errors give an I2C device: `i2c-1@0x14`.
@@ -442,7 +556,7 @@ impl Rppal {
                     outputs.insert(bcm, pin.into_output_high());
                 }
                 PinMode::InputPullDown => {
-                    inputs.insert(bcm, pin.into_input_pulldown());
+                    inputs.insert(bcm, Arc::new(Mutex::new(pin.into_input_pulldown())));
                 }
             }
         }
@@ -476,7 +590,7 @@ impl Rppal {
         Ok(())
     }
 
-    fn input(&self, bcm: u8) -> Result<&rppal::gpio::InputPin, HwError> {
+    fn input(&self, bcm: u8) -> Result<&Arc<Mutex<rppal::gpio::InputPin>>, HwError> {
         self.inputs.get(&bcm).ok_or_else(|| HwError::Io {
             device: format!("gpio {bcm}"),
             reason: "not opened as an input".to_owned(),
@@ -520,35 +634,11 @@ impl Transport for Rppal {
     }
 
     fn gpio_read(&mut self, bcm: u8) -> Result<Level, HwError> {
-        Ok(our_level(self.input(bcm)?.read()))
+        Ok(our_level(lock_pin(self.input(bcm)?).read()))
     }
 
-    fn echo_pulse(&mut self, bcm: u8, timeout: Duration) -> Result<Option<Duration>, HwError> {
-        let pin = self.input(bcm)?;
-        // Poll rather than wait on an edge interrupt: the echo is a few ms at most and
-        // the wake-up latency of an interrupt would cost centimetres. Both loops end at
-        // the deadline whatever the pin does.
-        let deadline = Instant::now() + timeout;
-        let rise = loop {
-            let now = Instant::now();
-            if pin.is_high() {
-                break now;
-            }
-            if now >= deadline {
-                return Ok(None);
-            }
-            std::hint::spin_loop();
-        };
-        loop {
-            let now = Instant::now();
-            if pin.is_low() {
-                return Ok(Some(now - rise));
-            }
-            if now >= deadline {
-                return Ok(None);
-            }
-            std::hint::spin_loop();
-        }
+    fn echo_line(&mut self, bcm: u8) -> Result<Box<dyn EchoLine>, HwError> {
+        Ok(Box::new(RppalEcho(self.input(bcm)?.clone())))
     }
 
     fn delay(&mut self, duration: Duration) {
@@ -561,6 +651,45 @@ impl Transport for Rppal {
             }
         } else {
             std::thread::sleep(duration);
+        }
+    }
+}
+
+fn lock_pin(pin: &Mutex<rppal::gpio::InputPin>) -> MutexGuard<'_, rppal::gpio::InputPin> {
+    // Reading a pin leaves nothing half-done: a poisoned lock is taken over.
+    pin.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An input pin of [`Rppal`], timed under its own lock only.
+struct RppalEcho(Arc<Mutex<rppal::gpio::InputPin>>);
+
+impl EchoLine for RppalEcho {
+    fn pulse(&mut self, timeout: Duration) -> Result<Echo, HwError> {
+        let pin = lock_pin(&self.0);
+        // Poll rather than wait on an edge interrupt: the echo is a few ms at most and
+        // the wake-up latency of an interrupt would cost centimetres. One deadline for
+        // both edges, counted from the call (as the vendor's library does from the end of
+        // the trigger); both loops end at it whatever the pin does.
+        let deadline = Instant::now() + timeout;
+        let rise = loop {
+            let now = Instant::now();
+            if pin.is_high() {
+                break now;
+            }
+            if now >= deadline {
+                return Ok(Echo::NoRise);
+            }
+            std::hint::spin_loop();
+        };
+        loop {
+            let now = Instant::now();
+            if pin.is_low() {
+                return Ok(Echo::Pulse(now - rise));
+            }
+            if now >= deadline {
+                return Ok(Echo::NoFall);
+            }
+            std::hint::spin_loop();
         }
     }
 }
@@ -639,15 +768,38 @@ mod tests {
     }
 
     #[test]
-    fn pulse_omits_width_on_timeout() {
-        let t = Transaction::GpioPulse {
-            bcm: 22,
-            timeout_us: 25_000,
-            width_us: None,
-        };
+    fn pulse_says_whether_the_line_rose_and_for_how_long() {
+        let t = Duration::from_millis(25);
+        let pulse = |echo| serde_json::to_value(Transaction::pulse(22, t, echo)).unwrap();
         assert_eq!(
-            serde_json::to_value(&t).unwrap(),
-            json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000})
+            pulse(Echo::NoRise),
+            json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000, "rose": false})
+        );
+        assert_eq!(
+            pulse(Echo::NoFall),
+            json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000, "rose": true})
+        );
+        assert_eq!(
+            pulse(Echo::Pulse(Duration::from_micros(5_831))),
+            json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000, "rose": true,
+                   "width_us": 5831})
+        );
+    }
+
+    #[test]
+    fn a_pulse_without_rose_reads_as_before() {
+        let old = |v| serde_json::from_value::<Transaction>(v).unwrap();
+        let timeout = Duration::from_millis(25);
+        assert_eq!(
+            old(json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000})),
+            Transaction::pulse(22, timeout, Echo::NoRise)
+        );
+        assert_eq!(
+            old(
+                json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 25000,
+                       "width_us": 7})
+            ),
+            Transaction::pulse(22, timeout, Echo::Pulse(Duration::from_micros(7)))
         );
     }
 
@@ -673,7 +825,20 @@ mod tests {
             Transaction::GpioPulse {
                 bcm: 22,
                 timeout_us: 25_000,
+                rose: true,
                 width_us: Some(5_831),
+            },
+            Transaction::GpioPulse {
+                bcm: 22,
+                timeout_us: 25_000,
+                rose: true,
+                width_us: None,
+            },
+            Transaction::GpioPulse {
+                bcm: 22,
+                timeout_us: 25_000,
+                rose: false,
+                width_us: None,
             },
         ];
         let text = serde_json::to_string(&all).unwrap();
@@ -690,6 +855,8 @@ mod tests {
             json!({"bus": "gpio", "op": "write", "bcm": 23}),
             json!({"bus": "i2c", "op": "pulse"}),
             json!({"bus": "gpio", "op": "write", "bcm": 23, "level": 0, "extra": 1}),
+            json!({"bus": "gpio", "op": "pulse", "bcm": 22, "timeout_us": 1, "rose": false,
+                   "width_us": 7}),
         ] {
             assert!(
                 serde_json::from_value::<Transaction>(bad.clone()).is_err(),
@@ -709,19 +876,28 @@ mod tests {
     fn recording_answers_deterministically() {
         let mut rec = Recording::new();
         rec.queue_i2c_reads(&[0x0f, 0xff]);
-        rec.queue_echo(Some(Duration::from_micros(5_831)));
+        rec.queue_echo(Echo::Pulse(Duration::from_micros(5_831)));
+        rec.queue_echo(Echo::NoRise);
         assert_eq!(rec.i2c_read_byte(0x14).unwrap(), 0x0f);
         assert_eq!(rec.i2c_read_byte(0x14).unwrap(), 0xff);
         assert_eq!(rec.i2c_read_byte(0x14).unwrap(), 0, "queue empty: 0");
         assert_eq!(rec.gpio_read(22).unwrap(), Level::Low);
         let t = Duration::from_millis(25);
+        let mut line = rec.echo_line(22).unwrap();
         assert_eq!(
-            rec.echo_pulse(22, t).unwrap(),
-            Some(Duration::from_micros(5_831))
+            line.pulse(t).unwrap(),
+            Echo::Pulse(Duration::from_micros(5_831))
         );
-        assert_eq!(rec.echo_pulse(22, t).unwrap(), None, "queue empty: timeout");
+        assert_eq!(line.pulse(t).unwrap(), Echo::NoRise);
+        assert_eq!(line.pulse(t).unwrap(), Echo::NoFall, "queue empty: no fall");
         rec.delay(Duration::from_secs(3600)); // returns at once
-        assert_eq!(rec.transactions().len(), 6);
+        let log = rec.transactions();
+        assert_eq!(log.len(), 7);
+        assert_eq!(
+            log[4],
+            Transaction::pulse(22, t, Echo::Pulse(Duration::from_micros(5_831)))
+        );
+        assert_eq!(log[5], Transaction::pulse(22, t, Echo::NoRise));
     }
 
     #[test]
@@ -764,10 +940,19 @@ mod tests {
         fn gpio_read(&mut self, _: u8) -> Result<Level, HwError> {
             Ok(Level::High)
         }
-        fn echo_pulse(&mut self, _: u8, _: Duration) -> Result<Option<Duration>, HwError> {
-            Ok(Some(Duration::from_micros(100)))
+        fn echo_line(&mut self, _: u8) -> Result<Box<dyn EchoLine>, HwError> {
+            Ok(Box::new(FakeLine))
         }
         fn delay(&mut self, _: Duration) {}
+    }
+
+    /// An echo line that always sees a 100 µs pulse.
+    struct FakeLine;
+
+    impl EchoLine for FakeLine {
+        fn pulse(&mut self, _: Duration) -> Result<Echo, HwError> {
+            Ok(Echo::Pulse(Duration::from_micros(100)))
+        }
     }
 
     #[test]
@@ -777,6 +962,13 @@ mod tests {
         assert_eq!(rec.i2c_read_byte(0x14).unwrap(), 0x42);
         assert_eq!(rec.gpio_read(22).unwrap(), Level::High);
         assert!(rec.gpio_write(23, Level::High).is_err());
+        rec.queue_echo(Echo::NoRise); // ignored over a real transport
+        let t = Duration::from_millis(25);
+        let width = Duration::from_micros(100);
+        assert_eq!(
+            rec.echo_line(22).unwrap().pulse(t).unwrap(),
+            Echo::Pulse(width)
+        );
         assert_eq!(
             rec.take(),
             vec![
@@ -788,6 +980,7 @@ mod tests {
                     bcm: 22,
                     level: Level::High
                 },
+                Transaction::pulse(22, t, Echo::Pulse(width)),
             ]
         );
     }
