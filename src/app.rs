@@ -48,7 +48,8 @@ use crate::safety::{DeadMan, EStopEvent, EStopLatch, Watchdog, WatchdogMsg};
 use crate::services::error_analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::system_monitor::{
-    HostSampler, HostStatus, SysinfoSampler, SystemMonitor, SystemMonitorMsg,
+    HostSample, HostSampler, HostStatus, SysinfoSampler, SystemMonitor, SystemMonitorMsg,
+    Temperature,
 };
 use crate::services::tree_service::{TreeService, TreeServiceMsg};
 
@@ -235,16 +236,42 @@ fn recorder_dir(recording: Option<&Path>) -> PathBuf {
 /// config names one.
 fn system_monitor(config: &Config, disk_path: PathBuf, p: &Parts) -> SystemMonitor {
     let disk_path = config.monitor.disk_path.clone().unwrap_or(disk_path);
+    let sim_celsius = match config.robot.backend {
+        Backend::Sim => config.sim.cpu_temperature_c,
+        Backend::Picarx => None,
+    };
     SystemMonitor {
         period: config.monitor.period(),
         thresholds: config.monitor.thresholds(),
         sampler: Arc::new(move || -> Box<dyn HostSampler> {
-            Box::new(SysinfoSampler::new(&disk_path))
+            let host = SysinfoSampler::new(&disk_path);
+            match sim_celsius {
+                Some(celsius) => Box::new(SimTemperature { host, celsius }),
+                None => Box::new(host),
+            }
         }),
         bus: p.bus.clone(),
         clock: p.clock,
         status: p.host.clone(),
         pressure: p.pressure.clone(),
+    }
+}
+
+/// The host as sysinfo sees it, but with the simulated Pi's CPU temperature
+/// (`[sim] cpu_temperature_c`) as its only temperature sensor.
+struct SimTemperature {
+    host: SysinfoSampler,
+    celsius: f64,
+}
+
+impl HostSampler for SimTemperature {
+    fn sample(&mut self) -> HostSample {
+        let mut sample = self.host.sample();
+        sample.temperatures = vec![Temperature {
+            sensor: "sim cpu".into(),
+            celsius: self.celsius,
+        }];
+        sample
     }
 }
 

@@ -684,7 +684,8 @@ impl SupervisorState {
     /// restart and terminate through the child's life cycle. A child restarted or
     /// terminated for a stall is killed at once ([`Shutdown::BrutalKill`]) rather than
     /// stopped by its shutdown policy: a wedged handler would not finish its message, and
-    /// waiting out its grace would leave it silent that much longer.
+    /// waiting out its grace would leave it silent that much longer. A child of a critical
+    /// group restarted for any other resource gets at most one sampling interval of grace.
     async fn sample(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         let interval = self.flags.sample_interval.unwrap_or_default();
@@ -698,11 +699,18 @@ impl SupervisorState {
                 continue;
             };
             let gate_only = enforcer::apply_gate(&d, &usage, &c.counters);
-            decided.push((c.id, c.path.clone(), d, gate_only));
+            // A critical child is stopped within one sampling interval: its replacement
+            // must not wait out a long grace (whatever stops while it is gone covers it).
+            let grace = match c.spec.shutdown_policy() {
+                Shutdown::Timeout(d) if governed.critical() => Some(d.min(interval)),
+                Shutdown::Infinity if governed.critical() => Some(interval),
+                _ => None,
+            };
+            decided.push((c.id, c.path.clone(), d, gate_only, grace));
         }
         // Logged once the table is released: readers (tree dumps) never wait on log I/O.
         let mut drastic = Vec::new();
-        for (id, path, d, gate_only) in decided {
+        for (id, path, d, gate_only, grace) in decided {
             tracing::warn!(
                 %path,
                 resource = d.resource.as_str(),
@@ -726,11 +734,15 @@ impl SupervisorState {
             });
             if !gate_only {
                 let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
-                drastic.push((id, d.action, d.resource, what));
+                drastic.push((id, d.action, d.resource, what, grace));
             }
         }
-        for (id, action, resource, what) in drastic {
-            let policy = (resource == Resource::Stall).then_some(Shutdown::BrutalKill);
+        for (id, action, resource, what, grace) in drastic {
+            let policy = if resource == Resource::Stall {
+                Some(Shutdown::BrutalKill)
+            } else {
+                grace.map(Shutdown::Timeout)
+            };
             self.stop_child_by(id, policy).await;
             let reason = ExitReason::Quota(format!("{what} ({action})"));
             match action {

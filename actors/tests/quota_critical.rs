@@ -148,3 +148,35 @@ async fn a_critical_child_over_its_cpu_limit_is_restarted_never_throttled() {
         .iter()
         .all(|(&action, &n)| n == 0 || action == "warn" || action == "restart"));
 }
+
+/// A critical child restarted for its CPU while its handler will not return (it burnt
+/// the CPU, then hangs with nothing else queued, so no stall shows): the graceful stop
+/// gets one sampling interval, not its 5 s grace, before the kill.
+#[tokio::test(start_paused = true)]
+async fn a_critical_child_restarted_for_cpu_gets_one_interval_of_grace() {
+    let (tree, mut events) = governed("hot", "critical", QuotaGroup::critical()).await;
+    let mailbox = tree.view().mailbox::<ProbeMsg>("root/hot").unwrap();
+    for _ in 0..5 {
+        mailbox
+            .cast(ProbeMsg::Busy(Duration::from_millis(100)))
+            .unwrap();
+    }
+    mailbox.cast(ProbeMsg::Hang).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(
+        events.take(1).await,
+        ["start hot#2"],
+        "killed (no post_stop) and replaced"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took <= SAMPLE * 3,
+        "cpu breach -> replacement took {took:?}"
+    );
+    assert!(took < GRACE / 10, "waited for the shutdown grace: {took:?}");
+    let snap = tree.snapshot();
+    match &snap.root.find("hot").unwrap().last_exit {
+        Some(ExitReason::Quota(why)) => assert!(why.starts_with("cpu "), "{why}"),
+        other => panic!("expected a quota exit, got {other:?}"),
+    }
+}

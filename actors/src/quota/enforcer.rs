@@ -68,6 +68,11 @@ impl Governed {
         self.stuck_since = None;
     }
 
+    /// Whether the child's group is critical (see [`QuotaGroup::critical`]).
+    pub(crate) fn critical(&self) -> bool {
+        self.group.critical
+    }
+
     /// The child's quota state.
     pub(crate) fn status(&self) -> QuotaStatus {
         self.state.status()

@@ -48,6 +48,10 @@ pub struct SimConfig {
     pub grayscale: GrayscaleConfig,
     /// The battery.
     pub battery: BatteryConfig,
+    /// The simulated Pi's CPU temperature in °C (−40–150), reported to the system
+    /// monitor in place of the host's own sensors; unset (the default): the host's.
+    /// Lets the over-temperature e-stop be drilled on a laptop, e.g. `85.0`.
+    pub cpu_temperature_c: Option<f64>,
 }
 
 /// The room: walls around `[0, width_m] × [0, height_m]`.
@@ -203,6 +207,7 @@ impl Default for SimConfig {
             ranger: RangerConfig::default(),
             grayscale: GrayscaleConfig::default(),
             battery: BatteryConfig::default(),
+            cpu_temperature_c: None,
         }
     }
 }
@@ -340,6 +345,9 @@ impl SimConfig {
     /// world in which the car starts free, inside the room and clear of every obstacle.
     pub fn check(&self, prefix: &str, problems: &mut Problems) {
         let key = |k: &str| format!("{prefix}.{k}");
+        if let Some(c) = self.cpu_temperature_c {
+            problems.range(key("cpu_temperature_c"), c, -40.0, 150.0);
+        }
         let (w, h) = (self.room.width_m, self.room.height_m);
         problems.range(key("room.width_m"), w, 0.5, MAX_ROOM_M);
         problems.range(key("room.height_m"), h, 0.5, MAX_ROOM_M);
