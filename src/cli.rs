@@ -38,30 +38,14 @@ pub enum Command {
         path: PathBuf,
     },
     /// Bring-up self-test of the PiCar-X hardware (wheels up!).
-    HwCheck {
-        /// Config file (its `[picarx]` section); the built-in defaults otherwise.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Run against a recording bus instead of the devices.
-        #[arg(long)]
-        dry_run: bool,
-        /// Write every step's bus transactions as JSON here.
-        #[arg(long)]
-        trace: Option<PathBuf>,
-    },
+    ///
+    /// Without `--config`: the built-in `[picarx]` defaults.
+    HwCheck(HwArgs),
     /// Bring every motor output to zero (MCU reset, every PWM channel 0, motor
     /// directions low): for after the robot's process died (the unit's ExecStopPost).
-    HwStop {
-        /// Config file; the embedded simulated robot (nothing to stop) otherwise.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Record the writes instead of touching the devices.
-        #[arg(long)]
-        dry_run: bool,
-        /// Write every step's bus transactions as JSON here (hw-check's format).
-        #[arg(long)]
-        trace: Option<PathBuf>,
-    },
+    ///
+    /// Without `--config`: the embedded simulated robot, which has nothing to stop.
+    HwStop(HwArgs),
     /// Runtime micro-benchmarks: throughput, call, restart and suspend/resume latency.
     Bench {
         /// Print one JSON object instead of a table.
@@ -121,6 +105,20 @@ pub struct RunArgs {
 
 /// The longest `run --duration`: 30 days, in seconds.
 pub const MAX_RUN_DURATION_S: f64 = 30.0 * 86_400.0;
+
+/// The arguments of the commands that talk to the PiCar-X hardware directly.
+#[derive(Debug, clap::Args)]
+pub struct HwArgs {
+    /// Config file (its `[picarx]` section).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Record the bus transactions instead of touching the devices.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write every step's bus transactions as JSON here.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+}
 
 /// Parses `--duration SECS`: a finite number of seconds, > 0 and at most
 /// [`MAX_RUN_DURATION_S`]; the error names the argument and the bound.

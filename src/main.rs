@@ -33,16 +33,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::CheckConfig { path } => check_config(&path),
-        Command::HwCheck {
-            config,
-            dry_run,
-            trace,
-        } => hw_check(config.as_deref(), dry_run, trace.as_deref()),
-        Command::HwStop {
-            config,
-            dry_run,
-            trace,
-        } => hw_stop(config.as_deref(), dry_run, trace.as_deref()),
+        Command::HwCheck(a) => hw_check(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
+        Command::HwStop(a) => hw_stop(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
         Command::Replay { file, config, json } => replay(&file, config.as_deref(), json),
         Command::Bench { json } => bench(json),
         Command::Tree { url, json } => tree(&url, json),
