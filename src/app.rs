@@ -596,7 +596,8 @@ impl Robot {
             pressure: parts.pressure.clone(),
             events: parts.events,
         };
-        let tree = Tree::start_in("root", flags(Strategy::OneForOne), children, context).await?;
+        let started = Tree::start_in("root", flags(Strategy::OneForOne), children, context).await;
+        let tree = started.inspect_err(|_| parts.deadman.stop())?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());
         let drills = targets
