@@ -410,14 +410,17 @@ pub const WORKERS: [&str; 12] = [
 ];
 
 /// The safety-critical workers, by name and path: the motors and steering drivers, the
-/// motion controller and the watchdog. Their quota group must be critical
-/// ([`nevil_actors::quota::QuotaGroup::critical`]): quotas and host pressure may warn
-/// and restart them, never throttle, suspend or terminate them (docs/safety.md).
-pub const CRITICAL: [(&str, &str); 4] = [
+/// motion controller and the watchdog, and the system monitor (the only watcher of the
+/// host's temperature: suspended or wedged, it would hide an over-temperature). Their
+/// quota group must be critical ([`nevil_actors::quota::QuotaGroup::critical`]): quotas
+/// and host pressure may warn and restart them, never throttle, suspend or terminate
+/// them (docs/safety.md).
+pub const CRITICAL: [(&str, &str); 5] = [
     ("motors", "root/drivers/motors"),
     ("steering", "root/drivers/steering"),
     ("motion", "root/control/motion"),
     ("watchdog", "root/safety/watchdog"),
+    ("system_monitor", "root/management/system_monitor"),
 ];
 
 /// `[recorder]`: the flight recorder of bus messages.

@@ -315,7 +315,7 @@ fn sigterm_with(name: &str, inject: &str, usr1_first: bool) {
 /// motors stopped, never before.
 #[test]
 fn sigterm_with_a_hung_actor() {
-    sigterm_with("sigterm-hung-actor", "system_monitor:hang@0.5", false);
+    sigterm_with("sigterm-hung-actor", "error_analytics:hang@0.5", false);
 }
 
 /// The repro: the tree service hangs, SIGUSR1 asks it for a dump (which cannot
