@@ -484,6 +484,7 @@ pub struct Robot {
     host: HostStatus,
     pressure: Pressure,
     drills: Vec<tokio::task::JoinHandle<()>>,
+    fired: FiredDrills,
     analytics: AnalyticsHandle,
 }
 
@@ -502,6 +503,8 @@ pub struct RunReport {
     pub estops_dropped: u64,
     /// Times the dead-man zeroed the motors by itself.
     pub deadman_trips: u64,
+    /// The fault drills that fired, and when.
+    pub drills: Vec<FiredDrill>,
     /// Bus counters by topic.
     pub bus: Vec<(&'static str, TopicStats)>,
     /// Restarts of every actor, summed.
@@ -600,11 +603,12 @@ impl Robot {
         let tree = started.inspect_err(|_| parts.deadman.stop())?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());
+        let fired = FiredDrills::new(clock);
         let drills = targets
             .into_iter()
             .map(|(injection, path, send)| match injection.fault {
-                Fault::Unplug => unplug_later(devices.sim.clone(), injection, path),
-                _ => schedule(tree.view(), injection, path, send),
+                Fault::Unplug => unplug_later(devices.sim.clone(), injection, path, fired.clone()),
+                _ => schedule(tree.view(), injection, path, send, fired.clone()),
             })
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");
@@ -620,6 +624,7 @@ impl Robot {
             host: parts.host,
             pressure: parts.pressure,
             drills,
+            fired,
             analytics: parts.analytics,
         })
     }
@@ -741,6 +746,7 @@ impl Robot {
             estops: self.latch.events(),
             estops_dropped: self.latch.events_dropped(),
             deadman_trips: self.deadman.trips(),
+            drills: self.fired.list(),
             bus: self.bus.stats(),
             restarts,
             sim: self.devices.sim.as_ref().map(Sim::report),
@@ -755,6 +761,7 @@ fn unplug_later(
     sim: Option<Sim>,
     injection: Injection,
     path: String,
+    fired: FiredDrills,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(injection.at).await;
@@ -762,12 +769,63 @@ fn unplug_later(
             (Some(sim), Some(sensor)) => {
                 tracing::warn!(%path, %sensor, "injecting fault: unplugging the simulated sensor");
                 sim.unplug(sensor);
+                fired.push(&injection, &path);
             }
             // `check_drills` refused these before start, unless the devices do not
             // match the config.
             _ => tracing::warn!(%path, "no simulated sensor to unplug; drill skipped"),
         }
     })
+}
+
+/// A drill that fired: when it was due and when it was sent, for the run report (the
+/// safety matrix measures stop times from `fired_s`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FiredDrill {
+    /// The target's path.
+    pub path: String,
+    /// The fault's name.
+    pub fault: &'static str,
+    /// Seconds after start it was due (`@SECS`).
+    pub due_s: f64,
+    /// Seconds since start when it was sent (or the sensor unplugged).
+    pub fired_s: f64,
+}
+
+/// The drills that fired so far, shared with their tasks.
+#[derive(Debug, Clone)]
+struct FiredDrills {
+    clock: Clock,
+    fired: Arc<std::sync::Mutex<Vec<FiredDrill>>>,
+}
+
+impl FiredDrills {
+    fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            fired: Arc::default(),
+        }
+    }
+
+    fn push(&self, injection: &Injection, path: &str) {
+        let drill = FiredDrill {
+            path: path.to_string(),
+            fault: injection.fault.name(),
+            due_s: injection.at.as_secs_f64(),
+            fired_s: self.clock.elapsed().as_secs_f64(),
+        };
+        self.fired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(drill);
+    }
+
+    fn list(&self) -> Vec<FiredDrill> {
+        self.fired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Runs one drill: at its time, the fault goes to the incarnation then alive; a leak or
@@ -777,6 +835,7 @@ fn schedule(
     injection: Injection,
     path: String,
     send: DrillSend,
+    fired: FiredDrills,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(injection.at).await;
@@ -785,6 +844,7 @@ fn schedule(
             return;
         };
         tracing::warn!(%path, fault = %injection.fault, "injecting fault");
+        fired.push(&injection, &path);
         match injection.fault {
             Fault::Leak => {
                 let mut tick = tokio::time::interval(Duration::from_millis(100));

@@ -143,8 +143,8 @@ impl Watchdog {
         let mut changed = false;
         for (key, finding) in state.watch.findings(now) {
             let change = match finding {
-                Finding::Holds(detail) => self.latch.set(&key, detail, at_s),
-                Finding::Clear => self.latch.clear(&key, at_s),
+                Finding::Holds(detail) => self.latch.set(key, detail, at_s),
+                Finding::Clear => self.latch.clear(key, at_s),
                 Finding::Unknown => Change::None,
             };
             match change {

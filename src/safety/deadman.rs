@@ -2,8 +2,10 @@
 //!
 //! The motors driver tells the [`DeadMan`] each time it applies a command, and the safety
 //! watchdog beats its heart at every check. A checker of its own — an OS thread in real
-//! runs, a tokio task under tests' paused clock ([`Timer`]) — looks every
-//! [`CHECK_PERIOD`] and zeroes the motors **at the device** when they are powered and
+//! runs, which sleeps until the earliest deadline ([`DeadMan::next_look`]: about ten
+//! wake-ups a second while the car drives), or a tokio task looking every
+//! [`CHECK_PERIOD`] under tests' paused clock ([`Timer`]) — zeroes the motors **at the
+//! device** when they are powered and
 //! - no command was applied within the command deadline (the motors driver or the
 //!   controller upstream is dead, wedged or restarting), or
 //! - the steering driver handled no command within the same deadline (the car could not
@@ -31,8 +33,15 @@ use crate::bus::Clock;
 use crate::hw::{self, Shared};
 use crate::ticker::Timer;
 
-/// How often the checker looks.
+/// How often the tokio checker looks; the thread's longest sleep is [`MAX_SLEEP`].
 pub const CHECK_PERIOD: Duration = Duration::from_millis(10);
+
+/// The thread checker's longest sleep: how late it may notice an engaged latch (the
+/// motors driver stops the motors for the latch itself; this is the backstop).
+pub const MAX_SLEEP: Duration = Duration::from_millis(50);
+
+/// The thread checker's shortest sleep.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
 
 /// The shortest deadline: below it, a busy machine's scheduling delays would trip it.
 pub const MIN_DEADLINE: Duration = Duration::from_millis(100);
@@ -176,6 +185,23 @@ impl DeadMan {
         }
     }
 
+    /// How long the thread checker may sleep now: until the earliest deadline of a
+    /// powered car (just past it), at most [`MAX_SLEEP`].
+    pub fn next_look(&self) -> Duration {
+        if !self.0.powered.load(Ordering::Acquire) {
+            return MAX_SLEEP;
+        }
+        let now = self.now();
+        let due = |at: &AtomicU64, deadline: Duration| {
+            (at.load(Ordering::Acquire) + nanos(deadline)).saturating_sub(now)
+        };
+        let (command, heartbeat) = (self.0.command_deadline, self.0.heartbeat_deadline);
+        let earliest = due(&self.0.commanded_ns, command)
+            .min(due(&self.0.steered_ns, command))
+            .min(due(&self.0.heartbeat_ns, heartbeat));
+        (Duration::from_nanos(earliest) + MIN_SLEEP).clamp(MIN_SLEEP, MAX_SLEEP)
+    }
+
     /// One look: zeroes `drive` if the verdict says so; what tripped, if anything.
     pub fn check(&self, drive: &Shared<dyn hw::Drive>, latch: &EStopLatch) -> Option<Trip> {
         let trip = self.verdict(latch)?;
@@ -239,7 +265,7 @@ impl DeadMan {
                     .spawn(move || {
                         let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
                         while !me.0.stopped.load(Ordering::Acquire) {
-                            std::thread::sleep(CHECK_PERIOD);
+                            std::thread::sleep(me.next_look());
                             me.check(&drive, &latch);
                         }
                     })?;
@@ -333,6 +359,30 @@ mod tests {
         assert_eq!(deadman.check(&drive, &latch), None, "not powered");
         deadman.commanded(true);
         assert_eq!(deadman.check(&drive, &latch), Some(Trip::EStop));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_thread_sleeps_until_the_earliest_deadline() {
+        let (deadman, _drive, _sim, _latch) = rig();
+        assert_eq!(
+            deadman.next_look(),
+            MAX_SLEEP,
+            "idle motors: the longest sleep"
+        );
+        deadman.commanded(true);
+        deadman.steered();
+        deadman.heartbeat();
+        assert_eq!(deadman.next_look(), MAX_SLEEP, "every deadline 100 ms away");
+        tokio::time::advance(Duration::from_millis(70)).await;
+        deadman.commanded(true);
+        deadman.steered();
+        assert_eq!(
+            deadman.next_look(),
+            Duration::from_millis(31),
+            "the heartbeat is due in 30 ms"
+        );
+        tokio::time::advance(Duration::from_millis(40)).await;
+        assert_eq!(deadman.next_look(), MIN_SLEEP, "overdue: look at once");
     }
 
     #[test]

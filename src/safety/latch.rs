@@ -87,6 +87,10 @@ impl EStopLatch {
 
     /// Clears reason `key`; the e-stop releases when it was the last one.
     pub fn clear(&self, key: &str, at_s: f64) -> Change {
+        if !self.engaged() {
+            // Nothing is set (the common case, 100 times a second): no lock.
+            return Change::None;
+        }
         let mut s = self.state();
         let Some(detail) = s.reasons.remove(key) else {
             return Change::None;

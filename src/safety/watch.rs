@@ -65,7 +65,8 @@ pub mod keys {
 #[derive(Debug, Clone)]
 pub struct Watch {
     since: Instant,
-    sensors: Vec<(String, Silence)>,
+    /// Each watched sensor: its name, its hazard key (`stale <name>`) and its silence.
+    sensors: Vec<(String, String, Silence)>,
     controller: Silence,
     battery_low_v: f64,
     battery_hysteresis_v: f64,
@@ -91,7 +92,10 @@ impl Watch {
             since: now,
             sensors: sensors
                 .into_iter()
-                .map(|(n, limit)| (n, silence(limit)))
+                .map(|(n, limit)| {
+                    let key = keys::stale(&n);
+                    (n, key, silence(limit))
+                })
                 .collect(),
             controller: silence(controller),
             battery_low_v,
@@ -103,7 +107,7 @@ impl Watch {
 
     /// A valid reading of sensor `name` arrived at `now`.
     pub fn heard(&mut self, name: &str, now: Instant) {
-        if let Some((_, s)) = self.sensors.iter_mut().find(|s| s.0 == name) {
+        if let Some((_, _, s)) = self.sensors.iter_mut().find(|s| s.0 == name) {
             s.last = Some(now);
         }
     }
@@ -123,17 +127,15 @@ impl Watch {
         self.controller.last = Some(now);
     }
 
-    /// Every hazard's key and what it is at `now`.
-    pub fn findings(&self, now: Instant) -> Vec<(String, Finding)> {
-        let mut out: Vec<(String, Finding)> = self
-            .sensors
-            .iter()
-            .map(|(name, s)| {
-                let key = keys::stale(name);
-                let finding = s.finding(now, self.since, &key);
-                (key, finding)
-            })
-            .collect();
+    /// Every hazard's key and what it is at `now` (allocating only for what holds: the
+    /// watchdog asks 100 times a second).
+    pub fn findings(&self, now: Instant) -> Vec<(&str, Finding)> {
+        let mut out: Vec<(&str, Finding)> = Vec::with_capacity(self.sensors.len() + 3);
+        out.extend(
+            self.sensors
+                .iter()
+                .map(|(_, key, s)| (key.as_str(), s.finding(now, self.since, key))),
+        );
         let battery = match self.battery_v {
             Some(v) if v < self.battery_low_v || v.is_nan() => Finding::Holds(format!(
                 "battery low ({v:.2} V < {:.2} V)",
@@ -142,9 +144,9 @@ impl Watch {
             Some(v) if v >= self.battery_low_v + self.battery_hysteresis_v => Finding::Clear,
             _ => Finding::Unknown,
         };
-        out.push((keys::BATTERY.into(), battery));
+        out.push((keys::BATTERY, battery));
         out.push((
-            keys::CONTROLLER.into(),
+            keys::CONTROLLER,
             self.controller.finding(now, self.since, keys::CONTROLLER),
         ));
         let temperature = match self.host_temperature {
@@ -155,7 +157,7 @@ impl Watch {
             Some(_) => Finding::Clear,
             None => Finding::Unknown,
         };
-        out.push((keys::TEMPERATURE.into(), temperature));
+        out.push((keys::TEMPERATURE, temperature));
         out
     }
 
@@ -190,7 +192,7 @@ mod tests {
     fn finding(w: &Watch, now: Instant, key: &str) -> Finding {
         w.findings(now)
             .into_iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| *k == key)
             .map(|(_, f)| f)
             .unwrap()
     }
