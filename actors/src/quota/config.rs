@@ -272,7 +272,7 @@ impl QuotaConfig {
         }
     }
 
-    /// Whether the actor at `path_or_name` (a path such as `root/safety/watchdog`, or a
+    /// Whether the actor at `path_or_name` (a path such as `root/guard/heartbeat`, or a
     /// bare name) belongs to a critical group, resolved as by
     /// [`group_for`](Self::group_for): what a caller checks before trusting its vital
     /// actors to their quota.
@@ -283,11 +283,11 @@ impl QuotaConfig {
     /// use nevil_actors::quota::QuotaConfig;
     ///
     /// let config: QuotaConfig = serde_json::from_str(r#"{
-    ///     "actors": { "watchdog": { "group": "critical" } }
+    ///     "actors": { "heartbeat": { "group": "critical" } }
     /// }"#).unwrap();
-    /// assert!(config.is_critical("root/safety/watchdog"));
-    /// assert!(config.is_critical("watchdog"));
-    /// assert!(!config.is_critical("root/drivers/battery")); // standard, by default
+    /// assert!(config.is_critical("root/guard/heartbeat"));
+    /// assert!(config.is_critical("heartbeat"));
+    /// assert!(!config.is_critical("root/plant/gauge")); // standard, by default
     /// ```
     pub fn is_critical(&self, path_or_name: &str) -> bool {
         self.group_for(path_or_name).critical
@@ -543,10 +543,10 @@ mod tests {
         let c = parse(
             r#"{"groups": {"vital": {"critical": true}, "lax": {}},
                 "actors": {
-                    "watchdog": {"group": "critical"},
-                    "root/sim/watchdog": {"group": "lax"},
-                    "motors": {"group": "vital", "stall": {"soft": 0.1, "hard": 0.3}},
-                    "steering": {"group": "standard"},
+                    "heartbeat": {"group": "critical"},
+                    "root/other/heartbeat": {"group": "lax"},
+                    "pump": {"group": "vital", "stall": {"soft": 0.1, "hard": 0.3}},
+                    "valve": {"group": "standard"},
                     "ghost": {"group": "nonexistent"}
                 }}"#,
         );
@@ -556,24 +556,24 @@ mod tests {
             "only the unknown group: {:?}",
             c.check()
         );
-        assert!(c.is_critical("root/safety/watchdog"), "by name");
-        assert!(c.is_critical("watchdog"), "a bare name");
-        assert!(!c.is_critical("root/sim/watchdog"), "the exact path wins");
+        assert!(c.is_critical("root/guard/heartbeat"), "by name");
+        assert!(c.is_critical("heartbeat"), "a bare name");
         assert!(
-            c.is_critical("root/drivers/motors"),
+            !c.is_critical("root/other/heartbeat"),
+            "the exact path wins"
+        );
+        assert!(
+            c.is_critical("root/plant/pump"),
             "a configured critical group"
         );
         assert_eq!(
-            c.group_for("root/drivers/motors").stall.map(|l| l.hard),
+            c.group_for("root/plant/pump").stall.map(|l| l.hard),
             Some(0.3),
             "the actor's own stall override"
         );
-        assert!(!c.is_critical("root/drivers/steering"));
+        assert!(!c.is_critical("root/plant/valve"));
         assert!(!c.is_critical("root/ghost"), "unknown group: the default");
-        assert!(
-            !c.is_critical("root/drivers/battery"),
-            "unnamed: the default"
-        );
+        assert!(!c.is_critical("root/plant/gauge"), "unnamed: the default");
     }
 
     #[test]
