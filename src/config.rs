@@ -201,7 +201,8 @@ pub struct SafetyConfig {
     /// Sensors whose silence stops the motors; each a `[drivers.*]` name, listed once.
     /// It must include every sensor the behaviour uses (see [`Mode::sensors`]):
     /// `ultrasonic` for `obstacle_avoidance`; `grayscale` and `ultrasonic` for
-    /// `line_following`. So `watch = []` is refused: it would turn the check off.
+    /// `line_following`; and `battery` always, without whose readings a low battery
+    /// would go unseen. So `watch = []` is refused: it would turn the check off.
     pub watch: Vec<String>,
     /// A sensor is stale after this many of its sampling periods without a reading
     /// (1.0–10.0; default 1.5, so the motors stop within two periods).
@@ -657,6 +658,12 @@ impl Config {
                 );
             }
         }
+        if !s.watch.iter().any(|n| n == "battery") {
+            p.push(
+                "safety.watch",
+                "must include \"battery\": without its readings a low battery goes unseen",
+            );
+        }
         p.range("safety.stale_periods", s.stale_periods, 1.0, 10.0);
         p.range("safety.battery_low_v", s.battery_low_v, 3.0, 20.0);
         p.range(
@@ -780,8 +787,8 @@ mod tests {
             .replace("rate_hz = 20", "rate_hz = 0")
             .replace("max_power = 60", "max_power = 160")
             .replace(
-                r#"watch = ["ultrasonic", "grayscale"]"#,
-                r#"watch = ["ultrasonic", "lidar"]"#,
+                r#"watch = ["ultrasonic", "grayscale", "battery"]"#,
+                r#"watch = ["ultrasonic", "lidar", "battery"]"#,
             );
         let err = Config::parse(&text, "t.toml").unwrap_err();
         let problems = err.problems();
@@ -1063,7 +1070,7 @@ mod tests {
 
     #[test]
     fn watch_must_cover_the_behaviour_sensors() {
-        let watch = r#"watch = ["ultrasonic", "grayscale"]"#;
+        let watch = r#"watch = ["ultrasonic", "grayscale", "battery"]"#;
         let messages = |edits: &[(&str, &str)]| -> Vec<String> {
             problems_with(edits)
                 .iter()
@@ -1072,9 +1079,16 @@ mod tests {
         };
         assert_eq!(
             messages(&[(watch, "watch = []")]),
-            ["safety.watch: must include \"ultrasonic\": behaviour.mode \"obstacle_avoidance\" uses it"]
+            [
+                "safety.watch: must include \"ultrasonic\": behaviour.mode \"obstacle_avoidance\" uses it",
+                "safety.watch: must include \"battery\": without its readings a low battery goes unseen",
+            ]
         );
-        assert!(messages(&[(watch, r#"watch = ["ultrasonic"]"#)]).is_empty());
+        assert_eq!(
+            messages(&[(watch, r#"watch = ["ultrasonic"]"#)]),
+            ["safety.watch: must include \"battery\": without its readings a low battery goes unseen"]
+        );
+        assert!(messages(&[(watch, r#"watch = ["ultrasonic", "battery"]"#)]).is_empty());
         let line = ("mode = \"obstacle_avoidance\"", "mode = \"line_following\"");
         assert!(messages(&[line]).is_empty());
         assert_eq!(
@@ -1085,7 +1099,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            messages(&[line, (watch, r#"watch = ["grayscale"]"#)]),
+            messages(&[line, (watch, r#"watch = ["grayscale", "battery"]"#)]),
             ["safety.watch: must include \"ultrasonic\": behaviour.mode \"line_following\" uses it"]
         );
     }
@@ -1093,8 +1107,8 @@ mod tests {
     #[test]
     fn watch_duplicates_are_named() {
         let problems = problems_with(&[(
-            r#"watch = ["ultrasonic", "grayscale"]"#,
-            r#"watch = ["ultrasonic", "grayscale", "ultrasonic"]"#,
+            r#"watch = ["ultrasonic", "grayscale", "battery"]"#,
+            r#"watch = ["ultrasonic", "grayscale", "ultrasonic", "battery"]"#,
         )]);
         let got: Vec<_> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(

@@ -31,8 +31,8 @@ fn broken_config_names_each_problem() {
         &[
             ("rate_hz = 50", "rate_hz = 5000"),
             (
-                r#"watch = ["ultrasonic", "grayscale"]"#,
-                r#"watch = ["ultrasonic", "lidar"]"#,
+                r#"watch = ["ultrasonic", "grayscale", "battery"]"#,
+                r#"watch = ["ultrasonic", "lidar", "battery"]"#,
             ),
             ("max_power = 60", "max_power = 0"),
         ],
@@ -99,7 +99,10 @@ fn wild_numbers_and_disabled_safety_are_named() {
             ("ramp_pct_per_s = 300", "ramp_pct_per_s = inf"),
             ("battery_low_v = 6.4", "battery_low_v = 0"),
             ("battery_hysteresis_v = 0.2", "battery_hysteresis_v = nan"),
-            (r#"watch = ["ultrasonic", "grayscale"]"#, "watch = []"),
+            (
+                r#"watch = ["ultrasonic", "grayscale", "battery"]"#,
+                "watch = []",
+            ),
             ("timeout_s = 5", "timeout_s = -1"),
         ],
     );
