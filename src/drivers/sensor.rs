@@ -201,13 +201,11 @@ impl<S: Sensor> Actor for SensorDriver<S> {
         match msg {
             SensorMsg::Sample => {
                 let t_us = self.clock.now_us();
-                let read = if self.blocking {
-                    let device = self.device.clone();
-                    // A panic inside the read comes back as a JoinError: still a crash.
-                    tokio::task::spawn_blocking(move || S::read(&mut **device.lock(), t_us)).await?
-                } else {
-                    S::read(&mut **self.device.lock(), t_us)
-                };
+                // A failed read comes back as a value; a panic inside it is a crash.
+                let read = self
+                    .device
+                    .run(self.blocking, move |d| Ok(S::read(d, t_us)))
+                    .await?;
                 if let Some(reading) = state.outcome(S::NAME, read) {
                     reading.publish(&self.bus);
                 }
