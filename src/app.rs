@@ -186,6 +186,9 @@ pub enum AppError {
     /// The bulkhead runtime could not be built.
     #[error("cannot start the bulkhead runtime: {0}")]
     Runtime(std::io::Error),
+    /// The dead-man's checker thread could not be started.
+    #[error("cannot start the dead-man's thread: {0}")]
+    DeadMan(std::io::Error),
 }
 
 /// The shared parts every actor is built from.
@@ -527,10 +530,8 @@ impl Robot {
         clock: Clock,
         opts: &RunOptions,
     ) -> Result<Self, AppError> {
-        let (command_deadline, heartbeat_deadline) = DeadMan::deadlines(
-            config.motion.period(),
-            Duration::from_secs_f64(1.0 / config.safety.check_hz),
-        );
+        let (command_deadline, heartbeat_deadline) =
+            DeadMan::deadlines(config.motion.period(), config.safety.check_period());
         let parts = Parts {
             bus: Bus::new(config.bus.queue),
             clock,
@@ -567,7 +568,7 @@ impl Robot {
         parts
             .deadman
             .spawn(opts.loop_timer, parts.hw.drive.clone(), parts.latch.clone())
-            .map_err(AppError::Runtime)?;
+            .map_err(AppError::DeadMan)?;
         let quotas = &config.quotas;
         let children = groups
             .into_iter()

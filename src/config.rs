@@ -223,6 +223,13 @@ fn default_battery_hysteresis_v() -> f64 {
     0.2
 }
 
+impl SafetyConfig {
+    /// How often the watchdog checks (`1 / check_hz`).
+    pub fn check_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.check_hz)
+    }
+}
+
 /// `[bus]`: per-subscriber queues.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

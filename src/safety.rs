@@ -117,7 +117,7 @@ impl Watchdog {
             controller_limit: crate::nodes::motion::silence_limit(&config.motion),
             battery_low_v: config.safety.battery_low_v,
             battery_hysteresis_v: config.safety.battery_hysteresis_v,
-            check_period: Duration::from_secs_f64(1.0 / config.safety.check_hz),
+            check_period: config.safety.check_period(),
             bus,
             clock,
             latch,
