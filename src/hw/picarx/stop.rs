@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use super::protocol::{self, Level};
 use super::transport::{
-    gpio_reason, i2c_device_name, i2c_reason, rppal_level, EchoLine, Recording, Transaction,
-    Transport,
+    gpio_reason, i2c_device_name, i2c_read_one, i2c_reason, i2c_write_all, rppal_level, EchoLine,
+    Recording, Transaction, Transport,
 };
 use super::{Hat, PicarxConfig};
 use crate::hw::HwError;
@@ -136,6 +136,14 @@ impl Devices {
         (devices, errors)
     }
 
+    /// A transfer error on the opened bus.
+    fn io(&self, reason: String) -> HwError {
+        HwError::Io {
+            device: self.i2c_name.clone(),
+            reason,
+        }
+    }
+
     /// The bus, if it opened and `addr` is the device it was opened for.
     fn i2c(&mut self, addr: u16) -> Result<&mut rppal::i2c::I2c, HwError> {
         if addr != self.addr {
@@ -156,35 +164,13 @@ impl Devices {
 
 impl Transport for Devices {
     fn i2c_write(&mut self, addr: u16, bytes: &[u8]) -> Result<(), HwError> {
-        let name = self.i2c_name.clone();
-        let io = |reason: String| HwError::Io {
-            device: name.clone(),
-            reason,
-        };
-        let sent = self
-            .i2c(addr)?
-            .write(bytes)
-            .map_err(|e| io(i2c_reason(&e)))?;
-        if sent != bytes.len() {
-            return Err(io(format!("short write: {sent} of {} bytes", bytes.len())));
-        }
-        Ok(())
+        let written = i2c_write_all(self.i2c(addr)?, bytes);
+        written.map_err(|reason| self.io(reason))
     }
 
     fn i2c_read_byte(&mut self, addr: u16) -> Result<u8, HwError> {
-        let name = self.i2c_name.clone();
-        let mut buf = [0u8; 1];
-        let got = self.i2c(addr)?.read(&mut buf).map_err(|e| HwError::Io {
-            device: name.clone(),
-            reason: i2c_reason(&e),
-        })?;
-        if got != 1 {
-            return Err(HwError::Io {
-                device: name,
-                reason: "short read: 0 of 1 byte".to_owned(),
-            });
-        }
-        Ok(buf[0])
+        let read = i2c_read_one(self.i2c(addr)?);
+        read.map_err(|reason| self.io(reason))
     }
 
     fn gpio_write(&mut self, bcm: u8, level: Level) -> Result<(), HwError> {

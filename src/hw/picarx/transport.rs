@@ -499,6 +499,26 @@ pub(crate) fn i2c_reason(e: &rppal::i2c::Error) -> String {
     }
 }
 
+/// Writes `bytes` to `i2c` in one transfer; what went wrong otherwise (a short write
+/// included), for the caller to name its device.
+pub(crate) fn i2c_write_all(i2c: &mut rppal::i2c::I2c, bytes: &[u8]) -> Result<(), String> {
+    let sent = i2c.write(bytes).map_err(|e| i2c_reason(&e))?;
+    if sent != bytes.len() {
+        return Err(format!("short write: {sent} of {} bytes", bytes.len()));
+    }
+    Ok(())
+}
+
+/// Reads one byte from `i2c` (an SMBus receive byte); what went wrong otherwise.
+pub(crate) fn i2c_read_one(i2c: &mut rppal::i2c::I2c) -> Result<u8, String> {
+    let mut buf = [0u8; 1];
+    let got = i2c.read(&mut buf).map_err(|e| i2c_reason(&e))?;
+    if got != 1 {
+        return Err("short read: 0 of 1 byte".to_owned());
+    }
+    Ok(buf[0])
+}
+
 /// The OS text of an rppal GPIO error, or its own description.
 pub(crate) fn gpio_reason(e: &rppal::gpio::Error) -> String {
     match e {
@@ -601,27 +621,12 @@ impl Rppal {
 impl Transport for Rppal {
     fn i2c_write(&mut self, addr: u16, bytes: &[u8]) -> Result<(), HwError> {
         self.address(addr)?;
-        let sent = self
-            .i2c
-            .write(bytes)
-            .map_err(|e| self.i2c_io(i2c_reason(&e)))?;
-        if sent != bytes.len() {
-            return Err(self.i2c_io(format!("short write: {sent} of {} bytes", bytes.len())));
-        }
-        Ok(())
+        i2c_write_all(&mut self.i2c, bytes).map_err(|reason| self.i2c_io(reason))
     }
 
     fn i2c_read_byte(&mut self, addr: u16) -> Result<u8, HwError> {
         self.address(addr)?;
-        let mut buf = [0u8; 1];
-        let got = self
-            .i2c
-            .read(&mut buf)
-            .map_err(|e| self.i2c_io(i2c_reason(&e)))?;
-        if got != 1 {
-            return Err(self.i2c_io("short read: 0 of 1 byte".to_owned()));
-        }
-        Ok(buf[0])
+        i2c_read_one(&mut self.i2c).map_err(|reason| self.i2c_io(reason))
     }
 
     fn gpio_write(&mut self, bcm: u8, level: Level) -> Result<(), HwError> {
