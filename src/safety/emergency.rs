@@ -49,3 +49,40 @@ impl Drop for MotorGuard {
         stop_motors();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::sim::{ManualClock, Sim, SimConfig};
+
+    /// What the panic hook and the drop guard do: zero the armed motors, even when a
+    /// thread died holding their lock (poisoned), but never wait on a lock that is held.
+    /// (The only test that arms the process-wide registration.)
+    #[test]
+    fn stops_the_armed_motors_and_never_waits_on_a_held_lock() {
+        let sim = Sim::new(&SimConfig::default(), ManualClock::new());
+        let drive = sim.hardware().drive;
+        drive.lock().set_power(40.0, 40.0).unwrap();
+        let guard = MotorGuard::new(drive.clone());
+        {
+            let _held = drive.lock();
+            assert!(!stop_motors(), "a held lock is skipped, not waited for");
+        }
+        assert_eq!(sim.report().last_drive.unwrap().left, 40.0);
+        let poisoner = drive.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.lock();
+            panic!("dies holding the motors' lock");
+        })
+        .join();
+        assert!(stop_motors(), "a poisoned lock is usable");
+        assert_eq!(sim.report().last_drive.unwrap().left, 0.0);
+        drive.lock().set_power(25.0, 25.0).unwrap();
+        drop(guard);
+        assert_eq!(
+            sim.report().last_drive.unwrap().left,
+            0.0,
+            "the guard's drop"
+        );
+    }
+}
