@@ -60,11 +60,6 @@ impl Motion {
         }
     }
 
-    /// Whether the e-stop holds for this controller.
-    pub fn estop(&self) -> bool {
-        self.estop
-    }
-
     /// Takes a behaviour's command.
     pub fn on_command(&mut self, c: Command) {
         self.commands_seen += 1;

@@ -126,11 +126,6 @@ impl DeadMan {
         )
     }
 
-    /// The command and heartbeat deadlines.
-    pub fn deadline(&self) -> (Duration, Duration) {
-        (self.0.command_deadline, self.0.heartbeat_deadline)
-    }
-
     fn now(&self) -> u64 {
         nanos(self.0.clock.elapsed())
     }
