@@ -84,3 +84,8 @@ pub use supervisor::{
     SupervisorRef,
 };
 pub use tree::{Tree, TreeContext, TreeView};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
