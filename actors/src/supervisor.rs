@@ -462,7 +462,7 @@ impl SupervisorState {
 
     /// Initial start: every child in order; a failed start is retried as a crash.
     async fn start_all(&mut self, myself: &ActorCell) -> Result<(), StartError> {
-        let ids: Vec<u64> = self.table().iter().map(|c| c.id).collect();
+        let ids = self.table().ids();
         for id in ids {
             while let Err(reason) = self.start_one(myself, id).await {
                 if !self.wants_restart(id, &reason) {
