@@ -16,7 +16,7 @@
 //!   started after it (last first) and restarts them with it in start order; `one_for_all`
 //!   does so for every child. Temporary siblings are stopped and not restarted.
 //! - **Intensity.** More than `max_restarts` within `period` and the supervisor stops all
-//!   its children in reverse start order and fails with [`Escalated`](crate::Escalated), which its own
+//!   its children in reverse start order and fails with [`Escalated`], which its own
 //!   supervisor handles as a crash of it; the root's failure ends [`Tree::wait`](crate::Tree::wait). A
 //!   failed start, a crash and a failed restart all escalate through one path.
 //! - **Calls** ([`SupervisorRef`]): `start_child`, `stop_child` (OTP's `terminate_child`

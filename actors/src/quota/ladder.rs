@@ -1,6 +1,6 @@
 //! The state machine: [`QuotaState::assess`] takes one sample and climbs (or leaves) the
 //! ladder ok → warned → throttled → suspended → terminated, by the rules in the
-//! [module docs](super).
+//! [module docs](crate::quota).
 
 use tokio::time::Instant;
 
@@ -57,7 +57,7 @@ impl Breach {
 }
 
 /// One child's standing with its quota: the state machine [`assess`](Self::assess) drives,
-/// one sample at a time. See the [module docs](self) for the rules.
+/// one sample at a time. See the [module docs](crate::quota) for the rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaState {
     status: QuotaStatus,
@@ -107,7 +107,7 @@ impl QuotaState {
     }
 
     /// Takes the sample `usage`, measured at `now`, under `group`, and returns what to do
-    /// to the child if its state changes (see the [module docs](self)); `None` when
+    /// to the child if its state changes (see the [module docs](crate::quota)); `None` when
     /// nothing changes.
     ///
     /// Samples must come in time order; `now` earlier than a previous sample counts as

@@ -18,7 +18,7 @@ pub enum Resource {
     /// Messages it handled per second over the sampling window.
     Rate,
     /// Seconds it has had messages waiting without starting any (a wedged handler);
-    /// config key `stall`. See the [module docs](self).
+    /// config key `stall`. See the [module docs](crate::quota).
     Stall,
 }
 
@@ -97,7 +97,7 @@ impl Usage {
 ///
 /// Valid when all are finite and `0 <= soft <= burst <= hard` (see [`Limits::check`]):
 /// at `soft` the child is warned, at `burst` throttled, at `hard` the group's
-/// [`HardAction`] applies.
+/// [`HardAction`](super::HardAction) applies.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Limits {
     /// Warn at or above this.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::limits::Resource;
 
-/// What a supervisor does to a child, as decided by [`QuotaState::assess`].
+/// What a supervisor does to a child, as decided by [`QuotaState::assess`](super::QuotaState::assess).
 ///
 /// Serialized with the name under `action` and a throttle's factor beside it:
 /// `{"action": "throttle", "factor": 0.7}`, `{"action": "warn"}`.
