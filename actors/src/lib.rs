@@ -80,8 +80,8 @@ pub use quota::{
     Usage,
 };
 pub use supervisor::{
-    Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
-    SupervisorRef,
+    Backoff, ChildCounts, ChildInfo, ChildKind, ChildSpec, Incarnation, Restart, Shutdown,
+    Strategy, Supervisor, SupervisorFlags, SupervisorRef,
 };
 pub use tree::{Tree, TreeContext, TreeView};
 
