@@ -549,6 +549,9 @@ impl Actor for Supervisor {
             next_generation: 0,
         };
         async {
+            // Exactly as many slots as children: a table grown by doubling would hold
+            // up to twice the memory its children need.
+            state.table().reserve_exact(args.children.len());
             for spec in args.children {
                 state.add(spec).map_err(StartError::from)?;
             }

@@ -211,7 +211,8 @@ pub struct ChildSpec {
     strategy: Option<Strategy>,
     restart: Restart,
     shutdown: Shutdown,
-    quota: Option<(String, QuotaGroup)>,
+    /// Boxed: most children have none, and a supervisor keeps every spec inline.
+    quota: Option<Box<(String, QuotaGroup)>>,
     start: Arc<StartFn>,
 }
 
@@ -308,12 +309,12 @@ impl ChildSpec {
     /// Governs the child by the quota `group` (named `name` in the tree), enforced by
     /// its supervisor when it samples ([`SupervisorFlags::sample_every`]).
     pub fn quota(mut self, name: impl Into<String>, group: QuotaGroup) -> Self {
-        self.quota = Some((name.into(), group));
+        self.quota = Some(Box::new((name.into(), group)));
         self
     }
 
     pub(crate) fn quota_group(&self) -> Option<&(String, QuotaGroup)> {
-        self.quota.as_ref()
+        self.quota.as_deref()
     }
 
     /// Runs the child on `runtime` instead of its supervisor's: a bulkhead, so that a
