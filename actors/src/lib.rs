@@ -1,6 +1,6 @@
 //! # nevil-actors: supervision trees with OTP's semantics, on ractor
 //!
-//! Every actor of a nevil system lives in a tree of [`Supervisor`]s. A supervisor starts
+//! Every actor of a nevil system lives in a tree of supervisors ([`supervisor`]). A supervisor starts
 //! its children in order, restarts them when they exit according to their [`Restart`]
 //! type and its [`Strategy`], gives up when they fail more often than its restart
 //! intensity allows (stopping them in reverse order and failing to its own supervisor),
@@ -53,6 +53,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 // A panic in an actor must unwind to its supervisor; with `panic = "abort"` it would end
 // the process instead, silently disabling supervision (ractor #214).
 #[cfg(panic = "abort")]
@@ -81,7 +83,7 @@ pub use quota::{
 };
 pub use supervisor::{
     Backoff, ChildCounts, ChildInfo, ChildKind, ChildSpec, Incarnation, Restart, Shutdown,
-    Strategy, Supervisor, SupervisorFlags, SupervisorRef,
+    Strategy, SupervisorFlags, SupervisorRef,
 };
 pub use tree::{Tree, TreeContext, TreeView};
 

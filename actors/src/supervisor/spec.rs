@@ -88,7 +88,7 @@ impl Shutdown {
 pub enum ChildKind {
     /// Does the work; has no children of its own.
     Worker,
-    /// A [`Supervisor`] with its own children.
+    /// A supervisor ([`ChildSpec::supervisor`]) with its own children.
     Supervisor,
 }
 
