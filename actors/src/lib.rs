@@ -61,6 +61,7 @@ compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot cat
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod fault;
 pub mod introspect;
 pub mod managed;
 pub mod path;
@@ -71,6 +72,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
+pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
