@@ -579,9 +579,7 @@ impl Robot {
             .into_iter()
             .map(|(injection, path)| match injection.fault {
                 Fault::Unplug => unplug_later(devices.sim.clone(), injection, path, fired.clone()),
-                Fault::Actor(fault) => {
-                    schedule(tree.view(), injection, fault, path, fired.clone())
-                }
+                Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");

@@ -75,7 +75,10 @@ impl FromStr for Fault {
         }
         name.parse().map(Self::Actor).map_err(|_| {
             let names: Vec<_> = Self::names().collect();
-            format!("unknown fault {name:?} (expected one of: {})", names.join(", "))
+            format!(
+                "unknown fault {name:?} (expected one of: {})",
+                names.join(", ")
+            )
         })
     }
 }

@@ -250,10 +250,7 @@ async fn a_restarted_monitor_keeps_the_levels() {
     assert_eq!(pressure.level(), PressureLevel::Critical);
 
     rig.tree
-        .inject(
-            "root/management/system_monitor",
-            nevil_actors::Fault::Panic,
-        )
+        .inject("root/management/system_monitor", nevil_actors::Fault::Panic)
         .await
         .unwrap();
     tokio::time::sleep(PERIOD / 10).await;

@@ -89,9 +89,7 @@ impl Actor for Motors {
             .drive
             .subscribe("motors", myself.clone(), MotorsMsg::Drive);
         self.bus.estop.subscribe("motors", myself, MotorsMsg::EStop);
-        Ok(MotorsState {
-            powered: false,
-        })
+        Ok(MotorsState { powered: false })
     }
 
     async fn handle(

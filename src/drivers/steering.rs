@@ -51,9 +51,7 @@ impl Actor for Steering {
         self.bus
             .drive
             .subscribe("steering", myself, SteeringMsg::Drive);
-        Ok(SteeringState {
-            angle: 0.0,
-        })
+        Ok(SteeringState { angle: 0.0 })
     }
 
     async fn handle(

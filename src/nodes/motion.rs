@@ -175,9 +175,7 @@ impl Actor for MotionActor {
             myself,
             MotionMsg::Tick,
         )?;
-        Ok(MotionState {
-            motion,
-        })
+        Ok(MotionState { motion })
     }
 
     async fn handle(

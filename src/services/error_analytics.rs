@@ -213,9 +213,7 @@ impl Actor for ErrorAnalytics {
         ticker::spawn(Timer::Tokio, "error_analytics", REFRESH, myself, |_| {
             ErrorAnalyticsMsg::Refresh
         })?;
-        Ok(ErrorAnalyticsState {
-            forwarder,
-        })
+        Ok(ErrorAnalyticsState { forwarder })
     }
 
     async fn handle(

@@ -84,9 +84,7 @@ impl Actor for Recorder {
             |_| RecorderMsg::Flush,
         )?;
         tracing::info!(path = %self.path.display(), "recording bus messages");
-        Ok(RecorderState {
-            writer,
-        })
+        Ok(RecorderState { writer })
     }
 
     async fn handle(
