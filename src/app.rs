@@ -83,7 +83,9 @@ impl Devices {
     }
 }
 
-/// A worker of the tree, flooded with `noop`s by a `flood` drill.
+/// A worker of the tree, flooded with `noop`s by a `flood` drill: every other message a
+/// robot actor takes acts (drives, samples, feeds the dead-man), and a flood must only
+/// load the mailbox, as before drills moved into the actor system.
 fn worker<A>(name: &str, actor: A, noop: fn() -> A::Msg) -> ChildSpec
 where
     A: ractor::Actor<Arguments = ()> + Clone,

@@ -405,6 +405,11 @@ impl<A: Actor> Managed<A> {
         event: HelperEvent,
         state: &mut ManagedState<A>,
     ) -> Result<(), ActorProcessingErr> {
+        if !matches!(event, HelperEvent::Ignore) {
+            // A fault waits at a closed gate as a message would (a suspended worker
+            // neither fails nor leaks until resumed).
+            self.counters.gate.pass(&mut state.bucket).await;
+        }
         match event {
             HelperEvent::Poke => match self.counters.faults.take(&self.counters.gate) {
                 Some(fault) => self.commit(fault, state).await,
