@@ -30,9 +30,9 @@
 //!   100 ms (`ActorCell::notify_supervisor`, the one public way to reach an actor's
 //!   supervision port); each one makes the worker hold 1 MiB more.
 //! - **Flood**: the message type is known only where the child is specified, so the
-//!   messages come from a closure on its [`ChildSpec`](crate::ChildSpec)
+//!   messages come from a closure on its [`ChildSpec`]
 //!   ([`ChildSpec::flood`](crate::ChildSpec::flood)). A helper sends 500 of them every
-//!   10 ms through the worker's counting [`Mailbox`](crate::Mailbox), and while the flood
+//!   10 ms through the worker's counting [`Mailbox`], and while the flood
 //!   lasts each message costs [`FLOOD_ITEM_COST`] of busy time in the gate's slow path,
 //!   so the flood outpaces the handler.
 //!

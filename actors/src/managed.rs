@@ -25,7 +25,10 @@
 //! - **handler time**, each poll timed with the TSC, calibrated per thread against
 //!   its CPU clock ([`cpu`]);
 //! - **memory** the actor allocated and still holds, with [`CountingAlloc`] installed;
-//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]).
+//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]);
+//! - **faults** injected through the tree ([`crate::fault`]), carried out in the actor's
+//!   own task: picked up on the gate's slow path, or on a helper's supervision event when
+//!   the actor is idle.
 //!
 //! Cost per message with the gate open: one relaxed load, two TSC reads, plain stores
 //! to counters only the actor writes; `sent` lives on its own cache line, so senders
