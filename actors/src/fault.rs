@@ -312,7 +312,12 @@ impl Faults {
 
     /// Takes the waiting fault, if any (the actor's side).
     pub(crate) fn take(&self, gate: &gate::Gate) -> Option<Fault> {
-        // The flag first: a fault armed meanwhile raises it again.
+        // A load first, so a throttled actor's slow path writes nothing when no fault
+        // waits (one being armed right now is picked up by its helper's poke).
+        if !gate.is_raised(gate::FAULT) {
+            return None;
+        }
+        // The flag before the fault: a fault armed meanwhile raises it again.
         gate.lower(gate::FAULT);
         match self.pending.swap(0, Ordering::AcqRel) {
             0 => None,
