@@ -11,6 +11,10 @@
 //! (`spawn_linked`, `SupervisionEvent`); children are named within their supervisor, never
 //! in ractor's global registry, so the same tree can run twice in one process.
 //!
+//! To see supervision respond, any worker can be made to fail on purpose — panic, error,
+//! exit, hang, spin, leak or flood — through the tree ([`Tree::inject`], [`fault`]); its
+//! message type knows nothing of it.
+//!
 //! ```
 //! use std::time::Duration;
 //! use nevil_actors::{ChildSpec, ExitReason, Restart, Strategy, SupervisorFlags, Tree};
