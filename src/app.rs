@@ -25,13 +25,12 @@ use nevil_actors::{
     ActorPath, ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
     SupervisorFlags, Tree, TreeContext, TreeView,
 };
-use ractor::{ActorRef, Message};
+use ractor::ActorRef;
 use serde::Serialize;
 
 use crate::bus::{Bus, Clock, EStop, TopicStats};
-use crate::bus::{Line, Range};
 use crate::config::{Backend, Config, Mode, SensorConfig};
-use crate::drill::{DrillMsg, Fault, Injection};
+use crate::drill::{Fault, Injection};
 use crate::drivers::motors::{Motors, MotorsMsg};
 use crate::drivers::sensor::{
     BatteryMonitor, Grayscale, Sensor, SensorDriver, SensorMsg, Ultrasonic,
@@ -84,35 +83,20 @@ impl Devices {
     }
 }
 
-/// Sends drill messages to one incarnation of a worker; `false` once it is gone.
-type DrillSender = Box<dyn Fn(DrillMsg) -> bool + Send>;
-/// Finds the live incarnation at a path, for a worker of a known message type.
-type DrillSend = fn(&TreeView, &str) -> Option<DrillSender>;
-
-fn send_drill<M: From<DrillMsg> + Message>(view: &TreeView, path: &str) -> Option<DrillSender> {
-    let mailbox = view.mailbox::<M>(path)?;
-    Some(Box::new(move |d| mailbox.cast(M::from(d)).is_ok()))
-}
-
-struct Worker {
-    spec: ChildSpec,
-    drill: DrillSend,
-}
-
-fn worker<A>(name: &str, actor: A, drill: DrillSend) -> Worker
+/// A worker of the tree, flooded with `noop`s by a `flood` drill: every other message a
+/// robot actor takes acts (drives, samples, feeds the dead-man), and a flood must only
+/// load the mailbox, as before drills moved into the actor system.
+fn worker<A>(name: &str, actor: A, noop: fn() -> A::Msg) -> ChildSpec
 where
     A: ractor::Actor<Arguments = ()> + Clone,
 {
-    Worker {
-        spec: ChildSpec::worker(name, actor, ()),
-        drill,
-    }
+    ChildSpec::worker(name, actor, ()).flood(noop)
 }
 
 struct Group {
     name: &'static str,
     strategy: Strategy,
-    workers: Vec<Worker>,
+    workers: Vec<ChildSpec>,
 }
 
 /// Options of a run that are not in the config file.
@@ -289,17 +273,17 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 analytics: p.analytics.clone(),
                 path: opts.tree_dump.clone(),
             },
-            send_drill::<TreeServiceMsg>,
+            || TreeServiceMsg::Noop,
         ),
         worker(
             "system_monitor",
             system_monitor(config, disk_path, p),
-            send_drill::<SystemMonitorMsg>,
+            || SystemMonitorMsg::Noop,
         ),
         worker(
             "error_analytics",
             ErrorAnalytics::new(&p.events, p.analytics.clone()),
-            send_drill::<ErrorAnalyticsMsg>,
+            || ErrorAnalyticsMsg::Noop,
         ),
     ];
     if let Some(path) = recording {
@@ -309,18 +293,18 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
             keep_files: config.recorder.keep_files,
             bus: p.bus.clone(),
         };
-        management.push(worker("recorder", recorder, send_drill::<RecorderMsg>));
+        management.push(worker("recorder", recorder, || RecorderMsg::Noop));
     }
     let drivers = vec![
         worker(
             "ultrasonic",
             p.sampler(p.hw.ranger.clone(), &config.drivers.ultrasonic, Ultrasonic),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "grayscale",
             p.sampler(p.hw.line.clone(), &config.drivers.grayscale, Grayscale),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "battery",
@@ -329,7 +313,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 &config.drivers.battery,
                 BatteryMonitor,
             ),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "motors",
@@ -340,7 +324,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 latch: p.latch.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<MotorsMsg>,
+            || MotorsMsg::Noop,
         ),
         worker(
             "steering",
@@ -350,7 +334,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 bus: p.bus.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<SteeringMsg>,
+            || SteeringMsg::Noop,
         ),
     ];
     let max_steer = config.motion.max_steer_deg;
@@ -366,7 +350,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 latch: p.latch.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<MotionMsg>,
+            || MotionMsg::Noop,
         ),
         worker(
             "obstacle_avoidance",
@@ -374,7 +358,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 node: ObstacleAvoidance::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<BehaviourMsg<Range>>,
+            || BehaviourMsg::Noop,
         ),
     ];
     if config.behaviour.mode == Mode::LineFollowing {
@@ -384,7 +368,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
                 node: LineFollower::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<BehaviourMsg<Line>>,
+            || BehaviourMsg::Noop,
         ));
     }
     let watchdog = Watchdog::from_config(
@@ -413,7 +397,7 @@ fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group> {
         Group {
             name: "safety",
             strategy: Strategy::OneForOne,
-            workers: vec![worker("watchdog", watchdog, send_drill::<WatchdogMsg>)],
+            workers: vec![worker("watchdog", watchdog, || WatchdogMsg::Noop)],
         },
     ]
 }
@@ -425,39 +409,27 @@ impl Group {
     }
 
     /// The path of one of its workers.
-    fn worker_path(&self, w: &Worker) -> ActorPath {
-        self.path().child(w.spec.name())
+    fn worker_path(&self, w: &ChildSpec) -> ActorPath {
+        self.path().child(w.name())
+    }
+
+    /// The group as the tree will hold it (without its quotas and runtimes, which do
+    /// not change its shape).
+    fn shape(&self) -> ChildSpec {
+        let flags = SupervisorFlags::new(self.strategy);
+        ChildSpec::supervisor(self.name, flags, self.workers.clone())
     }
 }
 
-/// Finds the worker a drill names (by path or name) in `groups`.
-fn resolve(groups: &[Group], target: &str) -> Result<(String, DrillSend), DrillTargetError> {
-    let err = |reason: String| DrillTargetError {
-        target: target.to_string(),
-        reason,
-    };
-    let root = ActorPath::root("root");
-    let mut workers = Vec::new();
-    for g in groups {
-        for supervisor in [&root, &g.path()] {
-            if supervisor.matches(target) {
-                return Err(err(format!(
-                    "{supervisor} is a supervisor; faults are injected into workers"
-                )));
-            }
-        }
-        for w in &g.workers {
-            let path = g.worker_path(w);
-            if path.matches(target) {
-                return Ok((path.to_string(), w.drill));
-            }
-            workers.push(path.to_string());
-        }
-    }
-    Err(err(format!(
-        "no such actor (workers: {})",
-        workers.join(", ")
-    )))
+/// Finds the worker a drill names (by path or name) in the tree `groups` make.
+fn resolve(groups: &[Group], target: &str) -> Result<String, DrillTargetError> {
+    let shape: Vec<_> = groups.iter().map(Group::shape).collect();
+    nevil_actors::fault::resolve("root", &shape, target)
+        .map(|path| path.to_string())
+        .map_err(|e| DrillTargetError {
+            target: target.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// The bulkhead runtime, if the config isolates any worker.
@@ -552,7 +524,7 @@ impl Robot {
         let targets = opts
             .inject
             .iter()
-            .map(|i| resolve(&groups, &i.target).map(|(path, send)| (i.clone(), path, send)))
+            .map(|i| resolve(&groups, &i.target).map(|path| (i.clone(), path)))
             .collect::<Result<Vec<_>, _>>()?;
         check_drills(config, &opts.inject)?;
         let sup = &config.supervision;
@@ -581,7 +553,7 @@ impl Robot {
                     .map(|(w, path)| {
                         let path = path.as_str();
                         let group = quotas.group_name_for(path).to_string();
-                        let spec = w.spec.quota(group, quotas.group_for(path));
+                        let spec = w.quota(group, quotas.group_for(path));
                         match &bulkhead {
                             Some(rt)
                                 if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
@@ -607,9 +579,9 @@ impl Robot {
         let fired = FiredDrills::new(clock);
         let drills = targets
             .into_iter()
-            .map(|(injection, path, send)| match injection.fault {
+            .map(|(injection, path)| match injection.fault {
                 Fault::Unplug => unplug_later(devices.sim.clone(), injection, path, fired.clone()),
-                _ => schedule(tree.view(), injection, path, send, fired.clone()),
+                Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");
@@ -829,44 +801,30 @@ impl FiredDrills {
     }
 }
 
-/// Runs one drill: at its time, the fault goes to the incarnation then alive; a leak or
-/// flood continues until that incarnation is gone.
+/// Runs one drill: at its time, the fault goes to the incarnation then alive, through
+/// the tree ([`TreeView::inject`]); a leak or flood continues until that incarnation is
+/// gone.
 fn schedule(
-    view: nevil_actors::TreeView,
+    view: TreeView,
     injection: Injection,
+    fault: nevil_actors::Fault,
     path: String,
-    send: DrillSend,
     fired: FiredDrills,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(injection.at).await;
-        let Some(send) = send(&view, &path) else {
-            tracing::warn!(%path, fault = %injection.fault, "drill target not running; drill skipped");
-            return;
+        let skipped = || {
+            tracing::warn!(%path, %fault, "drill target not running; drill skipped");
         };
-        tracing::warn!(%path, fault = %injection.fault, "injecting fault");
+        if view.actor(&path).is_none() {
+            return skipped();
+        }
+        tracing::warn!(%path, %fault, "injecting fault");
         fired.push(&injection, &path);
-        match injection.fault {
-            Fault::Leak => {
-                let mut tick = tokio::time::interval(Duration::from_millis(100));
-                while send(DrillMsg::LeakTick) {
-                    tick.tick().await;
-                }
-            }
-            Fault::Flood => {
-                let mut tick = tokio::time::interval(Duration::from_millis(10));
-                'flood: loop {
-                    for _ in 0..500 {
-                        if !send(DrillMsg::FloodItem) {
-                            break 'flood;
-                        }
-                    }
-                    tick.tick().await;
-                }
-            }
-            fault => {
-                send(DrillMsg::Fault(fault));
-            }
+        match view.inject(&path, fault).await {
+            Ok(_) => {}
+            Err(nevil_actors::InjectError::NotRunning { .. }) => skipped(),
+            Err(e) => tracing::warn!(%path, %fault, error = %e, "drill refused"),
         }
     })
 }

@@ -11,6 +11,10 @@
 //! (`spawn_linked`, `SupervisionEvent`); children are named within their supervisor, never
 //! in ractor's global registry, so the same tree can run twice in one process.
 //!
+//! To see supervision respond, any worker can be made to fail on purpose — panic, error,
+//! exit, hang, spin, leak or flood — through the tree ([`Tree::inject`], [`fault`]); its
+//! message type knows nothing of it.
+//!
 //! ```
 //! use std::time::Duration;
 //! use nevil_actors::{ChildSpec, ExitReason, Restart, Strategy, SupervisorFlags, Tree};
@@ -63,6 +67,7 @@ compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot cat
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod fault;
 pub mod introspect;
 pub mod managed;
 pub mod path;
@@ -73,6 +78,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
+pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;

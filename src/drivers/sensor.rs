@@ -18,7 +18,6 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::{self, Bus, Clock};
-use crate::drill::{Ballast, DrillMsg};
 use crate::hw::{self, HwError, Shared};
 use crate::ticker::{self, Timer};
 
@@ -100,11 +99,10 @@ impl Sensor for BatteryMonitor {
 pub enum SensorMsg {
     /// Time to sample.
     Sample,
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(SensorMsg);
 
 /// A driver sampling sensor `S` every `period`.
 pub struct SensorDriver<S: Sensor> {
@@ -138,7 +136,6 @@ impl<S: Sensor> Clone for SensorDriver<S> {
 /// State of a [`SensorDriver`] incarnation.
 #[derive(Debug, Default)]
 pub struct SamplerState {
-    ballast: Ballast,
     failing: u64,
 }
 
@@ -194,7 +191,7 @@ impl<S: Sensor> Actor for SensorDriver<S> {
 
     async fn handle(
         &self,
-        myself: ActorRef<SensorMsg>,
+        _: ActorRef<SensorMsg>,
         msg: SensorMsg,
         state: &mut SamplerState,
     ) -> Result<(), ActorProcessingErr> {
@@ -210,7 +207,7 @@ impl<S: Sensor> Actor for SensorDriver<S> {
                     reading.publish(&self.bus);
                 }
             }
-            SensorMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            SensorMsg::Noop => {}
         }
         Ok(())
     }

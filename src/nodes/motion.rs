@@ -15,7 +15,6 @@ use tokio::time::Instant;
 
 use crate::bus::{Bus, Clock, Command, Delivery, Drive, EStop, Micros};
 use crate::config::MotionConfig;
-use crate::drill::{Ballast, DrillMsg};
 use crate::jitter::Jitter;
 use crate::safety::{DeadMan, EStopLatch};
 use crate::ticker::{self, Timer};
@@ -121,11 +120,10 @@ pub enum MotionMsg {
     Command(Delivery<Command>),
     /// An e-stop change.
     EStop(Delivery<EStop>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(MotionMsg);
 
 /// The motion controller actor.
 #[derive(Clone)]
@@ -149,7 +147,6 @@ pub struct MotionActor {
 /// State of the [`MotionActor`].
 pub struct MotionState {
     motion: Motion,
-    ballast: Ballast,
 }
 
 impl Actor for MotionActor {
@@ -178,15 +175,12 @@ impl Actor for MotionActor {
             myself,
             MotionMsg::Tick,
         )?;
-        Ok(MotionState {
-            motion,
-            ballast: Ballast::default(),
-        })
+        Ok(MotionState { motion })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<MotionMsg>,
+        _: ActorRef<MotionMsg>,
         msg: MotionMsg,
         state: &mut MotionState,
     ) -> Result<(), ActorProcessingErr> {
@@ -207,7 +201,7 @@ impl Actor for MotionActor {
                         .publish(state.motion.step(self.clock.now_us()));
                 }
             }
-            MotionMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            MotionMsg::Noop => {}
         }
         Ok(())
     }

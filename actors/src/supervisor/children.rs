@@ -51,6 +51,8 @@ pub(crate) struct Child {
 
 impl Child {
     pub(crate) fn new(id: u64, spec: ChildSpec, path: ActorPath) -> Self {
+        // The spec's flood, registered where fault injection finds it (by path).
+        let counters = Arc::new(Counters::with_flood(spec.flood_fn()));
         let governed = spec
             .quota_group()
             .map(|(name, group)| Box::new(Governed::new(name.clone(), group.clone())));
@@ -67,7 +69,7 @@ impl Child {
             started_at: None,
             backoff_attempt: 0,
             pending: None,
-            counters: Arc::default(),
+            counters,
         }
     }
 }
