@@ -101,6 +101,9 @@ async fn ping(actor: &ActorRef<EchoMsg>) -> Result<u64, BenchError> {
 }
 
 /// Restart budget for benches: never the limit being measured.
+/// Where the supervised scenarios' [`Echo`] sits.
+const ECHO: &str = "bench/echo";
+
 fn bench_flags(strategy: Strategy) -> SupervisorFlags {
     SupervisorFlags::new(strategy).intensity(u32::MAX, Duration::from_secs(1))
 }
@@ -354,12 +357,14 @@ impl ThroughputScenario {
     /// Suspends the actor, queues a call behind its gate, resumes it; returns the time
     /// from `resume()` to the reply. Meant for a current-thread runtime.
     pub async fn suspend_resume_once(&self) -> Result<Duration, BenchError> {
-        let counters = self
+        let view = self
             .tree
             .as_ref()
-            .and_then(|t| t.view().counters("bench/echo"))
+            .map(Tree::view)
             .ok_or_else(|| fail("suspend needs the supervised scenario"))?;
-        counters.suspend();
+        if !view.suspend(ECHO) {
+            return Err(fail(format!("no worker at {ECHO}")));
+        }
         let actor = self.actor.clone();
         let call = tokio::spawn(async move { ping(&actor).await });
         // On a current-thread runtime, these yields run the caller (which sends) and the
@@ -368,7 +373,7 @@ impl ThroughputScenario {
             tokio::task::yield_now().await;
         }
         let t0 = Instant::now();
-        counters.resume();
+        view.resume(ECHO);
         call.await.map_err(fail)??;
         Ok(t0.elapsed())
     }
@@ -403,7 +408,7 @@ pub async fn breach_to_action_once(sample: Duration) -> Result<Duration, BenchEr
         .ok_or_else(|| fail("child never ran"))?;
     let counters = tree
         .view()
-        .counters("bench/echo")
+        .counters(ECHO)
         .ok_or_else(|| fail("no counters"))?;
     // Let the sampler take its baseline first, at a random phase of its interval.
     tokio::time::sleep(sample + Duration::from_millis(u64::from(fastrand::u8(..)) % 100)).await;

@@ -16,7 +16,9 @@ use nevil::safety::{DeadMan, EStopLatch, Watchdog};
 use nevil::services::system_monitor::{
     HostSample, HostSampler, HostStatus, Level, MemoryUsage, SystemMonitor, Temperature,
 };
-use nevil_actors::{ChildSpec, Pressure, PressureLevel, PressurePolicy, SupervisorFlags, Tree};
+use nevil_actors::{
+    ChildSpec, Pressure, PressureLevel, PressurePolicy, SupervisorFlags, Tree, TreeContext,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -102,7 +104,7 @@ impl Rig {
             .subscribe_with("test", move |d| tx.send(d.into_inner()).is_ok());
         let group =
             |name, worker| ChildSpec::supervisor(name, SupervisorFlags::default(), vec![worker]);
-        let tree = Tree::start_with_pressure(
+        let tree = Tree::start_in(
             "root",
             SupervisorFlags::default(),
             vec![
@@ -112,7 +114,10 @@ impl Rig {
                 ),
                 group("safety", ChildSpec::worker("watchdog", watchdog, ())),
             ],
-            pressure,
+            TreeContext {
+                pressure,
+                ..TreeContext::default()
+            },
         )
         .await
         .unwrap();

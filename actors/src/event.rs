@@ -22,11 +22,12 @@
 //! # Examples
 //!
 //! ```
-//! use nevil_actors::{EventFeed, SupervisorFlags, Tree, TreeEvent};
+//! use nevil_actors::{EventFeed, SupervisorFlags, Tree, TreeContext, TreeEvent};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let feed = EventFeed::default();
 //! let mut events = feed.subscribe(); // before the start: nothing is missed
-//! let tree = Tree::start_with_events("root", SupervisorFlags::default(), vec![], feed)
+//! let context = TreeContext { events: feed, ..TreeContext::default() };
+//! let tree = Tree::start_in("root", SupervisorFlags::default(), vec![], context)
 //!     .await
 //!     .unwrap();
 //! tree.shutdown().await;
@@ -130,7 +131,7 @@ impl TreeEvent {
 /// The sending side of a tree's events; clone it to subscribe from anywhere.
 ///
 /// Create one before the tree to miss nothing of its start
-/// ([`Tree::start_with_events`](crate::Tree::start_with_events)), or take the tree's with
+/// ([`Tree::start_in`](crate::Tree::start_in) in its [`TreeContext`](crate::TreeContext)), or take the tree's with
 /// [`TreeView::subscribe`](crate::TreeView::subscribe).
 #[derive(Debug, Clone)]
 pub struct EventFeed {

@@ -51,7 +51,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message, MessagingErr, SupervisionEvent};
 use tracing::Instrument;
@@ -150,17 +149,17 @@ impl Counters {
     }
 
     /// Holds the next message until [`Counters::resume`]; none is lost or reordered.
-    pub fn suspend(&self) {
+    pub(crate) fn suspend(&self) {
         self.gate.suspend();
     }
 
     /// Opens the gate again (lifts a suspension or a throttle).
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         self.gate.resume();
     }
 
     /// Limits the actor to `rate` messages/s and/or `duty` of a core.
-    pub fn throttle(&self, rate: Option<f64>, duty: Option<f64>) {
+    pub(crate) fn throttle(&self, rate: Option<f64>, duty: Option<f64>) {
         self.gate.throttle(rate, duty);
     }
 
@@ -219,6 +218,35 @@ impl Counters {
 /// The counting way to send to a managed actor: each cast counts as sent, so the
 /// supervisor sees the actor's mailbox depth. Get one with [`Mailbox::own`] inside the
 /// actor (to hand to publishers) or from the tree.
+///
+/// ```
+/// use nevil_actors::{ChildSpec, SupervisorFlags, Tree};
+/// use ractor::{Actor, ActorProcessingErr, ActorRef};
+///
+/// #[derive(Clone)]
+/// struct Sink;
+/// impl Actor for Sink {
+///     type Msg = String;
+///     type State = ();
+///     type Arguments = ();
+///     async fn pre_start(&self, _: ActorRef<String>, _: ()) -> Result<(), ActorProcessingErr> {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tree = Tree::start("root", SupervisorFlags::default(),
+///                        vec![ChildSpec::worker("sink", Sink, ())]).await.unwrap();
+/// // `None` for a path with no worker, or a worker whose messages are not `String`.
+/// assert!(tree.view().mailbox::<u64>("root/sink").is_none());
+/// let sink = tree.view().mailbox::<String>("root/sink").unwrap();
+/// sink.cast("one".into()).unwrap();
+/// sink.cast("two".into()).unwrap();
+/// let counters = tree.view().counters("root/sink").unwrap();
+/// assert_eq!(counters.messages_sent(), 2);
+/// tree.shutdown().await;
+/// # }
+/// ```
 pub struct Mailbox<M> {
     actor: ActorRef<M>,
     counters: Arc<Counters>,
@@ -358,6 +386,49 @@ impl std::ops::Deref for OwnedGate {
 }
 
 /// A worker actor as run by a supervisor. See the [module docs](self).
+///
+/// Every [`ChildSpec::worker`](crate::ChildSpec::worker) runs in one; the supervisor
+/// wraps it. Here a handler panics: the wrapper runs the actor's `post_stop` first (as
+/// OTP's `terminate/2`), and the supervisor records the exit as a panic, not an error.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use nevil_actors::{ChildSpec, ExitReason, SupervisorFlags, Tree};
+/// use ractor::{Actor, ActorProcessingErr, ActorRef};
+///
+/// #[derive(Clone)]
+/// struct Valve(Arc<AtomicBool>);
+/// impl Actor for Valve {
+///     type Msg = ();
+///     type State = ();
+///     type Arguments = ();
+///     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+///         Ok(())
+///     }
+///     async fn handle(&self, _: ActorRef<()>, _: (), _: &mut ()) -> Result<(), ActorProcessingErr> {
+///         panic!("stuck open")
+///     }
+///     async fn post_stop(&self, _: ActorRef<()>, _: &mut ()) -> Result<(), ActorProcessingErr> {
+///         self.0.store(true, Ordering::SeqCst); // close it, whatever happened
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let closed = Arc::new(AtomicBool::new(false));
+/// let spec = ChildSpec::worker("valve", Valve(closed.clone()), ());
+/// let tree = Tree::start("root", SupervisorFlags::default(), vec![spec]).await.unwrap();
+/// let mut events = tree.subscribe();
+/// tree.view().mailbox::<()>("root/valve").unwrap().cast(()).unwrap();
+/// events.recv().await.unwrap(); // the exit
+/// assert!(closed.load(Ordering::SeqCst), "post_stop ran after the panic");
+/// let snapshot = tree.snapshot();
+/// let valve = snapshot.root.find("root/valve").unwrap();
+/// assert!(matches!(valve.last_exit, Some(ExitReason::Panic(_))));
+/// tree.shutdown().await;
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Managed<A> {
     inner: A,

@@ -38,8 +38,53 @@ pub struct Tree {
     view: TreeView,
 }
 
-/// A cheap, clonable read-only view of a running tree: snapshots and look-ups, for the
-/// services that report on the tree they live in.
+/// A cheap, clonable view of a running tree: snapshots and look-ups for the services
+/// that report on the tree they live in, and the hand controls an operator may use
+/// (suspend, resume, throttle, inject a fault).
+///
+/// ```
+/// use nevil_actors::{ChildSpec, SupervisorFlags, Tree};
+/// use ractor::{Actor, ActorProcessingErr, ActorRef};
+///
+/// #[derive(Clone)]
+/// struct Counter;
+/// impl Actor for Counter {
+///     type Msg = u32;
+///     type State = u32;
+///     type Arguments = ();
+///     async fn pre_start(&self, _: ActorRef<u32>, _: ()) -> Result<u32, ActorProcessingErr> {
+///         Ok(0)
+///     }
+///     async fn handle(&self, _: ActorRef<u32>, n: u32, sum: &mut u32)
+///         -> Result<(), ActorProcessingErr> {
+///         *sum += n;
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tree = Tree::start("root", SupervisorFlags::default(),
+///                        vec![ChildSpec::worker("counter", Counter, ())]).await.unwrap();
+/// let view = tree.view(); // clone it into whatever reports on the tree
+///
+/// // Suspended, the worker keeps what it is sent, in order, until resumed.
+/// assert!(view.suspend("root/counter"));
+/// let mailbox = view.mailbox::<u32>("root/counter").unwrap();
+/// for n in 1..=3 {
+///     mailbox.cast(n).unwrap();
+/// }
+/// tokio::task::yield_now().await;
+/// let node = view.snapshot().root.find("root/counter").unwrap().clone();
+/// assert_eq!((node.messages_handled, node.mailbox_depth), (0, 3));
+///
+/// assert!(view.resume("root/counter"));
+/// while view.snapshot().root.find("root/counter").unwrap().messages_handled < 3 {
+///     tokio::task::yield_now().await;
+/// }
+/// assert!(!view.suspend("root/nobody"));
+/// tree.shutdown().await;
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TreeView {
     root: ActorCell,
@@ -86,9 +131,32 @@ impl TreeView {
         &self.shared.events
     }
 
-    /// The counters (and gate) of the worker at `path`, kept across its incarnations.
+    /// The counters of the worker at `path`, kept across its incarnations.
     pub fn counters(&self, path: &str) -> Option<Arc<Counters>> {
         self.shared.counters(path)
+    }
+
+    /// Suspends the worker at `path` by hand, as its quota would: its next message waits
+    /// at the gate, in order, until [`TreeView::resume`]. `false` if no worker is there.
+    ///
+    /// Its supervisor's quota enforcement may lift or change a hand-made suspension at its
+    /// next sample if the worker is governed.
+    pub fn suspend(&self, path: &str) -> bool {
+        self.counters(path).map(|c| c.gate.suspend()).is_some()
+    }
+
+    /// Opens the gate of the worker at `path` again, lifting a suspension or a throttle.
+    /// `false` if no worker is there.
+    pub fn resume(&self, path: &str) -> bool {
+        self.counters(path).map(|c| c.gate.resume()).is_some()
+    }
+
+    /// Throttles the worker at `path` to `rate` messages per second and/or `duty` of one
+    /// core (either may be `None`). `false` if no worker is there.
+    pub fn throttle(&self, path: &str, rate: Option<f64>, duty: Option<f64>) -> bool {
+        self.counters(path)
+            .map(|c| c.gate.throttle(rate, duty))
+            .is_some()
     }
 
     /// The tree's pressure level, shared by all its supervisors (see [`Pressure`]).
@@ -151,48 +219,10 @@ impl Tree {
         Self::start_in(name, flags, children, TreeContext::default()).await
     }
 
-    /// Starts a tree as [`Tree::start`] does, whose supervisors all enforce quotas under
-    /// `pressure`: whoever holds a clone of it can tighten them while the machine is
-    /// short of resources.
-    ///
-    /// # Errors
-    ///
-    /// As [`Tree::start`].
-    pub async fn start_with_pressure(
-        name: &str,
-        flags: SupervisorFlags,
-        children: Vec<ChildSpec>,
-        pressure: Pressure,
-    ) -> Result<Self, StartError> {
-        let context = TreeContext {
-            pressure,
-            ..TreeContext::default()
-        };
-        Self::start_in(name, flags, children, context).await
-    }
-
-    /// [`Tree::start`], publishing the tree's events on `events`: subscribe to it before
-    /// the start to see the start's events too (children that failed to start and were
-    /// retried) and to hand a receiver to an actor of the tree itself.
-    ///
-    /// # Errors
-    ///
-    /// As [`Tree::start`].
-    pub async fn start_with_events(
-        name: &str,
-        flags: SupervisorFlags,
-        children: Vec<ChildSpec>,
-        events: EventFeed,
-    ) -> Result<Self, StartError> {
-        let context = TreeContext {
-            events,
-            ..TreeContext::default()
-        };
-        Self::start_in(name, flags, children, context).await
-    }
-
-    /// [`Tree::start`] with both what the whole tree shares: a pressure level and an
-    /// event feed.
+    /// [`Tree::start`] with what the whole tree shares ([`TreeContext`]): a pressure
+    /// level whoever holds a clone of can raise to tighten every quota while the machine
+    /// is short of resources, and an event feed to subscribe to before the start (to see
+    /// the start's own events, or to hand a receiver to an actor of the tree).
     ///
     /// # Errors
     ///

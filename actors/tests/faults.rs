@@ -317,12 +317,11 @@ fn targets_resolve_against_the_spec_before_start() {
 async fn a_fault_waits_at_a_suspended_gate_as_a_message_would() {
     let (tree, mut rx) = plain_tree(Restart::Permanent).await;
     let mut events = tree.subscribe();
-    let counters = tree.view().counters(PATH).unwrap();
-    counters.suspend();
+    assert!(tree.view().suspend(PATH));
     tree.inject(PATH, Fault::Panic).await.unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(drain(&mut rx).is_empty(), "suspended: nothing happens yet");
-    counters.resume();
+    assert!(tree.view().resume(PATH));
     assert_eq!(
         next_exit(&mut events).await,
         ExitReason::Panic("fault drill: panic".into())

@@ -41,7 +41,7 @@ async fn suspend_resume_loses_and_reorders_nothing() {
     }
     assert_eq!(events.take(10).await.last().unwrap(), "got s#1 9");
 
-    counters.suspend();
+    assert!(tree.view().suspend("root/s"));
     for v in 10..60 {
         mailbox.cast(ProbeMsg::Record(v)).unwrap();
         if v % 10 == 0 {
@@ -57,7 +57,7 @@ async fn suspend_resume_loses_and_reorders_nothing() {
     assert_eq!(counters.gate_state(), "suspended");
     assert_eq!(tree.snapshot().root.find("s").unwrap().mailbox_depth, 50);
 
-    counters.resume();
+    assert!(tree.view().resume("root/s"));
     for v in 60..70 {
         mailbox.cast(ProbeMsg::Record(v)).unwrap();
     }
@@ -75,10 +75,7 @@ async fn suspend_resume_loses_and_reorders_nothing() {
 async fn throttle_spaces_messages_by_the_token_bucket() {
     let (tree, mut events, mailbox) = one("t").await;
     tokio::time::sleep(Duration::from_secs(2)).await; // the bucket fills
-    tree.view()
-        .counters("root/t")
-        .unwrap()
-        .throttle(Some(10.0), None);
+    assert!(tree.view().throttle("root/t", Some(10.0), None));
     let t0 = Instant::now();
     for v in 0..30 {
         mailbox.cast(ProbeMsg::Record(v)).unwrap();
@@ -95,7 +92,7 @@ async fn throttle_spaces_messages_by_the_token_bucket() {
         "{took:?}"
     );
 
-    tree.view().counters("root/t").unwrap().resume();
+    assert!(tree.view().resume("root/t"));
     let t1 = Instant::now();
     for v in 0..30 {
         mailbox.cast(ProbeMsg::Record(v)).unwrap();

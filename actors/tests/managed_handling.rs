@@ -159,7 +159,7 @@ async fn a_running_handler_is_held_between_polls_until_resumed() {
     let (go1, go2) = rig.step(1, Then::Finish);
     assert_eq!(rig.next().await, "begin 1");
 
-    counters.suspend();
+    assert!(rig.tree.view().suspend("root/s"));
     rig.mailbox.cast(StepMsg::Record(2)).unwrap();
     go1.send(()).unwrap();
     assert_eq!(rig.next().await, "middle 1");
@@ -168,7 +168,7 @@ async fn a_running_handler_is_held_between_polls_until_resumed() {
     assert!(rig.drain().is_empty(), "held while suspended");
     assert_eq!(counters.mailbox_depth(), 1, "the record waits behind it");
 
-    counters.resume();
+    assert!(rig.tree.view().resume("root/s"));
     assert_eq!(rig.next().await, "end 1");
     assert_eq!(rig.next().await, "got 2");
     settle(&rig.tree).await;
@@ -228,7 +228,7 @@ async fn a_duty_throttle_pauses_after_the_handler() {
     assert_eq!(rig.next().await, "got 1");
     assert_eq!(t0.elapsed(), Duration::ZERO, "no pause while open");
 
-    counters.throttle(None, Some(0.5));
+    assert!(rig.tree.view().throttle("root/s", None, Some(0.5)));
     let cpu_before = counters.cpu_seconds();
     let t0 = Instant::now();
     rig.mailbox.cast(StepMsg::Spin(spin)).unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use nevil_actors::quota::{
     HardAction, Limits, Pressure, PressureLevel, PressurePolicy, QuotaGroup,
 };
-use nevil_actors::{ChildSpec, CountingAlloc, ExitReason, SupervisorFlags, Tree};
+use nevil_actors::{ChildSpec, CountingAlloc, ExitReason, SupervisorFlags, Tree, TreeContext};
 use support::{idle, log, settle_at, Probe, ProbeMsg};
 use tokio::time::Instant;
 
@@ -54,9 +54,17 @@ async fn loaded_tree() -> (Tree, Pressure, support::Events) {
             Probe::new("vital", &log).spec().quota("vital", group()),
         ],
     );
-    let tree = Tree::start_with_pressure("root", flags(), vec![workers], pressure.clone())
-        .await
-        .unwrap();
+    let tree = Tree::start_in(
+        "root",
+        flags(),
+        vec![workers],
+        TreeContext {
+            pressure: pressure.clone(),
+            ..TreeContext::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(events.take(2).await, ["start busy#1", "start vital#1"]);
     for name in ["busy", "vital"] {
         let path = format!("root/workers/{name}");

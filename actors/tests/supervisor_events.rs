@@ -11,7 +11,7 @@ use std::time::Duration;
 use nevil_actors::quota::{Action, HardAction, Limits, QuotaGroup, Resource};
 use nevil_actors::{
     Backoff, ChildSpec, CountingAlloc, EventFeed, ExitReason, Restart, Strategy, SupervisorFlags,
-    Tree, TreeEvent,
+    Tree, TreeContext, TreeEvent,
 };
 use support::{incarnation, log, settle, tell, Probe, ProbeMsg};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -225,11 +225,14 @@ async fn start_failures_are_published_to_early_subscribers() {
     log.fail_starts("a", 1);
     let feed = EventFeed::default();
     let mut rx = feed.subscribe();
-    let tree = Tree::start_with_events(
+    let tree = Tree::start_in(
         "root",
         flags(Strategy::OneForOne),
         vec![Probe::new("a", &log).spec()],
-        feed,
+        TreeContext {
+            events: feed,
+            ..TreeContext::default()
+        },
     )
     .await
     .unwrap();
@@ -349,11 +352,14 @@ async fn lagging_subscriber_learns_how_many_it_lost() {
     let (log, mut probes) = log();
     let feed = EventFeed::new(4);
     let mut rx = feed.subscribe();
-    let tree = Tree::start_with_events(
+    let tree = Tree::start_in(
         "root",
         flags(Strategy::OneForOne),
         vec![Probe::new("a", &log).spec()],
-        feed,
+        TreeContext {
+            events: feed,
+            ..TreeContext::default()
+        },
     )
     .await
     .unwrap();

@@ -249,7 +249,7 @@ mod tests {
     use std::collections::HashMap;
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-    use nevil_actors::{ActorPath, ChildSpec, ExitReason, SupervisorFlags, Tree};
+    use nevil_actors::{ActorPath, ChildSpec, ExitReason, SupervisorFlags, Tree, TreeContext};
     use tokio::time::Instant;
 
     use super::*;
@@ -400,9 +400,17 @@ mod tests {
             ChildSpec::worker("faulty", Faulty, ()),
         ];
         let flags = SupervisorFlags::default().intensity(10, Duration::from_secs(60));
-        let tree = Tree::start_with_events("root", flags, children, feed)
-            .await
-            .expect("tree starts");
+        let tree = Tree::start_in(
+            "root",
+            flags,
+            children,
+            TreeContext {
+                events: feed,
+                ..TreeContext::default()
+            },
+        )
+        .await
+        .expect("tree starts");
         let mut events = tree.subscribe();
         // Faults go through the tree, whatever each worker's message type.
         let send = |p: &'static str, fault| {

@@ -2,7 +2,7 @@
 //! makes every supervisor of a tree enforce its children's quotas more strictly.
 //!
 //! A [`Pressure`] is a cheap, clonable handle shared by all supervisors of a tree (pass
-//! it to [`Tree::start_with_pressure`](crate::Tree::start_with_pressure)). Whoever
+//! it to [`Tree::start_in`](crate::Tree::start_in) in its [`TreeContext`](crate::TreeContext)). Whoever
 //! watches the machine sets its [`PressureLevel`]; each supervisor reads it at its
 //! sampling tick, so a change is in force within one sampling interval, and nothing is
 //! read between ticks (one atomic load per tick).
