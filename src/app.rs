@@ -28,30 +28,31 @@ use nevil_actors::{
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
-use crate::bus::{Bus, Clock, EStop, TopicStats};
+use crate::bus::{Bus, EStop, TopicStats};
 use crate::bus::{Line, Range};
 use crate::config::{Backend, Config, Mode, SensorConfig};
+use crate::core::clock::Clock;
+use crate::core::jitter::{Jitter, JitterSummary};
 use crate::drill::{DrillMsg, Fault, Injection};
-use crate::drivers::motors::{Motors, MotorsMsg};
-use crate::drivers::sensor::{
-    BatteryMonitor, Grayscale, Sensor, SensorDriver, SensorMsg, Ultrasonic,
-};
-use crate::drivers::steering::{Steering, SteeringMsg};
 use crate::hw::sim::{Sim, SimReport, SimSensor};
 use crate::hw::{self, Hardware, HwError, Shared};
-use crate::jitter::{Jitter, JitterSummary};
-use crate::nodes::line_follower::LineFollower;
-use crate::nodes::motion::{MotionActor, MotionMsg};
-use crate::nodes::obstacle_avoidance::ObstacleAvoidance;
-use crate::nodes::{BehaviourActor, BehaviourMsg};
-use crate::safety::{DeadMan, EStopEvent, EStopLatch, Watchdog, WatchdogMsg};
-use crate::services::error_analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
-use crate::services::recorder::{Recorder, RecorderMsg};
-use crate::services::system_monitor::{
+use crate::robot::drivers::motors::{Motors, MotorsMsg};
+use crate::robot::drivers::sensor::{
+    BatteryMonitor, Grayscale, Sensor, SensorDriver, SensorMsg, Ultrasonic,
+};
+use crate::robot::drivers::steering::{Steering, SteeringMsg};
+use crate::robot::nodes::line_follower::LineFollower;
+use crate::robot::nodes::motion::{MotionActor, MotionMsg};
+use crate::robot::nodes::obstacle_avoidance::ObstacleAvoidance;
+use crate::robot::nodes::{BehaviourActor, BehaviourMsg};
+use crate::robot::safety::{DeadMan, EStopEvent, EStopLatch, Watchdog, WatchdogMsg};
+use crate::services::analytics::{AnalyticsHandle, ErrorAnalytics, ErrorAnalyticsMsg};
+use crate::services::monitor::{
     HostSample, HostSampler, HostStatus, SysinfoSampler, SystemMonitor, SystemMonitorMsg,
     Temperature,
 };
-use crate::services::tree_service::{TreeService, TreeServiceMsg};
+use crate::services::recorder::{Recorder, RecorderMsg};
+use crate::services::tree::{TreeService, TreeServiceMsg};
 
 /// The robot's devices and, for the simulated backend, its world.
 pub struct Devices {
@@ -125,7 +126,7 @@ pub struct RunOptions {
     /// Fault drills to run.
     pub inject: Vec<Injection>,
     /// What drives the control loop.
-    pub loop_timer: crate::ticker::Timer,
+    pub loop_timer: crate::core::ticker::Timer,
 }
 
 /// A drill that is not possible on this tree.
@@ -500,7 +501,7 @@ pub struct RunReport {
     pub exit: String,
     /// Control loop lateness.
     pub jitter: JitterSummary,
-    /// The e-stop's engages and releases (the last [`crate::safety::latch::EVENTS_KEPT`]).
+    /// The e-stop's engages and releases (the last [`crate::robot::safety::latch::EVENTS_KEPT`]).
     pub estops: Vec<EStopEvent>,
     /// Older e-stop changes, counted but not kept.
     pub estops_dropped: u64,
@@ -630,7 +631,7 @@ impl Robot {
         })
     }
 
-    /// The run's error analytics (see [`crate::analytics`]).
+    /// The run's error analytics (see [`crate::services::analytics::model`]).
     pub fn analytics(&self) -> &AnalyticsHandle {
         &self.analytics
     }
@@ -705,7 +706,8 @@ impl Robot {
     /// works whatever hangs.
     pub fn stop_motors(&self, why: &str) {
         let at_s = self.clock.elapsed().as_secs_f64();
-        if let crate::safety::Change::Engaged(reason) = self.latch.set(why, why.into(), at_s) {
+        if let crate::robot::safety::Change::Engaged(reason) = self.latch.set(why, why.into(), at_s)
+        {
             tracing::warn!(%reason, "e-stop engaged");
         }
         self.bus.estop.publish(EStop {

@@ -1,5 +1,10 @@
 //! The command line: `nevil run`, `check-config`, `hw-check`, `hw-stop`, `replay`.
 
+pub mod bench;
+pub mod hw_check;
+pub mod hw_stop;
+pub mod replay;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};

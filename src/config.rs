@@ -11,15 +11,14 @@
 //! simulated robot, embedded in the binary.
 
 pub mod monitor;
-pub mod problem;
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::core::problems::{Problem, Problems};
 pub use monitor::MonitorConfig;
-pub use problem::{Problem, Problems};
 
 /// `config/default.toml`, embedded: the simulated robot.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nevil::app::{Devices, Robot, RunOptions};
-use nevil::bus::Clock;
 use nevil::cli::{Cli, Command, LogFormat, RunArgs};
 use nevil::config::Config;
-use nevil::http::{Endpoint, Limits, Server};
-use nevil::signals::{End, Signals};
-use nevil::telemetry::Telemetry;
+use nevil::core::clock::Clock;
+use nevil::ops::http::{Endpoint, Limits, Server};
+use nevil::ops::signals::{End, Signals};
+use nevil::services::telemetry::Telemetry;
 
 const BAD_INPUT: u8 = 2;
 
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
 const TREE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn tree(url: &str, json: bool) -> ExitCode {
-    let url = nevil::http::tree_url(url);
-    let answer = match block_on("tree", nevil::http::get(&url, TREE_TIMEOUT)) {
+    let url = nevil::ops::http::tree_url(url);
+    let answer = match block_on("tree", nevil::ops::http::get(&url, TREE_TIMEOUT)) {
         Ok(answer) => answer,
         Err(code) => return code,
     };
@@ -65,7 +65,7 @@ fn tree(url: &str, json: bool) -> ExitCode {
         print!("{body}");
         return ExitCode::SUCCESS;
     }
-    match nevil::tree_text::render(&body) {
+    match nevil::services::tree::text::render(&body) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -100,7 +100,7 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
     // going down, and the wheels must not keep turning (docs/safety.md). A supervised
     // actor's panic stops them for one control period; the controller's next command
     // drives them again.
-    nevil::safety::emergency::stop_motors();
+    nevil::robot::safety::emergency::stop_motors();
     let payload = info.payload();
     let message = payload
         .downcast_ref::<&str>()
@@ -149,16 +149,16 @@ fn hw_check(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitC
         },
         None => Default::default(),
     };
-    let ops = match nevil::hw_check::run(&picarx, dry_run) {
+    let ops = match nevil::cli::hw_check::run(&picarx, dry_run) {
         Ok(ops) => ops,
         Err(e) => {
             eprintln!("nevil hw-check: {e}");
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", nevil::hw_check::summary(&ops));
+    print!("{}", nevil::cli::hw_check::summary(&ops));
     if let Some(path) = trace {
-        if let Err(e) = nevil::hw_check::write_trace(&ops, path) {
+        if let Err(e) = nevil::cli::hw_check::write_trace(&ops, path) {
             eprintln!("nevil hw-check: {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
@@ -167,14 +167,14 @@ fn hw_check(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitC
 }
 
 fn hw_stop(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCode {
-    use nevil::hw_stop::Target;
-    let write_trace = |ops: &[nevil::hw_check::Operation]| match trace {
-        Some(path) => nevil::hw_check::write_trace(ops, path).map_err(|e| {
+    use nevil::cli::hw_stop::Target;
+    let write_trace = |ops: &[nevil::cli::hw_check::Operation]| match trace {
+        Some(path) => nevil::cli::hw_check::write_trace(ops, path).map_err(|e| {
             eprintln!("nevil hw-stop: {}: {e}", path.display());
         }),
         None => Ok(()),
     };
-    let picarx = match nevil::hw_stop::target(config) {
+    let picarx = match nevil::cli::hw_stop::target(config) {
         Target::Sim => {
             println!("hw-stop: the config runs the simulated robot: no motor outputs to stop");
             return match write_trace(&[]) {
@@ -190,12 +190,15 @@ fn hw_stop(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCo
         }
     };
     let report = nevil::hw::picarx::stop::stop(&picarx, dry_run);
-    print!("{}", nevil::hw_stop::summary(&picarx, &report, dry_run));
-    for line in nevil::hw_stop::problems(&picarx, &report) {
+    print!(
+        "{}",
+        nevil::cli::hw_stop::summary(&picarx, &report, dry_run)
+    );
+    for line in nevil::cli::hw_stop::problems(&picarx, &report) {
         eprintln!("nevil hw-stop: {line}");
     }
     // The trace is written whatever happened: it shows what did go through.
-    let traced = write_trace(&nevil::hw_stop::operations(&report));
+    let traced = write_trace(&nevil::cli::hw_stop::operations(&report));
     if report.motors_stopped && traced.is_ok() {
         ExitCode::SUCCESS
     } else {
@@ -208,7 +211,7 @@ fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let recording = match nevil::recording::read(file) {
+    let recording = match nevil::services::recorder::recording::read(file) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("nevil replay: {e}");
@@ -222,7 +225,7 @@ fn replay(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
             recording.truncated_bytes
         );
     }
-    let report = nevil::replay::replay(&recording.records, &config);
+    let report = nevil::cli::replay::replay(&recording.records, &config);
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -266,7 +269,7 @@ fn block_on<F: std::future::Future>(command: &str, future: F) -> Result<F::Outpu
 
 fn bench(json: bool) -> ExitCode {
     // One thread: the steadiest figures, and what the scenarios assume.
-    let report = match block_on("bench", nevil::bench::run_all()) {
+    let report = match block_on("bench", nevil::cli::bench::run_all()) {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
             eprintln!("nevil bench: {e}");
@@ -310,7 +313,7 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     // Bound before anything moves: a taken port stops the start, not a running robot.
-    let listener = match nevil::http::bind(addr) {
+    let listener = match nevil::ops::http::bind(addr) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("nevil: {e}");
@@ -363,7 +366,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         }
     };
     // However `run_robot` is left (a return or an unwind), the motors stop.
-    let _motors = nevil::safety::emergency::MotorGuard::new(devices.hw.drive.clone());
+    let _motors = nevil::robot::safety::emergency::MotorGuard::new(devices.hw.drive.clone());
     // Before the robot starts: a signal right after "robot started" must be handled.
     let signals = match Signals::install() {
         Ok(s) => s,
@@ -377,7 +380,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         tree_dump: tree_dump.clone(),
         record: args.record.clone(),
         inject: args.inject.clone(),
-        loop_timer: nevil::ticker::Timer::Precise,
+        loop_timer: nevil::core::ticker::Timer::Precise,
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {
         Ok(r) => r,
@@ -406,14 +409,17 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     };
     // The endpoint serves first: READY=1 then means scrapes and probes answer.
     // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
-    let systemd = nevil::systemd::Service::ready(robot.tree());
+    let systemd = nevil::ops::systemd::Service::ready(robot.tree());
     let end = signals.run_until_stopped(&robot, args.duration).await;
     // The motors first, before anything that could wait on an actor.
     robot.stop_motors("shutdown");
     tracing::info!(?end, "stopping");
     systemd.stopping(&format!("{end:?}")).await;
     if end == End::Duration && args.tree_dump.is_some() {
-        if let Err(e) = robot.dump_tree_within(nevil::signals::DUMP_TIMEOUT).await {
+        if let Err(e) = robot
+            .dump_tree_within(nevil::ops::signals::DUMP_TIMEOUT)
+            .await
+        {
             tracing::error!(error = %e, "final tree dump failed");
         }
     }

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::Problems;
-use crate::services::system_monitor::{HostResource, ThresholdSet, Thresholds};
+use crate::core::levels::{HostResource, ThresholdSet, Thresholds};
+use crate::core::problems::Problems;
 
 /// `[monitor]`: the system monitor. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use self::protocol::{Level, MotorWiring};
 use self::transport::{Echo, EchoLine, PinMode, Recording, Rppal, Transport};
 use super::{Battery, Drive, Hardware, HwError, LineSensor, Ranger, Shared, Steering};
-use crate::config::Problems;
+use crate::core::problems::Problems;
 
 /// Settings of the real robot's hardware, the `[hw.picarx]`-style section of a config.
 ///

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::car::CarPose;
 use super::geometry::{Shape, Track, Walls, V2};
-use crate::config::Problems;
+use crate::core::problems::Problems;
 
 /// The simulated robot's world: room, obstacles, line track, start pose, sensor noise
 /// and battery. [`SimConfig::check`] validates it; [`super::Sim::new`] builds it.
