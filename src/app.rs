@@ -1,5 +1,5 @@
-//! The robot's actor tree, built from a [`Config`](crate::config::Config), and its life: start, fault drills,
-//! tree dumps, and a shutdown that stops the motors first.
+//! The robot's actor tree, built from a [`Config`](crate::config::Config), and its
+//! life: start, fault drills, tree dumps, and a shutdown that stops the motors first.
 //!
 //! ```text
 //! root (one_for_one)
@@ -14,8 +14,11 @@
 //! it restarts, they restart after it. `line_follower` runs only in `line_following`
 //! mode (obstacle avoidance then guards it). Every supervisor's intensity comes from
 //! `[supervision]`; the root giving up ends [`Robot::wait`] with the escalation. The
-//! whole tree shares one quota [`Pressure`](nevil_actors::Pressure), which the system monitor raises while the
-//! host's CPU or memory is critical.
+//! whole tree shares one quota [`Pressure`](nevil_actors::Pressure), which the system
+//! monitor raises while the host's CPU or memory is critical.
+//!
+//! [`layout`] says which worker runs where, [`lifecycle`] starts and stops the
+//! [`Robot`], [`report`] is what a run did and [`drills`] fires `--inject`.
 
 mod drills;
 mod layout;
