@@ -17,8 +17,8 @@
 //! whole tree shares one quota [`Pressure`](nevil_actors::Pressure), which the system
 //! monitor raises while the host's CPU or memory is critical.
 //!
-//! [`layout`] says which worker runs where, [`lifecycle`] starts and stops the
-//! [`Robot`], [`report`] is what a run did and [`drills`] fires `--inject`.
+//! `layout` says which worker runs where, `lifecycle` starts and stops the
+//! [`Robot`], `report` is what a run did and `drills` fires `--inject`.
 
 mod drills;
 mod layout;
