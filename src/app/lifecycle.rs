@@ -344,3 +344,16 @@ impl Robot {
         (exit, report)
     }
 }
+
+impl crate::ops::signals::Running for Robot {
+    fn wait(&self) -> impl std::future::Future<Output = ExitReason> {
+        Robot::wait(self)
+    }
+
+    fn dump_tree_within(
+        &self,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = Result<PathBuf, String>> {
+        Robot::dump_tree_within(self, limit)
+    }
+}

@@ -13,6 +13,7 @@
 //!
 //! [`run_all`] runs them all for `nevil bench`.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nevil_actors::{ChildSpec, Strategy, SupervisorFlags, Tree};
@@ -585,6 +586,35 @@ pub fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort_unstable();
     let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
     samples[rank - 1]
+}
+
+/// `nevil bench`: runs every scenario and prints the figures as a table, or as one
+/// JSON object with `json`.
+pub fn main(json: bool) -> ExitCode {
+    // One thread: the steadiest figures, and what the scenarios assume.
+    let report = match super::block_on("bench", run_all()) {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            eprintln!("nevil bench: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(code) => return code,
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("nevil bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let value = serde_json::to_value(&report).unwrap_or_default();
+        for (key, v) in value.as_object().into_iter().flatten() {
+            println!("{key:32} {v}");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -222,6 +223,33 @@ pub fn write_trace(ops: &[Operation], path: &Path) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(ops).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(path, text)
+}
+
+/// `nevil hw-check`: runs the self-test on the PiCar-X of `config` (the built-in
+/// `[picarx]` defaults without one), prints its summary and writes the trace.
+pub fn main(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCode {
+    let picarx = match config {
+        Some(path) => match super::load_config(Some(path)) {
+            Ok(c) => c.picarx,
+            Err(code) => return code,
+        },
+        None => Default::default(),
+    };
+    let ops = match run(&picarx, dry_run) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("nevil hw-check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", summary(&ops));
+    if let Some(path) = trace {
+        if let Err(e) = write_trace(&ops, path) {
+            eprintln!("nevil hw-check: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::cli::hw_check::Operation;
 use crate::config::{Backend, Config};
@@ -118,6 +119,44 @@ pub fn problems(cfg: &PicarxConfig, report: &StopReport) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// `nevil hw-stop`: brings every motor output of the robot `config` names to zero, for
+/// after its process died; exit 1 unless the motors are known to be stopped.
+pub fn main(config: Option<&Path>, dry_run: bool, trace: Option<&Path>) -> ExitCode {
+    let write_trace = |ops: &[crate::cli::hw_check::Operation]| match trace {
+        Some(path) => crate::cli::hw_check::write_trace(ops, path).map_err(|e| {
+            eprintln!("nevil hw-stop: {}: {e}", path.display());
+        }),
+        None => Ok(()),
+    };
+    let picarx = match target(config) {
+        Target::Sim => {
+            println!("hw-stop: the config runs the simulated robot: no motor outputs to stop");
+            return match write_trace(&[]) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(()) => ExitCode::FAILURE,
+            };
+        }
+        Target::Picarx(picarx) => picarx,
+        Target::Fallback(picarx, why) => {
+            eprintln!("nevil hw-stop: {why}");
+            eprintln!("nevil hw-stop: stopping the PiCar-X HAT at its default address anyway");
+            picarx
+        }
+    };
+    let report = crate::hw::picarx::stop::stop(&picarx, dry_run);
+    print!("{}", summary(&picarx, &report, dry_run));
+    for line in problems(&picarx, &report) {
+        eprintln!("nevil hw-stop: {line}");
+    }
+    // The trace is written whatever happened: it shows what did go through.
+    let traced = write_trace(&operations(&report));
+    if report.motors_stopped && traced.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]

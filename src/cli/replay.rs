@@ -8,6 +8,9 @@
 //! bit for bit. A restart of the controller mid-recording (its counts start over) is
 //! reported: outputs after it are checked against a fresh controller from that point.
 
+use std::path::Path;
+use std::process::ExitCode;
+
 use serde::Serialize;
 
 use crate::bus::{Command, Drive, Source};
@@ -156,4 +159,52 @@ pub fn replay(records: &[Record], config: &Config) -> ReplayReport {
         }
     }
     report
+}
+
+/// `nevil replay`: feeds the recording `file` through the nodes of `config` and
+/// prints the report; exit 1 on a mismatch, 2 for bad input.
+pub fn main(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
+    let config = match super::load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let recording = match crate::services::recorder::recording::read(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nevil replay: {e}");
+            return ExitCode::from(super::BAD_INPUT);
+        }
+    };
+    if recording.truncated_bytes > 0 {
+        eprintln!(
+            "nevil replay: {}: last record cut off ({} bytes ignored)",
+            file.display(),
+            recording.truncated_bytes
+        );
+    }
+    let report = replay(&recording.records, &config);
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("nevil replay: {e}"),
+        }
+    } else {
+        println!(
+            "{} records; behaviour commands {}/{} match; motor commands {}/{} match; controller restarts {}",
+            report.records,
+            report.commands_matched,
+            report.commands_checked,
+            report.drives_matched,
+            report.drives_checked,
+            report.controller_restarts
+        );
+        for m in &report.mismatches {
+            println!("mismatch: {m}");
+        }
+    }
+    if report.all_match() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -6,12 +6,27 @@
 //! `systemctl reload` or a test sending SIGUSR1 right after "robot started" (or after
 //! systemd's READY=1) must find them in place.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::{FusedFuture, FutureExt};
+use nevil_actors::ExitReason;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use crate::app::Robot;
+/// What the run loop needs of the running robot: its end, and a tree dump. The app's
+/// `Robot` implements it, so this layer names no type above it.
+pub trait Running {
+    /// Resolves when the root supervisor ends on its own (it gave up), with why.
+    fn wait(&self) -> impl Future<Output = ExitReason>;
+
+    /// Dumps the tree, given up after `limit`; the file written.
+    ///
+    /// # Errors
+    ///
+    /// Why the dump failed or that it took longer than `limit`.
+    fn dump_tree_within(&self, limit: Duration) -> impl Future<Output = Result<PathBuf, String>>;
+}
 
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +66,11 @@ impl Signals {
     /// A dump runs beside the loop, bounded by [`DUMP_TIMEOUT`]: a hung tree service
     /// delays neither SIGTERM nor the end of the run. A SIGUSR1 that arrives while a
     /// dump is still running is logged and skipped.
-    pub async fn run_until_stopped(mut self, robot: &Robot, duration: Option<Duration>) -> End {
+    pub async fn run_until_stopped<R: Running>(
+        mut self,
+        robot: &R,
+        duration: Option<Duration>,
+    ) -> End {
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let timer = async {
             match deadline {
