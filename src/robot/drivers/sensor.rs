@@ -261,8 +261,9 @@ mod tests {
 
     #[test]
     fn failures_publish_nothing_and_are_counted_until_a_good_read() {
-        let recorder = crate::services::telemetry::Telemetry::recorder().unwrap();
-        let handle = recorder.handle();
+        // The facade's own test recorder: this layer does not depend on the exporter.
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
         let lines = logged(|| {
             metrics::with_local_recorder(&recorder, || {
                 let mut state = SamplerState::default();
@@ -276,10 +277,26 @@ mod tests {
                 assert_eq!(state.consecutive_failures(), 1);
             });
         });
-        let text = handle.render();
-        assert!(
-            text.contains("nevil_sensor_read_errors_total{sensor=\"ultrasonic\"} 3"),
-            "{text}"
+        let counters: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<_> = key
+                    .labels()
+                    .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+                    .collect();
+                (key.name().to_string(), labels, format!("{value:?}"))
+            })
+            .collect();
+        assert_eq!(
+            counters,
+            vec![(
+                crate::core::metrics::SENSOR_READ_ERRORS.to_string(),
+                vec!["sensor=\"ultrasonic\"".to_string()],
+                format!("{:?}", metrics_util::debugging::DebugValue::Counter(3)),
+            )],
         );
         // One line per run of failures and one per recovery, not one per failure.
         assert_eq!(lines.len(), 3, "{lines:#?}");
