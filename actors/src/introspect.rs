@@ -30,8 +30,9 @@ pub enum Status {
 }
 
 impl Status {
-    /// The status ractor reports for a live incarnation.
-    pub(crate) fn of(cell: &ActorCell) -> Self {
+    /// The status ractor reports for a live incarnation, read from its cell (one atomic
+    /// load; no message is sent).
+    pub fn of(cell: &ActorCell) -> Self {
         match cell.get_status() {
             ActorStatus::Unstarted | ActorStatus::Starting => Self::Starting,
             ActorStatus::Running | ActorStatus::Upgrading => Self::Running,

@@ -28,12 +28,24 @@ impl Health {
     }
 }
 
-/// Liveness: the root supervisor is running.
+/// Whether a root supervisor with `status` is up: starting or running. Stopping or
+/// stopped is what giving up (escalation) does. Right after `Tree::start` ractor may
+/// still report the root as starting (its `post_start` runs on the actor's task): the
+/// tree is up all the same.
+///
+/// The one definition of "root is up": `/health/live` ([`live`]) and systemd's
+/// watchdog pings ([`crate::ops::systemd::root_running`]) both ask it.
+pub fn root_is_up(status: Status) -> bool {
+    matches!(status, Status::Starting | Status::Running)
+}
+
+/// Liveness: the root supervisor is up ([`root_is_up`]).
 pub fn live(tree: &TreeSnapshot) -> Health {
     let root = &tree.root;
-    let reasons = match root.status {
-        Status::Running => Vec::new(),
-        status => vec![format!("{}: {}", root.path, status.as_str())],
+    let reasons = if root_is_up(root.status) {
+        Vec::new()
+    } else {
+        vec![format!("{}: {}", root.path, root.status.as_str())]
     };
     Health::from_reasons(reasons)
 }
@@ -117,6 +129,16 @@ mod tests {
         assert_eq!(health.reasons, ["safety: e-stop engaged: battery low"]);
         e.engaged = false;
         assert!(ready(&t, Some(&e)).ok);
+    }
+
+    #[test]
+    fn a_starting_root_is_live_as_systemd_sees_it() {
+        let mut t = tree(Status::Running, Restart::Permanent);
+        t.root.status = Status::Starting;
+        assert!(live(&t).ok);
+        for status in [Status::Restarting, Status::Stopping, Status::Stopped] {
+            assert!(!root_is_up(status), "{status:?}");
+        }
     }
 
     #[test]

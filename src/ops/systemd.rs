@@ -25,12 +25,13 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nevil_actors::Tree;
-use ractor::ActorStatus;
+use nevil_actors::{Status, Tree};
 use sd_notify::NotifyState;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
+
+use crate::ops::health;
 
 /// A notification that could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -255,18 +256,12 @@ pub async fn watchdog_loop(
     }
 }
 
-/// Whether the root supervisor of `tree` is up: false once it is stopping or stopped,
-/// which is what giving up (escalation) does. Reads one atomic; sends no message.
+/// Whether the root supervisor of `tree` is up, by [`health::root_is_up`] (the rule
+/// `/health/live` follows too): false once it is stopping or stopped, which is what
+/// giving up (escalation) does. Reads one atomic; sends no message.
 pub fn root_running(tree: &Tree) -> impl Fn() -> bool + Send + Sync + 'static {
     let root = tree.root().cell();
-    move || {
-        // Right after `Tree::start` ractor may still report `Starting` (its `post_start`
-        // runs on the actor's task): the tree is up all the same.
-        matches!(
-            root.get_status(),
-            ActorStatus::Starting | ActorStatus::Running | ActorStatus::Upgrading
-        )
-    }
+    move || health::root_is_up(Status::of(&root))
 }
 
 /// A run's side of the unit's contract: ready sent, watchdog pinging, stopping sent.
