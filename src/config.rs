@@ -15,9 +15,9 @@ pub mod monitor;
 use std::path::Path;
 use std::time::Duration;
 
+use nevil_actors::{Problem, Problems};
 use serde::Deserialize;
 
-use crate::core::problems::{Problem, Problems};
 pub use monitor::MonitorConfig;
 
 /// `config/default.toml`, embedded: the simulated robot.
@@ -744,9 +744,7 @@ impl Config {
                 ),
             );
         }
-        for (key, message) in self.quotas.check() {
-            p.push(key, message);
-        }
+        p.0.extend(self.quotas.check());
         self.monitor
             .check("monitor", |g| self.quotas.group(g).is_some(), &mut p);
         for (i, name) in self.runtime.bulkhead.iter().enumerate() {

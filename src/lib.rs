@@ -7,7 +7,7 @@
 //!
 //! | layer      | what lives there                                                   |
 //! |------------|--------------------------------------------------------------------|
-//! | [`core`]   | leaf types: clock, problems, host levels, metric names, ticker, jitter |
+//! | [`core`]   | leaf types: clock, host levels, metric names, ticker, jitter |
 //! | [`hw`]     | the devices: traits and the `sim` and `picarx` backends with their settings |
 //! | [`config`] | the TOML file, assembled from the backends' and services' settings |
 //! | [`bus`]    | the robot's topics and their delivery                              |

@@ -5,8 +5,8 @@
 //! `core` < `hw` < `config` < `bus` < `robot` < `services` < `ops` < `app` < `cli`
 //!
 //! `config` sits right above `hw`: it assembles the backends' own settings (each
-//! backend checks its section with `core`'s `Problems`) and is read by everything from
-//! the robot up, so it may use only `core` and `hw`. `drill` ranks with the robot while
+//! backend checks its section with `nevil_actors::Problems`) and is read by everything
+//! from the robot up, so it may use only `core` and `hw`. `drill` ranks with the robot while
 //! the robot's actors still carry its `Drill` messages.
 //!
 //! Every wrong arrow is printed as `file:line: layer X imports higher layer Y`, and the

@@ -64,6 +64,7 @@ pub mod exit;
 pub mod introspect;
 pub mod managed;
 pub mod path;
+pub mod problems;
 pub mod quota;
 pub mod supervisor;
 pub mod tree;
@@ -74,6 +75,7 @@ pub use exit::{ExitReason, Panicked};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
+pub use problems::{Problem, Problems};
 pub use quota::{
     Action, Decision, Enforcement, Escalation, HardAction, History, Limits, Pressure,
     PressureLevel, PressurePolicy, QuotaConfig, QuotaGroup, QuotaState, QuotaStatus, Resource,

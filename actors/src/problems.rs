@@ -1,11 +1,13 @@
-//! One thing wrong with a configuration, located by its key path.
+//! What is wrong with a configuration, each problem located by its key path, so that
+//! a check reports every problem at once instead of stopping at the first. Shared by
+//! every crate that checks settings: the quota section here, and an application's own.
 
 use std::fmt;
 
-/// A configuration problem: the key path (`quotas.heavy.memory.hard`) and what is wrong.
+/// A configuration problem: the key path (`limits.memory.hard`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// Dotted key path from the top of the file, e.g. `drivers.ultrasonic.rate_hz`.
+    /// Dotted key path from the top of the file, e.g. `server.rate_hz`.
     pub key: String,
     /// What is wrong, lowercase, e.g. `must be between 1 and 1000`.
     pub message: String,

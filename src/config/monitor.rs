@@ -16,10 +16,10 @@
 
 use std::path::PathBuf;
 
+use nevil_actors::Problems;
 use serde::Deserialize;
 
 use crate::core::levels::{HostResource, ThresholdSet, Thresholds};
-use crate::core::problems::Problems;
 
 /// `[monitor]`: the system monitor. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
