@@ -72,7 +72,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
-pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
+pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
 pub use problems::{Problem, Problems};

@@ -1,10 +1,12 @@
 //! The tree JSON (DESIGN.md's contract, as `/tree` serves it) as indented text, one
 //! actor per line, for `nevil tree`. It reads the JSON rather than the library's
 //! snapshot type, so it prints any nevil's tree, older or newer, and shows what it
-//! finds.
+//! finds; the lines themselves are [`TreeLine`]'s, the renderer the log dump uses too,
+//! here with each worker's figures and quota.
 
 use std::fmt::Write as _;
 
+use nevil_actors::{TreeLine, WorkerFigures};
 use serde_json::Value;
 
 /// Renders `json` (the whole `/tree` document) as text.
@@ -31,31 +33,32 @@ fn node(out: &mut String, n: &Value, depth: usize) -> Result<(), String> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or("a node without a \"name\"")?;
-    let _ = write!(out, "{:indent$}{name}", "", indent = depth * 2);
-    if let Some(strategy) = n.get("strategy").and_then(Value::as_str) {
-        let _ = write!(out, " ({strategy})");
-    }
-    let text = |key: &str| n.get(key).and_then(Value::as_str).unwrap_or("?");
-    let num = |key: &str| n.get(key).and_then(Value::as_f64).unwrap_or_default();
-    let _ = write!(out, " [{}] restarts={}", text("status"), num("restarts"));
-    if n.get("kind").and_then(Value::as_str) == Some("worker") {
-        let _ = write!(
-            out,
-            " handled={} mailbox={} cpu={:.3}s mem={}",
-            num("messages_handled"),
-            num("mailbox_depth"),
-            num("cpu_seconds"),
-            bytes(num("memory_bytes")),
-        );
-    }
-    if let Some(quota) = n.get("quota").filter(|q| !q.is_null()) {
+    let text = |key: &str| n.get(key).and_then(Value::as_str);
+    let num = |key: &str| n.get(key).and_then(Value::as_u64).unwrap_or_default();
+    let worker = n.get("kind").and_then(Value::as_str) == Some("worker");
+    let figures = worker.then(|| WorkerFigures {
+        messages_handled: num("messages_handled"),
+        mailbox_depth: num("mailbox_depth"),
+        cpu_seconds: n
+            .get("cpu_seconds")
+            .and_then(Value::as_f64)
+            .unwrap_or_default(),
+        memory_bytes: num("memory_bytes"),
+    });
+    let quota = n.get("quota").filter(|q| !q.is_null()).map(|quota| {
         let q = |key: &str| quota.get(key).and_then(Value::as_str).unwrap_or("?");
-        let _ = write!(out, " quota={}:{}", q("group"), q("state"));
-    }
-    if let Some(exit) = n.get("last_exit").and_then(Value::as_str) {
-        let _ = write!(out, " last_exit={exit:?}");
-    }
-    out.push('\n');
+        (q("group"), q("state"))
+    });
+    let line = TreeLine {
+        name,
+        strategy: text("strategy"),
+        status: text("status").unwrap_or("?"),
+        restarts: num("restarts"),
+        figures,
+        quota,
+        last_exit: text("last_exit"),
+    };
+    line.write(out, depth).map_err(|e| e.to_string())?;
     for child in n
         .get("children")
         .and_then(Value::as_array)
@@ -65,22 +68,6 @@ fn node(out: &mut String, n: &Value, depth: usize) -> Result<(), String> {
         node(out, child, depth + 1)?;
     }
     Ok(())
-}
-
-/// `1536` → `1.5 KiB`.
-fn bytes(n: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]
