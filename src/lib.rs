@@ -2,22 +2,23 @@
 //! [`nevil_actors`]. This library exposes the application's modules to `tests/` and
 //! `benches/`.
 //!
-//! The modules are layers, listed bottom to top; each uses only those below it (the
-//! check is `tests/layers.rs`):
+//! The modules are layers, listed bottom to top; each uses only its own layer and those
+//! below it (`tests/layers.rs` checks every `crate::` path):
 //!
-//! | layer      | what lives there                                                   |
-//! |------------|--------------------------------------------------------------------|
-//! | [`core`]   | leaf types: clock, host levels, metric names, ticker, jitter |
-//! | [`hw`]     | the devices: traits and the `sim` and `picarx` backends with their settings |
-//! | [`config`] | the TOML file, assembled from the backends' and services' settings |
-//! | [`bus`]    | the robot's topics and their delivery                              |
-//! | [`robot`]  | the robot's actors: drivers, nodes (behaviours), safety            |
-//! | [`services`] | management: telemetry, monitor, analytics, recorder, tree       |
-//! | [`ops`]    | how the outside reaches a running robot: http, health, systemd, signals |
-//! | [`app`]    | the tree built from a config, its life, the run report, drills     |
-//! | [`cli`]    | one file per subcommand                                            |
+//! | layer        | what lives there                                                      |
+//! |--------------|-----------------------------------------------------------------------|
+//! | [`core`]     | leaf types: the clock, host levels, metric names, the ticker, jitter  |
+//! | [`hw`]       | the devices: traits, and the `sim` and `picarx` backends with their settings |
+//! | [`config`]   | the TOML file, assembled from the backends' and services' settings    |
+//! | [`bus`]      | the robot's topics and their delivery                                 |
+//! | [`robot`]    | the robot's actors: drivers, nodes (behaviours), safety               |
+//! | [`services`] | management: telemetry, monitor, analytics, recorder, tree             |
+//! | [`ops`]      | how the outside reaches a running robot: http, health, systemd, signals |
+//! | [`app`]      | the tree built from a config, its life, the run report, drills        |
+//! | [`cli`]      | one module per subcommand                                             |
 //!
-//! [`drill`] holds the fault drills the actors still carry (their `Drill` variants).
+//! [`drill`] holds the fault drills the actors still carry (their `Drill` variants); it
+//! ranks with the robot.
 
 // Bottom to top; the order is the layer order (blank lines keep rustfmt from sorting).
 pub mod core;
