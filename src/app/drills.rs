@@ -45,7 +45,7 @@ fn unplug_target(target: &str) -> Option<SimSensor> {
         .find(|s| drivers.child(s.name()).matches(target))
 }
 
-/// Checks what [`Robot::start`] cannot tell from the tree alone: an `unplug` drill must
+/// Checks what [`Robot::start`](super::Robot::start) cannot tell from the tree alone: an `unplug` drill must
 /// name a sensor driver and the config must simulate the robot. Cheap, and needs no
 /// device: call it before opening the hardware.
 ///

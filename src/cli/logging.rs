@@ -3,7 +3,7 @@
 use super::LogFormat;
 
 /// Logs to stderr in `format` at `default_level` unless `RUST_LOG` says otherwise, and
-/// turns panics into log events ([`log_panic`]).
+/// turns panics into log events (`log_panic`).
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
