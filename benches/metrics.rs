@@ -3,14 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, Criterion};
-use nevil::cli::bench::MetricsScenario;
+use nevil::cli::bench::scale::LargeTree;
 
 fn metrics_render(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let scenario = rt.block_on(MetricsScenario::start(1000)).unwrap();
+    let scenario = rt.block_on(LargeTree::start(1000)).unwrap();
     let (_, bytes) = scenario.render_once();
     println!("metrics text for 1,000 actors: {bytes} bytes");
     c.bench_function("metrics_render_1000_actors", |b| {

@@ -23,6 +23,12 @@ fn bench_json_has_every_figure() {
         "rest_for_one_restart_p50_us",
         "suspend_resume_p50_us",
         "breach_to_action_ms",
+        "idle_actor_bytes_bare",
+        "idle_actor_bytes_managed",
+        "tree_10k_start_ms",
+        "tree_10k_snapshot_ms",
+        "tree_10k_metrics_ms",
+        "tree_10k_restart_p50_us",
     ] {
         let v = report[key]
             .as_f64()
@@ -30,4 +36,10 @@ fn bench_json_has_every_figure() {
         assert!(v.is_finite() && v > 0.0, "{key} = {v}");
     }
     assert!(report["call_p50_us"].as_f64() <= report["call_p99_us"].as_f64());
+    // A managed worker is a bare actor plus its counters and its supervisor's share
+    // (the bench runs alone in its process, so the allocator's count is its own).
+    assert!(
+        report["idle_actor_bytes_managed"].as_f64() > report["idle_actor_bytes_bare"].as_f64(),
+        "{report}"
+    );
 }

@@ -76,6 +76,21 @@ pub enum CallError {
         /// The name asked for.
         name: String,
     },
+    /// The child asked to be restarted is running (OTP's `{error, running}`).
+    #[error("{0}: running")]
+    Running(ActorPath),
+    /// The child asked to be restarted is already being restarted by its supervisor
+    /// (OTP's `{error, restarting}`).
+    #[error("{0}: already restarting")]
+    Restarting(ActorPath),
+    /// The child asked to be restarted did not start; it stays down.
+    #[error("{path}: {reason}")]
+    StartFailed {
+        /// The child's path.
+        path: ActorPath,
+        /// Why it did not start.
+        reason: ExitReason,
+    },
     /// The supervisor could not be reached (it is stopping or gone).
     #[error("{0}: supervisor unreachable")]
     Unreachable(ActorPath),

@@ -7,7 +7,8 @@
 //!
 //! | event from ractor | reason |
 //! |---|---|
-//! | `ActorTerminated(_, _, None)` or any stop reason | [`ExitReason::Normal`] |
+//! | `ActorTerminated(_, _, Some("shutdown"))` ([`ExitReason::SHUTDOWN`]) | [`ExitReason::Shutdown`] |
+//! | `ActorTerminated(_, _, None)` or any other stop reason | [`ExitReason::Normal`] |
 //! | `ActorTerminated(_, _, Some("killed"))`, task cancelled | [`ExitReason::Killed`] (abnormal, as in OTP) |
 //! | `ActorFailed` carrying [`Panicked`] | [`ExitReason::Panic`] |
 //! | `ActorFailed` otherwise | [`ExitReason::Error`] |
@@ -24,6 +25,11 @@ use serde::{Serialize, Serializer};
 pub enum ExitReason {
     /// The actor stopped itself or was stopped gracefully.
     Normal,
+    /// The actor was asked to shut down and did: stopped with the reason
+    /// [`ExitReason::SHUTDOWN`] (OTP's `shutdown`). Not abnormal: a transient child is not
+    /// restarted, and it is no error to analyse. (A supervisor stopping its own children
+    /// records how they ended, `normal` or `killed`, as before.)
+    Shutdown,
     /// A handler returned `Err`; the error's text.
     Error(String),
     /// A handler panicked; the panic message.
@@ -37,18 +43,24 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
-    /// Whether the exit was abnormal: everything but [`ExitReason::Normal`].
+    /// The stop reason that makes an actor's exit [`ExitReason::Shutdown`]:
+    /// `myself.stop(Some(ExitReason::SHUTDOWN.into()))`.
+    pub const SHUTDOWN: &'static str = "shutdown";
+
+    /// Whether the exit was abnormal: everything but [`ExitReason::Normal`] and
+    /// [`ExitReason::Shutdown`].
     ///
     /// A transient child is restarted exactly when its exit is abnormal.
     pub fn is_abnormal(&self) -> bool {
-        !matches!(self, Self::Normal)
+        !matches!(self, Self::Normal | Self::Shutdown)
     }
 
-    /// The variant's snake_case name (`normal`, `error`, `panic`, `killed`,
+    /// The variant's snake_case name (`normal`, `shutdown`, `error`, `panic`, `killed`,
     /// `startup_failure`, `quota`): a log field and a metric label.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Normal => "normal",
+            Self::Shutdown => "shutdown",
             Self::Error(_) => "error",
             Self::Panic(_) => "panic",
             Self::Killed => "killed",
@@ -58,10 +70,10 @@ impl ExitReason {
     }
 
     /// The text it carries (the error, the panic message, what the quota broke); empty
-    /// for [`ExitReason::Normal`] and [`ExitReason::Killed`].
+    /// for [`ExitReason::Normal`], [`ExitReason::Shutdown`] and [`ExitReason::Killed`].
     pub fn message(&self) -> &str {
         match self {
-            Self::Normal | Self::Killed => "",
+            Self::Normal | Self::Shutdown | Self::Killed => "",
             Self::Error(m) | Self::Panic(m) | Self::StartupFailure(m) | Self::Quota(m) => m,
         }
     }
@@ -71,6 +83,7 @@ impl ExitReason {
         match event {
             SupervisionEvent::ActorTerminated(_, _, reason) => Some(match reason.as_deref() {
                 Some("killed") | Some("actor_task_cancelled") => Self::Killed,
+                Some(Self::SHUTDOWN) => Self::Shutdown,
                 _ => Self::Normal,
             }),
             SupervisionEvent::ActorFailed(_, err) => Some(Self::from_error(err)),
@@ -99,6 +112,7 @@ impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Normal => f.write_str("normal"),
+            Self::Shutdown => f.write_str("shutdown"),
             Self::Error(e) => write!(f, "error: {e}"),
             Self::Panic(p) => write!(f, "panic: {p}"),
             Self::Killed => f.write_str("killed"),
@@ -173,6 +187,10 @@ mod tests {
         assert_eq!(ExitReason::Panic("x".into()).message(), "x");
         assert_eq!(ExitReason::Killed.message(), "");
         assert!(ExitReason::Killed.is_abnormal());
+        assert!(!ExitReason::Shutdown.is_abnormal());
+        assert_eq!(ExitReason::Shutdown.to_string(), "shutdown");
+        assert_eq!(ExitReason::Shutdown.kind(), "shutdown");
+        assert_eq!(ExitReason::Shutdown.message(), "");
     }
 
     #[test]

@@ -82,7 +82,12 @@ pub use quota::{
     Usage,
 };
 pub use supervisor::{
-    Backoff, ChildKind, ChildSpec, Restart, Shutdown, Strategy, Supervisor, SupervisorFlags,
-    SupervisorRef,
+    Backoff, ChildCounts, ChildInfo, ChildKind, ChildSpec, Incarnation, Restart, Shutdown,
+    Strategy, Supervisor, SupervisorFlags, SupervisorRef,
 };
 pub use tree::{Tree, TreeContext, TreeView};
+
+/// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

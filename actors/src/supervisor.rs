@@ -9,14 +9,19 @@
 //!   delay, if any) while the intensity allows, and the supervisor's own start fails
 //!   once it does not — after stopping the children already started, in reverse order.
 //! - **Restart by type.** Permanent children always restart, transient ones only after an
-//!   abnormal exit (error, panic, kill, startup failure — a kill is abnormal, as in OTP),
-//!   temporary ones never and are then removed.
+//!   abnormal exit (error, panic, kill, startup failure, quota — a kill is abnormal, as in
+//!   OTP; a normal exit or a [`Shutdown`](ExitReason::Shutdown) is not), temporary ones
+//!   never and are then removed. The decision is one match, in `restart.rs`.
 //! - **Strategy.** `one_for_one` restarts the child; `rest_for_one` stops the children
 //!   started after it (last first) and restarts them with it in start order; `one_for_all`
 //!   does so for every child. Temporary siblings are stopped and not restarted.
 //! - **Intensity.** More than `max_restarts` within `period` and the supervisor stops all
 //!   its children in reverse start order and fails with [`Escalated`], which its own
-//!   supervisor handles as a crash of it; the root's failure ends [`Tree::wait`].
+//!   supervisor handles as a crash of it; the root's failure ends [`Tree::wait`](crate::Tree::wait). A
+//!   failed start, a crash and a failed restart all escalate through one path.
+//! - **Calls** ([`SupervisorRef`]): `start_child`, `stop_child` (OTP's `terminate_child`
+//!   then `delete_child`), `restart_child` (a child that is down and not coming back by
+//!   itself), `which_children`, `count_children`, `child`.
 //! - **No sleeps.** Without backoff a restart happens inside the handling of the exit;
 //!   with backoff the restart is a timer message, so the supervisor keeps serving.
 //! - **Graceful stop.** Stopping a supervisor stops its children in reverse start order,
@@ -59,31 +64,37 @@
 //! # }
 //! ```
 
+mod api;
 mod backoff;
 mod children;
 mod intensity;
+mod restart;
+mod sample;
 mod shutdown;
 mod spec;
+mod view;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+pub use api::{ChildCounts, ChildInfo, Incarnation, SupervisorMsg, SupervisorRef};
 pub use backoff::{Backoff, JITTER_MAX, JITTER_MIN};
+pub(crate) use spec::StartCtx;
 pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlags};
+pub(crate) use view::Shared;
 
-use crate::error::{CallError, Escalated, SpecError, StartError};
-use crate::event::{EventFeed, TreeEvent};
+use crate::error::{Escalated, SpecError, StartError};
+use crate::event::TreeEvent;
 use crate::exit::ExitReason;
-use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::path::ActorPath;
-use crate::quota::{enforcer, Action, Pressure, Resource};
+use api::Request;
 use children::{Child, Children, Phase};
 use intensity::Intensity;
-pub(crate) use spec::StartCtx;
+use restart::{decide, Next, Verdict};
 
 /// The supervisor actor. Start a tree with [`Tree::start`](crate::Tree::start), a nested
 /// one with [`ChildSpec::supervisor`]; talk to a running one through [`SupervisorRef`].
@@ -97,224 +108,6 @@ pub struct SupervisorArgs {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// A request to a supervisor; built by [`SupervisorRef`]'s methods.
-pub struct SupervisorMsg(Request);
-
-enum Request {
-    StartChild(Box<ChildSpec>, RpcReplyPort<Result<ActorCell, StartError>>),
-    StopChild(String, RpcReplyPort<Result<(), CallError>>),
-    Child(String, RpcReplyPort<Option<ActorCell>>),
-    /// A scheduled (backed-off or retried) restart of `ids`, in start order.
-    Restart {
-        ids: Vec<u64>,
-        generation: u64,
-    },
-    /// Time to measure governed children and enforce their quotas.
-    Sample,
-}
-
-/// The part of a supervisor that readers share: its child table, why it ended, and
-/// the tree's pressure level and event feed (one of each for the whole tree).
-pub(crate) struct Shared {
-    pub(crate) path: ActorPath,
-    strategy: Strategy,
-    pub(crate) pressure: Pressure,
-    children: Mutex<Children>,
-    outcome: Mutex<Option<ExitReason>>,
-    pub(crate) events: EventFeed,
-}
-
-impl Shared {
-    pub(crate) fn new(
-        path: ActorPath,
-        strategy: Strategy,
-        pressure: Pressure,
-        events: EventFeed,
-    ) -> Self {
-        Self {
-            path,
-            strategy,
-            pressure,
-            children: Mutex::new(Children::default()),
-            outcome: Mutex::new(None),
-            events,
-        }
-    }
-
-    fn table(&self) -> MutexGuard<'_, Children> {
-        // A poisoned lock only means a reader panicked mid-snapshot; the table is intact.
-        self.children.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn strategy(&self) -> Strategy {
-        self.strategy
-    }
-
-    /// Why this supervisor ended: `None` while it runs.
-    pub(crate) fn outcome(&self) -> Option<ExitReason> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_outcome(&self, reason: ExitReason) {
-        self.outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(reason);
-    }
-
-    /// Snapshots of the children, recursively, in start order.
-    pub(crate) fn children_snapshot(&self) -> Vec<NodeSnapshot> {
-        let rows: Vec<_> = self
-            .table()
-            .iter()
-            .map(|c| {
-                let status = match (c.phase, &c.cell) {
-                    (Phase::Running, Some(cell)) => Status::of(cell),
-                    (Phase::Starting, _) => Status::Starting,
-                    (Phase::Restarting, _) => Status::Restarting,
-                    (Phase::Running | Phase::Stopped, _) => Status::Stopped,
-                };
-                let node = NodeSnapshot {
-                    strategy: c.spec.strategy(),
-                    status,
-                    restarts: c.restarts,
-                    last_exit: c.last_exit.clone(),
-                    messages_handled: c.counters.messages_handled(),
-                    mailbox_depth: c.counters.mailbox_depth(),
-                    cpu_seconds: c.counters.cpu_seconds(),
-                    memory_bytes: c.counters.memory_bytes(),
-                    quota: c.governed.as_ref().map(|g| QuotaSnapshot {
-                        group: g.group_name.clone(),
-                        state: g.status().as_str().to_string(),
-                        enforcements_total: g.history.enforcements_total(),
-                        history: g.history.iter().copied().collect(),
-                        enforcements_by_action: g.history.enforcements_by_action().collect(),
-                    }),
-                    restart: c.spec.restart_type(),
-                    ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
-                };
-                (node, c.view.clone())
-            })
-            .collect();
-        // Child tables are read after this one's lock is released.
-        rows.into_iter()
-            .map(|(mut node, view)| {
-                if let Some(view) = view {
-                    node.children = view.children_snapshot();
-                }
-                node
-            })
-            .collect()
-    }
-
-    /// The counters of the child at `path` below this supervisor.
-    pub(crate) fn counters(&self, path: &str) -> Option<Arc<crate::managed::Counters>> {
-        let rest = path.strip_prefix(self.path.as_str())?.strip_prefix('/')?;
-        match rest.split_once('/') {
-            Some((name, _)) => {
-                let view = self.table().by_name(name)?.view.clone()?;
-                view.counters(path)
-            }
-            None => self.table().by_name(rest).map(|c| c.counters.clone()),
-        }
-    }
-
-    /// The live incarnation at `path` below this supervisor, and its child table if it is
-    /// a supervisor.
-    pub(crate) fn lookup(&self, path: &str) -> Option<(ActorCell, Option<Arc<Shared>>)> {
-        let rest = path.strip_prefix(self.path.as_str())?.strip_prefix('/')?;
-        let (name, deeper) = match rest.split_once('/') {
-            Some((name, _)) => (name, true),
-            None => (rest, false),
-        };
-        let (cell, view) = {
-            let table = self.table();
-            let child = table.by_name(name)?;
-            (child.cell.clone()?, child.view.clone())
-        };
-        if deeper {
-            view?.lookup(path)
-        } else {
-            Some((cell, view))
-        }
-    }
-}
-
-/// A handle on a running supervisor: add, stop and look up its children.
-#[derive(Clone)]
-pub struct SupervisorRef {
-    actor: ActorRef<SupervisorMsg>,
-    path: ActorPath,
-}
-
-impl SupervisorRef {
-    pub(crate) fn new(actor: ActorRef<SupervisorMsg>, path: ActorPath) -> Self {
-        Self { actor, path }
-    }
-
-    /// The supervisor's path.
-    pub fn path(&self) -> &ActorPath {
-        &self.path
-    }
-
-    /// The supervisor's cell (to link, monitor or stop it).
-    pub fn cell(&self) -> ActorCell {
-        self.actor.get_cell()
-    }
-
-    /// Sends a request and waits for its reply; `None` if the supervisor is gone.
-    async fn request<T: Send + 'static>(
-        &self,
-        build: impl FnOnce(RpcReplyPort<T>) -> Request,
-    ) -> Option<T> {
-        match self.actor.call(|r| SupervisorMsg(build(r)), None).await {
-            Ok(ractor::rpc::CallResult::Success(reply)) => Some(reply),
-            _ => None,
-        }
-    }
-
-    /// Starts a dynamic child after the existing ones (last in start order, first to stop).
-    ///
-    /// # Errors
-    ///
-    /// [`StartError::Spec`] for a duplicate or invalid name; [`StartError::Child`] if its
-    /// `pre_start` failed (the child is then not kept, as OTP's `start_child`);
-    /// [`StartError::Unreachable`] if the supervisor is gone.
-    pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, StartError> {
-        self.request(|r| Request::StartChild(Box::new(spec), r))
-            .await
-            .unwrap_or_else(|| Err(StartError::Unreachable(self.path.clone())))
-    }
-
-    /// Stops the child `name` by its shutdown policy and removes it (OTP's
-    /// `terminate_child` then `delete_child`).
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::NoSuchChild`], or [`CallError::Unreachable`] if the supervisor is gone.
-    pub async fn stop_child(&self, name: &str) -> Result<(), CallError> {
-        let name = name.to_string();
-        self.request(|r| Request::StopChild(name, r))
-            .await
-            .unwrap_or_else(|| Err(CallError::Unreachable(self.path.clone())))
-    }
-
-    /// The live incarnation of the child `name`, if it is running.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::Unreachable`] if the supervisor is gone.
-    pub async fn child(&self, name: &str) -> Result<Option<ActorCell>, CallError> {
-        let name = name.to_string();
-        self.request(|r| Request::Child(name, r))
-            .await
-            .ok_or_else(|| CallError::Unreachable(self.path.clone()))
-    }
-}
-
 /// The supervisor's private state.
 pub struct SupervisorState {
     shared: Arc<Shared>,
@@ -325,45 +118,6 @@ pub struct SupervisorState {
     rng: fastrand::Rng,
     next_id: u64,
     next_generation: u64,
-}
-
-/// What to do after a child exit was counted against the intensity.
-enum Plan {
-    /// The budget is spent: stop everything and fail.
-    Escalate,
-    /// Start these children now, in order.
-    StartNow(Vec<u64>, u64),
-    /// A message to self will start them, after this backoff delay if any.
-    Scheduled(Option<Duration>),
-}
-
-/// What follows a child's exit, as its exit event says.
-#[derive(Debug, Clone, Copy)]
-enum Next {
-    /// It is restarted, after this backoff delay if any.
-    Restart(Option<Duration>),
-    /// It stays down (its restart type does not want a restart, or it was terminated).
-    Stop,
-    /// The supervisor gives up instead.
-    Escalate,
-}
-
-impl Next {
-    fn after(plan: &Plan) -> Self {
-        match plan {
-            Plan::Escalate => Self::Escalate,
-            Plan::StartNow(..) => Self::Restart(None),
-            Plan::Scheduled(delay) => Self::Restart(*delay),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Restart(_) => "restart",
-            Self::Stop => "stop",
-            Self::Escalate => "escalate",
-        }
-    }
 }
 
 fn check_name(supervisor: &ActorPath, name: &str) -> Result<(), SpecError> {
@@ -501,18 +255,134 @@ impl SupervisorState {
         Some(backoff.delay(attempt, &mut self.rng))
     }
 
-    /// Counts a restart caused by child `failing` and schedules the restart of `group`
-    /// (start order). `inline`: without backoff, the caller starts the group at once.
-    fn plan_restart(
+    /// Applies the restart decision to child `id`, which exited with `reason`: `true` when
+    /// it is to be restarted; otherwise its exit is reported here and it stays down (or,
+    /// temporary, is forgotten).
+    fn wants_restart(&mut self, id: u64, reason: &ExitReason) -> bool {
+        let Some(restart) = self.table().get(id).map(|c| c.spec.restart_type()) else {
+            return false;
+        };
+        match decide(restart, reason) {
+            Verdict::Restart => true,
+            Verdict::Keep => {
+                self.report_exit(id, reason, Next::Stop);
+                false
+            }
+            Verdict::Delete => {
+                self.report_exit(id, reason, Next::Stop);
+                self.table().remove(id);
+                false
+            }
+        }
+    }
+
+    /// Handles the exit of the current incarnation of child `id`: the restart decision,
+    /// then the strategy.
+    async fn on_child_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: u64,
+        reason: ExitReason,
+    ) -> Result<(), ActorProcessingErr> {
+        {
+            let mut table = self.table();
+            let Some(child) = table.get_mut(id) else {
+                return Ok(());
+            };
+            child.cell = None;
+            child.phase = Phase::Stopped;
+            child.last_exit = Some(reason.clone());
+        }
+        if !self.wants_restart(id, &reason) {
+            return Ok(());
+        }
+        let group = match self.flags.strategy {
+            Strategy::OneForOne => self.one_for_one(id),
+            Strategy::RestForOne => self.rest_for_one(id).await,
+            Strategy::OneForAll => self.one_for_all(id).await,
+        };
+        if let Some((ids, generation)) = self.plan_restart(myself, id, &reason, group, true).await?
+        {
+            self.run_group(myself, &ids, generation).await?;
+        }
+        Ok(())
+    }
+
+    /// `one_for_one`: only the child that exited restarts.
+    fn one_for_one(&self, id: u64) -> Vec<u64> {
+        vec![id]
+    }
+
+    /// `rest_for_one`: the children started after `id` are stopped, last first, and
+    /// restart with it in start order.
+    async fn rest_for_one(&mut self, id: u64) -> Vec<u64> {
+        let group = self.table().started_from(id);
+        self.stop_siblings(group, id).await
+    }
+
+    /// `one_for_all`: every other child is stopped, last first, and all restart in start
+    /// order.
+    async fn one_for_all(&mut self, id: u64) -> Vec<u64> {
+        let group = self.table().ids();
+        self.stop_siblings(group, id).await
+    }
+
+    /// Stops the members of `group` other than `failing`, last started first, and drops
+    /// the temporary ones (OTP does not restart them with their siblings); returns the
+    /// group left to restart, in start order.
+    async fn stop_siblings(&mut self, group: Vec<u64>, failing: u64) -> Vec<u64> {
+        for &sibling in group.iter().rev().filter(|&&s| s != failing) {
+            self.stop_child(sibling).await;
+        }
+        self.table().without_temporaries(group, failing)
+    }
+
+    /// Counts one restart caused by child `failing` (exited with `reason`) against the
+    /// intensity. When the budget is spent this is where the supervisor gives up, whatever
+    /// failed (a start, a running child, a restart): the exit is reported as escalated,
+    /// every child is stopped in reverse start order, and the error it fails with is
+    /// returned.
+    async fn count_restart(&mut self, failing: u64, reason: &ExitReason) -> Result<(), Escalated> {
+        if self.intensity.add_restart(Instant::now()) {
+            return Ok(());
+        }
+        self.report_exit(failing, reason, Next::Escalate);
+        let culprit = self
+            .table()
+            .get(failing)
+            .map_or_else(|| self.path().clone(), |c| c.path.clone());
+        let err = Escalated {
+            path: self.path().clone(),
+            max_restarts: self.flags.max_restarts,
+            period: self.flags.period,
+            cause: format!("{culprit}: {reason}"),
+        };
+        tracing::error!(path = %self.path(), child = %culprit, %err, "supervisor giving up");
+        self.shared.events.publish(|| TreeEvent::Escalated {
+            at: Instant::now(),
+            path: self.path().clone(),
+            child: culprit,
+            reason: reason.clone(),
+        });
+        self.stop_all().await;
+        self.shared
+            .set_outcome(ExitReason::Error(format!("escalated: {err}")));
+        Err(err)
+    }
+
+    /// Counts a restart of `group` (start order) caused by child `failing`, reports the
+    /// exit and schedules the restart. Without backoff and with `inline`, returns the
+    /// group (and its generation) for the caller to start at once; otherwise a message to
+    /// self starts it, after the backoff delay if any.
+    async fn plan_restart(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         failing: u64,
+        reason: &ExitReason,
         group: Vec<u64>,
         inline: bool,
-    ) -> Plan {
-        if !self.intensity.add_restart(Instant::now()) {
-            return Plan::Escalate;
-        }
+    ) -> Result<Option<(Vec<u64>, u64)>, Escalated> {
+        self.count_restart(failing, reason).await?;
         let generation = self.next_generation;
         self.next_generation += 1;
         {
@@ -529,8 +399,11 @@ impl SupervisorState {
                 }
             }
         }
-        match self.next_delay(failing) {
-            None if inline => Plan::StartNow(group, generation),
+        let delay = self.next_delay(failing);
+        // Logged once the decision is known: one line per exit, restart included.
+        self.report_exit(failing, reason, Next::Restart(delay));
+        match delay {
+            None if inline => return Ok(Some((group, generation))),
             None => {
                 let msg = SupervisorMsg(Request::Restart {
                     ids: group,
@@ -539,19 +412,17 @@ impl SupervisorState {
                 if myself.cast(msg).is_err() {
                     tracing::debug!(path = %self.path(), "restart not scheduled: supervisor stopping");
                 }
-                Plan::Scheduled(None)
             }
             Some(delay) => {
-                // The delay is part of the exit's one log line (`report_exit`).
                 myself.send_after(delay, move || {
                     SupervisorMsg(Request::Restart {
                         ids: group,
                         generation,
                     })
                 });
-                Plan::Scheduled(Some(delay))
             }
         }
+        Ok(None)
     }
 
     /// Starts the children of `ids` that still wait for restart `generation`, in order.
@@ -579,73 +450,37 @@ impl SupervisorState {
             let Err(reason) = self.start_one(&myself.get_cell(), id).await else {
                 continue;
             };
-            if self.is_temporary(id) {
-                self.report_exit(id, &reason, Next::Stop);
-                self.forget_if_temporary(id);
+            if !self.wants_restart(id, &reason) {
                 continue;
             }
-            let rest = ids[i..].to_vec();
-            let plan = self.plan_restart(myself, id, rest, false);
-            self.report_exit(id, &reason, Next::after(&plan));
-            if let Plan::Escalate = plan {
-                return Err(self.escalate(id, &reason).await);
-            }
+            self.plan_restart(myself, id, &reason, ids[i..].to_vec(), false)
+                .await?;
             return Ok(());
         }
         Ok(())
     }
 
-    /// Whether child `id` is temporary (never restarted).
-    fn is_temporary(&self, id: u64) -> bool {
-        self.table()
-            .get(id)
-            .is_some_and(|c| c.spec.restart_type() == Restart::Temporary)
-    }
-
-    /// Removes child `id` if it is temporary; says whether it did.
-    fn forget_if_temporary(&mut self, id: u64) -> bool {
-        let temporary = self.is_temporary(id);
-        if temporary {
-            self.table().remove(id);
+    /// Initial start: every child in order; a failed start is retried as a crash.
+    async fn start_all(&mut self, myself: &ActorCell) -> Result<(), StartError> {
+        let ids = self.table().ids();
+        for id in ids {
+            while let Err(reason) = self.start_one(myself, id).await {
+                if !self.wants_restart(id, &reason) {
+                    break;
+                }
+                self.count_restart(id, &reason).await?;
+                if let Some(c) = self.table().get_mut(id) {
+                    c.restarts += 1;
+                }
+                let delay = self.next_delay(id);
+                self.report_exit(id, &reason, Next::Restart(delay));
+                if let Some(delay) = delay {
+                    // The supervisor is still in its own `pre_start`: nothing else to serve.
+                    tokio::time::sleep(delay).await;
+                }
+            }
         }
-        temporary
-    }
-
-    /// Handles the exit of the current incarnation of child `id`.
-    async fn on_child_exit(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        id: u64,
-        reason: ExitReason,
-    ) -> Result<(), ActorProcessingErr> {
-        let restart_type = {
-            let mut table = self.table();
-            let Some(child) = table.get_mut(id) else {
-                return Ok(());
-            };
-            child.cell = None;
-            child.phase = Phase::Stopped;
-            child.last_exit = Some(reason.clone());
-            child.spec.restart_type()
-        };
-        if !restart_type.wants_restart(reason.is_abnormal()) {
-            self.report_exit(id, &reason, Next::Stop);
-            self.forget_if_temporary(id);
-            return Ok(());
-        }
-        let group = self.table().group(id, self.flags.strategy);
-        for &sibling in group.iter().rev().filter(|&&s| s != id) {
-            self.stop_child(sibling).await;
-        }
-        let group = self.table().without_temporaries(group, id);
-        let plan = self.plan_restart(myself, id, group, true);
-        // Logged once the decision is known: one line per exit, restart included.
-        self.report_exit(id, &reason, Next::after(&plan));
-        match plan {
-            Plan::Escalate => Err(self.escalate(id, &reason).await),
-            Plan::StartNow(ids, generation) => self.run_group(myself, &ids, generation).await,
-            Plan::Scheduled(_) => Ok(()),
-        }
+        Ok(())
     }
 
     /// Stops the live incarnation of child `id` (if any) by its shutdown policy.
@@ -680,148 +515,12 @@ impl SupervisorState {
         }
     }
 
-    /// Measures every governed child and enforces its quota: gate actions at once,
-    /// restart and terminate through the child's life cycle. A child restarted or
-    /// terminated for a stall is killed at once ([`Shutdown::BrutalKill`]) rather than
-    /// stopped by its shutdown policy: a wedged handler would not finish its message, and
-    /// waiting out its grace would leave it silent that much longer. A child of a critical
-    /// group restarted for any other resource gets at most one sampling interval of grace.
-    async fn sample(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
-        let now = Instant::now();
-        let interval = self.flags.sample_interval.unwrap_or_default();
-        let mut decided = Vec::new();
-        for c in self.table().iter_mut() {
-            let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
-                continue;
-            };
-            let sampled = governed.sample(&c.counters, now, interval, &self.shared.pressure);
-            let Some((d, usage)) = sampled else {
-                continue;
-            };
-            let gate_only = enforcer::apply_gate(&d, &usage, &c.counters);
-            // A critical child is stopped within one sampling interval: its replacement
-            // must not wait out a long grace (whatever stops while it is gone covers it).
-            let grace = match c.spec.shutdown_policy() {
-                Shutdown::Timeout(d) if governed.critical() => Some(d.min(interval)),
-                Shutdown::Infinity if governed.critical() => Some(interval),
-                _ => None,
-            };
-            decided.push((c.id, c.path.clone(), d, gate_only, grace));
-        }
-        // Logged once the table is released: readers (tree dumps) never wait on log I/O.
-        let mut drastic = Vec::new();
-        for (id, path, d, gate_only, grace) in decided {
-            tracing::warn!(
-                %path,
-                resource = d.resource.as_str(),
-                usage = d.usage,
-                limit = d.limit,
-                action = d.action.as_str(),
-                factor = match d.action {
-                    Action::Throttle { factor } => Some(factor),
-                    _ => None,
-                },
-                state = %d.state_after,
-                "quota enforcement"
-            );
-            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
-                at: now,
-                path,
-                resource: d.resource,
-                usage: d.usage,
-                limit: d.limit,
-                action: d.action,
-            });
-            if !gate_only {
-                let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
-                drastic.push((id, d.action, d.resource, what, grace));
-            }
-        }
-        for (id, action, resource, what, grace) in drastic {
-            let policy = if resource == Resource::Stall {
-                Some(Shutdown::BrutalKill)
-            } else {
-                grace.map(Shutdown::Timeout)
-            };
-            self.stop_child_by(id, policy).await;
-            let reason = ExitReason::Quota(format!("{what} ({action})"));
-            match action {
-                Action::Restart => self.on_child_exit(myself, id, reason).await?,
-                _ => {
-                    // Terminated: stopped by its shutdown policy and not restarted.
-                    if let Some(c) = self.table().get_mut(id) {
-                        c.last_exit = Some(reason.clone());
-                    }
-                    self.report_exit(id, &reason, Next::Stop);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Stops every child, last started first.
     async fn stop_all(&mut self) {
         let order = self.table().running_in_stop_order();
         for id in order {
             self.stop_child(id).await;
         }
-    }
-
-    /// Gives up: stops all children in reverse start order and returns the error this
-    /// supervisor fails with.
-    async fn escalate(&mut self, failing: u64, reason: &ExitReason) -> ActorProcessingErr {
-        let culprit = self
-            .table()
-            .get(failing)
-            .map_or_else(|| self.path().clone(), |c| c.path.clone());
-        let err = Escalated {
-            path: self.path().clone(),
-            max_restarts: self.flags.max_restarts,
-            period: self.flags.period,
-            cause: format!("{culprit}: {reason}"),
-        };
-        tracing::error!(path = %self.path(), child = %culprit, %err, "supervisor giving up");
-        self.shared.events.publish(|| TreeEvent::Escalated {
-            at: Instant::now(),
-            path: self.path().clone(),
-            child: culprit,
-            reason: reason.clone(),
-        });
-        self.stop_all().await;
-        self.shared
-            .set_outcome(ExitReason::Error(format!("escalated: {err}")));
-        Box::new(err)
-    }
-
-    /// Initial start: every child in order; a failed start is retried as a crash.
-    async fn start_all(&mut self, myself: &ActorCell) -> Result<(), StartError> {
-        let ids: Vec<u64> = self.table().iter().map(|c| c.id).collect();
-        for id in ids {
-            while let Err(reason) = self.start_one(myself, id).await {
-                if self.is_temporary(id) {
-                    self.report_exit(id, &reason, Next::Stop);
-                    self.forget_if_temporary(id);
-                    break;
-                }
-                if !self.intensity.add_restart(Instant::now()) {
-                    self.report_exit(id, &reason, Next::Escalate);
-                    let err = self.escalate(id, &reason).await;
-                    return Err(match err.downcast::<Escalated>() {
-                        Ok(e) => StartError::Escalated(*e),
-                        Err(_) => StartError::Unreachable(self.path().clone()),
-                    });
-                }
-                if let Some(c) = self.table().get_mut(id) {
-                    c.restarts += 1;
-                }
-                let delay = self.next_delay(id);
-                self.report_exit(id, &reason, Next::Restart(delay));
-                if let Some(delay) = delay {
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -929,65 +628,5 @@ impl Actor for Supervisor {
             .on_child_exit(&myself, id, reason)
             .instrument(span)
             .await
-    }
-}
-
-impl SupervisorState {
-    /// Serves one request (inside the supervisor's span).
-    async fn handle(
-        &mut self,
-        myself: ActorRef<SupervisorMsg>,
-        request: Request,
-    ) -> Result<(), ActorProcessingErr> {
-        let state = self;
-        match request {
-            Request::StartChild(spec, reply) => {
-                let result = match state.add(*spec) {
-                    Err(e) => Err(StartError::from(e)),
-                    Ok(id) => match state.start_one(&myself.get_cell(), id).await {
-                        Ok(()) => state
-                            .table()
-                            .get(id)
-                            .and_then(|c| c.cell.clone())
-                            .ok_or_else(|| StartError::Unreachable(state.path().clone())),
-                        Err(reason) => {
-                            // Not kept (OTP's `start_child`); the caller gets the error.
-                            state.report_exit(id, &reason, Next::Stop);
-                            let path = state.table().get(id).map(|c| c.path.clone());
-                            state.table().remove(id);
-                            Err(StartError::Child {
-                                path: path.unwrap_or_else(|| state.path().clone()),
-                                reason,
-                            })
-                        }
-                    },
-                };
-                let _ = reply.send(result);
-            }
-            Request::StopChild(name, reply) => {
-                let id = state.table().by_name(&name).map(|c| c.id);
-                let result = match id {
-                    None => Err(CallError::NoSuchChild {
-                        supervisor: state.path().clone(),
-                        name,
-                    }),
-                    Some(id) => {
-                        state.stop_child(id).await;
-                        state.table().remove(id);
-                        Ok(())
-                    }
-                };
-                let _ = reply.send(result);
-            }
-            Request::Child(name, reply) => {
-                let cell = state.table().by_name(&name).and_then(|c| c.cell.clone());
-                let _ = reply.send(cell);
-            }
-            Request::Restart { ids, generation } => {
-                state.run_group(&myself, &ids, generation).await?;
-            }
-            Request::Sample => state.sample(&myself).await?,
-        }
-        Ok(())
     }
 }

@@ -11,7 +11,12 @@
 //! - **suspend → resume**: with the actor suspended and a call held at its gate, the time
 //!   from `resume()` to the reply.
 //!
+//! - **scale** ([`scale`]): a 10,000-actor tree's start, snapshot, `/metrics` render and
+//!   one restart inside it; the heap of one idle actor, bare and managed.
+//!
 //! [`run_all`] runs them all for `nevil bench`.
+
+pub mod scale;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -450,6 +455,21 @@ pub struct BenchReport {
     pub metrics_render_1000_actors_ms: f64,
     /// Its size in bytes.
     pub metrics_bytes_1000_actors: usize,
+    /// Heap held by one idle bare ractor actor, bytes (`null` where the allocator
+    /// cannot tell).
+    pub idle_actor_bytes_bare: Option<f64>,
+    /// Heap held by one idle managed worker in a tree, its supervisor's share included
+    /// (target: at most bare + 512 B).
+    pub idle_actor_bytes_managed: Option<f64>,
+    /// Start of a tree of 10,000 idle managed workers under 100 supervisors, until
+    /// every worker ran, ms.
+    pub tree_10k_start_ms: f64,
+    /// One snapshot of that tree, median, ms.
+    pub tree_10k_snapshot_ms: f64,
+    /// One `/metrics` render of that tree, median, ms.
+    pub tree_10k_metrics_ms: f64,
+    /// Kill → replacement answers, for a worker inside that tree, median, µs.
+    pub tree_10k_restart_p50_us: f64,
 }
 
 fn us(d: Duration) -> f64 {
@@ -498,11 +518,22 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     let mut floor = restart_samples(RestartCase::BareRactor, 3000).await?;
     let sample_interval = nevil_actors::quota::DEFAULT_SAMPLE_INTERVAL;
     let mut breaches = sample(10, || breach_to_action_once(sample_interval)).await?;
-    let scrape = MetricsScenario::start(1000).await?;
+    let scrape = scale::LargeTree::start(1000).await?;
     // The first render registers every series; the steady state is what repeats.
     let (_, metrics_bytes) = scrape.render_once();
     let mut renders: Vec<Duration> = (0..20).map(|_| scrape.render_once().0).collect();
     scrape.stop().await;
+    let mut big = scale::LargeTree::start(10_000).await?;
+    let mut snapshots: Vec<Duration> = (0..10).map(|_| big.snapshot_once().0).collect();
+    big.render_once();
+    let mut big_renders: Vec<Duration> = (0..10).map(|_| big.render_once().0).collect();
+    let mut big_restarts = Vec::with_capacity(200);
+    for _ in 0..200 {
+        big_restarts.push(big.restart_once("root/g50/w50").await?);
+    }
+    let tree_10k_start = big.started_in;
+    big.stop().await;
+    let idle = scale::idle_actor_bytes(10_000).await?;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
         throughput_managed_msgs_per_s: rm,
@@ -518,64 +549,13 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         breach_to_action_max_ms: us(percentile(&mut breaches, 1.0)) / 1000.0,
         metrics_render_1000_actors_ms: us(percentile(&mut renders, 0.5)) / 1000.0,
         metrics_bytes_1000_actors: metrics_bytes,
+        idle_actor_bytes_bare: idle.map(|b| b.bare),
+        idle_actor_bytes_managed: idle.map(|b| b.managed),
+        tree_10k_start_ms: us(tree_10k_start) / 1000.0,
+        tree_10k_snapshot_ms: us(percentile(&mut snapshots, 0.5)) / 1000.0,
+        tree_10k_metrics_ms: us(percentile(&mut big_renders, 0.5)) / 1000.0,
+        tree_10k_restart_p50_us: us(percentile(&mut big_restarts, 0.5)),
     })
-}
-
-/// A tree of idle workers, 100 to a supervisor, whose `/metrics` text is rendered as
-/// the endpoint renders it: how long a scrape of a large robot takes and how big it is.
-pub struct MetricsScenario {
-    tree: Tree,
-    recorder: metrics_exporter_prometheus::PrometheusRecorder,
-    telemetry: crate::services::telemetry::Telemetry,
-}
-
-impl MetricsScenario {
-    /// Starts `actors` workers (rounded up to whole supervisors of 100).
-    ///
-    /// # Errors
-    ///
-    /// [`BenchError`] if the tree does not start.
-    pub async fn start(actors: usize) -> Result<Self, BenchError> {
-        let (announce, _announced) = mpsc::unbounded_channel();
-        let echo = Echo { announce };
-        let groups = actors.div_ceil(100);
-        let children = (0..groups)
-            .map(|g| {
-                let workers = (0..100.min(actors - g * 100))
-                    .map(|i| ChildSpec::worker(format!("w{i}"), echo.clone(), ()))
-                    .collect();
-                ChildSpec::supervisor(format!("g{g}"), bench_flags(Strategy::OneForOne), workers)
-            })
-            .collect();
-        let tree = Tree::start("root", bench_flags(Strategy::OneForOne), children)
-            .await
-            .map_err(fail)?;
-        let recorder = crate::services::telemetry::Telemetry::recorder().map_err(fail)?;
-        let telemetry = crate::services::telemetry::Telemetry::from_handle(recorder.handle());
-        Ok(Self {
-            tree,
-            recorder,
-            telemetry,
-        })
-    }
-
-    /// Renders once, as a scrape does (snapshot, process figures, text): the time it
-    /// took and the text's size in bytes.
-    pub fn render_once(&self) -> (Duration, usize) {
-        metrics::with_local_recorder(&self.recorder, || {
-            let t0 = Instant::now();
-            let text = self.telemetry.render(
-                &self.tree.snapshot(),
-                &crate::services::telemetry::ProcessStats::read(),
-            );
-            (t0.elapsed(), text.len())
-        })
-    }
-
-    /// Stops the tree.
-    pub async fn stop(self) {
-        self.tree.shutdown().await;
-    }
 }
 
 /// The value below which `q` (0–1) of `samples` lie (nearest rank); zero if empty.
@@ -643,30 +623,5 @@ mod tests {
             s.cast_batch(10).await.unwrap();
             s.stop().await;
         }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn metrics_scenario_renders_every_actor() {
-        let small = MetricsScenario::start(150).await.unwrap();
-        let (_, bytes_150) = small.render_once();
-        let text = metrics::with_local_recorder(&small.recorder, || {
-            small
-                .telemetry
-                .render(&small.tree.snapshot(), &Default::default())
-        });
-        assert!(text.contains("nevil_actor_messages_total{path=\"root/g1/w49\"}"));
-        assert!(
-            !text.contains("root/g1/w50"),
-            "150 actors: g0 has 100, g1 50"
-        );
-        small.stop().await;
-        let large = MetricsScenario::start(300).await.unwrap();
-        let (_, bytes_300) = large.render_once();
-        large.stop().await;
-        let ratio = bytes_300 as f64 / bytes_150 as f64;
-        assert!(
-            (1.8..2.2).contains(&ratio),
-            "size grows with the tree: {ratio}"
-        );
     }
 }

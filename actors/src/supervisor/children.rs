@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ractor::{ActorCell, ActorId};
 use tokio::time::Instant;
 
-use super::spec::{ChildSpec, Restart, Strategy};
+use super::spec::{ChildSpec, Restart};
 use super::Shared;
 use crate::exit::ExitReason;
 use crate::managed::Counters;
@@ -115,17 +115,17 @@ impl Children {
         self.list.retain(|c| c.id != id);
     }
 
-    /// The ids that restart with `id` under `strategy`, in start order.
-    pub(crate) fn group(&self, id: u64, strategy: Strategy) -> Vec<u64> {
+    /// The ids of every child, in start order.
+    pub(crate) fn ids(&self) -> Vec<u64> {
+        self.list.iter().map(|c| c.id).collect()
+    }
+
+    /// The ids of child `id` and of every child started after it, in start order.
+    pub(crate) fn started_from(&self, id: u64) -> Vec<u64> {
         let Some(pos) = self.list.iter().position(|c| c.id == id) else {
             return Vec::new();
         };
-        let members: &[Child] = match strategy {
-            Strategy::OneForOne => &self.list[pos..=pos],
-            Strategy::RestForOne => &self.list[pos..],
-            Strategy::OneForAll => &self.list[..],
-        };
-        members.iter().map(|c| c.id).collect()
+        self.list[pos..].iter().map(|c| c.id).collect()
     }
 
     /// The ids of the children with a live incarnation, last started first.

@@ -49,28 +49,19 @@ impl fmt::Display for Strategy {
     }
 }
 
-/// When a child that exited is restarted.
+/// When a child that exited is restarted (the whole decision is one match, in the
+/// supervisor's `restart` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Restart {
     /// Always.
     #[default]
     Permanent,
-    /// Only after an abnormal exit (error, panic, killed, startup failure).
+    /// Only after an abnormal exit (error, panic, killed, startup failure, quota), not
+    /// after a normal one or a shutdown; it then stays down until `restart_child`.
     Transient,
     /// Never; the child is removed from its supervisor when it exits.
     Temporary,
-}
-
-impl Restart {
-    /// Whether a child of this type is restarted after exiting for `abnormal` reasons.
-    pub fn wants_restart(self, abnormal: bool) -> bool {
-        match self {
-            Self::Permanent => true,
-            Self::Transient => abnormal,
-            Self::Temporary => false,
-        }
-    }
 }
 
 /// How a supervisor stops a child.
@@ -391,16 +382,6 @@ impl fmt::Debug for ChildSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn restart_types_follow_otp() {
-        assert!(Restart::Permanent.wants_restart(false));
-        assert!(Restart::Permanent.wants_restart(true));
-        assert!(!Restart::Transient.wants_restart(false));
-        assert!(Restart::Transient.wants_restart(true));
-        assert!(!Restart::Temporary.wants_restart(true));
-        assert!(!Restart::Temporary.wants_restart(false));
-    }
 
     #[test]
     fn strategy_names_are_snake_case() {

@@ -1,0 +1,97 @@
+//! Quota enforcement at each sampling tick: measure every governed child, apply gate
+//! actions at once and restart or terminate through the child's life cycle.
+
+use ractor::{ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+
+use super::children::Phase;
+use super::restart::Next;
+use super::spec::Shutdown;
+use super::{SupervisorMsg, SupervisorState};
+use crate::event::TreeEvent;
+use crate::exit::ExitReason;
+use crate::quota::{enforcer, Action, Resource};
+
+impl SupervisorState {
+    /// Measures every governed child and enforces its quota: gate actions at once,
+    /// restart and terminate through the child's life cycle. A child restarted or
+    /// terminated for a stall is killed at once ([`Shutdown::BrutalKill`]) rather than
+    /// stopped by its shutdown policy: a wedged handler would not finish its message, and
+    /// waiting out its grace would leave it silent that much longer. A child of a critical
+    /// group restarted for any other resource gets at most one sampling interval of grace.
+    pub(super) async fn sample(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        let interval = self.flags.sample_interval.unwrap_or_default();
+        let mut decided = Vec::new();
+        for c in self.table().iter_mut() {
+            let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
+                continue;
+            };
+            let sampled = governed.sample(&c.counters, now, interval, &self.shared.pressure);
+            let Some((d, usage)) = sampled else {
+                continue;
+            };
+            let gate_only = enforcer::apply_gate(&d, &usage, &c.counters);
+            // A critical child is stopped within one sampling interval: its replacement
+            // must not wait out a long grace (whatever stops while it is gone covers it).
+            let grace = match c.spec.shutdown_policy() {
+                Shutdown::Timeout(d) if governed.critical() => Some(d.min(interval)),
+                Shutdown::Infinity if governed.critical() => Some(interval),
+                _ => None,
+            };
+            decided.push((c.id, c.path.clone(), d, gate_only, grace));
+        }
+        // Logged once the table is released: readers (tree dumps) never wait on log I/O.
+        let mut drastic = Vec::new();
+        for (id, path, d, gate_only, grace) in decided {
+            tracing::warn!(
+                %path,
+                resource = d.resource.as_str(),
+                usage = d.usage,
+                limit = d.limit,
+                action = d.action.as_str(),
+                factor = match d.action {
+                    Action::Throttle { factor } => Some(factor),
+                    _ => None,
+                },
+                state = %d.state_after,
+                "quota enforcement"
+            );
+            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
+                at: now,
+                path,
+                resource: d.resource,
+                usage: d.usage,
+                limit: d.limit,
+                action: d.action,
+            });
+            if !gate_only {
+                let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
+                drastic.push((id, d.action, d.resource, what, grace));
+            }
+        }
+        for (id, action, resource, what, grace) in drastic {
+            let policy = if resource == Resource::Stall {
+                Some(Shutdown::BrutalKill)
+            } else {
+                grace.map(Shutdown::Timeout)
+            };
+            self.stop_child_by(id, policy).await;
+            let reason = ExitReason::Quota(format!("{what} ({action})"));
+            match action {
+                Action::Restart => self.on_child_exit(myself, id, reason).await?,
+                _ => {
+                    // Terminated: stopped by its shutdown policy and not restarted.
+                    if let Some(c) = self.table().get_mut(id) {
+                        c.last_exit = Some(reason.clone());
+                    }
+                    self.report_exit(id, &reason, Next::Stop);
+                }
+            }
+        }
+        Ok(())
+    }
+}
