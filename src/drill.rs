@@ -12,6 +12,11 @@
 //! | `flood` | its mailbox receives messages faster than it handles them |
 //! | `unplug` | its simulated sensor stops answering: every read fails (sensor drivers only) |
 //!
+//! Every fault but `unplug` belongs to the actor system ([`nevil_actors::fault`]): it is
+//! injected through the tree ([`nevil_actors::TreeView::inject`]) and carried out by the
+//! worker's supervision wrapper, so no actor's message type knows of drills. A worker is
+//! flooded with the messages its `ChildSpec::flood` makes.
+//!
 //! A drill targets one incarnation: after that incarnation ends (restarted, say), the
 //! leak and the flood stop — a restart is how the robot recovers from them. `unplug`
 //! acts on the device, not the actor ([`crate::hw::sim::Sim::unplug`]), so it outlives
@@ -23,54 +28,58 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ractor::{ActorCell, ActorProcessingErr};
-
-/// One of the faults of the module docs.
+/// One of the faults of the module docs: the actor system's own, which any worker can
+/// commit ([`nevil_actors::fault`]), or the robot's `unplug`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Handler panics.
-    Panic,
-    /// Handler returns `Err`.
-    Error,
-    /// Actor stops itself normally.
-    Exit,
-    /// Handler awaits forever.
-    Hang,
-    /// Handler burns CPU, yielding each millisecond.
-    Spin,
-    /// Actor allocates and holds ~1 MiB more per 100 ms.
-    Leak,
-    /// Mailbox receives a flood of messages.
-    Flood,
+    /// A fault the worker commits itself, injected through the tree.
+    Actor(nevil_actors::Fault),
     /// The simulated sensor the driver reads stops answering.
     Unplug,
 }
 
 impl Fault {
-    /// Every fault, as named on the command line.
-    pub const ALL: [(&'static str, Fault); 8] = [
-        ("panic", Fault::Panic),
-        ("error", Fault::Error),
-        ("exit", Fault::Exit),
-        ("hang", Fault::Hang),
-        ("spin", Fault::Spin),
-        ("leak", Fault::Leak),
-        ("flood", Fault::Flood),
-        ("unplug", Fault::Unplug),
-    ];
+    /// The command-line name of `unplug`.
+    const UNPLUG: &'static str = "unplug";
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
-        Self::ALL
+        match self {
+            Self::Actor(fault) => fault.name(),
+            Self::Unplug => Self::UNPLUG,
+        }
+    }
+
+    /// Every fault's command-line name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        nevil_actors::Fault::ALL
             .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("?", |(n, _)| n)
+            .map(|(n, _)| *n)
+            .chain([Self::UNPLUG])
     }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    /// A fault by its command-line name; the error says which names there are.
+    fn from_str(name: &str) -> Result<Self, String> {
+        if name == Self::UNPLUG {
+            return Ok(Self::Unplug);
+        }
+        name.parse().map(Self::Actor).map_err(|_| {
+            let names: Vec<_> = Self::names().collect();
+            format!(
+                "unknown fault {name:?} (expected one of: {})",
+                names.join(", ")
+            )
+        })
     }
 }
 
@@ -115,17 +124,7 @@ impl FromStr for Injection {
         if target.is_empty() {
             return Err(err("the actor is empty".into()));
         }
-        let fault = Fault::ALL
-            .iter()
-            .find(|(n, _)| *n == fault)
-            .map(|(_, f)| *f)
-            .ok_or_else(|| {
-                let names: Vec<_> = Fault::ALL.iter().map(|(n, _)| *n).collect();
-                err(format!(
-                    "unknown fault {fault:?} (expected one of: {})",
-                    names.join(", ")
-                ))
-            })?;
+        let fault = fault.parse::<Fault>().map_err(err)?;
         let at = secs
             .parse::<f64>()
             .ok()
@@ -145,102 +144,22 @@ impl FromStr for Injection {
     }
 }
 
-/// What a drill sends to the actor it targets. Every robot worker's message type has a
-/// variant for it and hands it to [`Ballast::apply`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrillMsg {
-    /// Misbehave now (the one-shot faults).
-    Fault(Fault),
-    /// Hold ~1 MiB more (sent every 100 ms by a `leak` drill).
-    LeakTick,
-    /// One message of a `flood`; costs a little time to handle.
-    FloodItem,
-}
-
-/// Implements `From<DrillMsg>` for an actor message type with a `Drill(DrillMsg)`
-/// variant, so drills can be sent to it.
-#[macro_export]
-macro_rules! drill_variant {
-    ($msg:ty) => {
-        impl From<$crate::drill::DrillMsg> for $msg {
-            fn from(d: $crate::drill::DrillMsg) -> Self {
-                Self::Drill(d)
-            }
-        }
-    };
-}
-
-/// Memory a leaking actor holds; part of every robot worker's state.
-#[derive(Debug, Default)]
-pub struct Ballast(Vec<Box<[u8]>>);
-
-/// How much a `LeakTick` holds.
-pub const LEAK_STEP: usize = 1 << 20;
-/// How long handling one `FloodItem` takes (busy), so a flood outpaces the handler.
-pub const FLOOD_ITEM_COST: Duration = Duration::from_micros(50);
-
-fn burn(d: Duration) {
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
-
-impl Ballast {
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.0.iter().map(|b| b.len()).sum()
-    }
-
-    /// Carries out a drill message inside the target's handler.
-    ///
-    /// # Errors
-    ///
-    /// Returns `Err` for [`Fault::Error`], as the drill asks.
-    pub async fn apply(
-        &mut self,
-        msg: DrillMsg,
-        myself: &ActorCell,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            DrillMsg::Fault(fault) => {
-                tracing::warn!(%fault, "fault drill");
-                match fault {
-                    Fault::Panic => panic!("fault drill: panic"),
-                    Fault::Error => return Err("fault drill: error".into()),
-                    Fault::Exit => myself.stop(Some("fault drill: exit".into())),
-                    Fault::Hang => std::future::pending::<()>().await,
-                    Fault::Spin => loop {
-                        burn(Duration::from_millis(1));
-                        tokio::task::yield_now().await;
-                    },
-                    // Driven by their ticks and items, below; an unplug goes to the
-                    // simulated device, never to the actor.
-                    Fault::Leak | Fault::Flood | Fault::Unplug => {}
-                }
-            }
-            DrillMsg::LeakTick => {
-                // Written, so the pages are really held (RSS grows), not just reserved.
-                self.0.push(vec![0xa5; LEAK_STEP].into_boxed_slice());
-            }
-            DrillMsg::FloodItem => burn(FLOOD_ITEM_COST),
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nevil_actors::Fault as ActorFault;
 
     #[test]
     fn parses_specs() {
         let i: Injection = "root/drivers/ultrasonic:hang@1.5".parse().unwrap();
         assert_eq!(i.target, "root/drivers/ultrasonic");
-        assert_eq!(i.fault, Fault::Hang);
+        assert_eq!(i.fault, Fault::Actor(ActorFault::Hang));
         assert_eq!(i.at, Duration::from_millis(1500));
         let i: Injection = "motion:panic@0".parse().unwrap();
-        assert_eq!((i.target.as_str(), i.fault), ("motion", Fault::Panic));
+        assert_eq!(
+            (i.target.as_str(), i.fault),
+            ("motion", Fault::Actor(ActorFault::Panic))
+        );
         let i: Injection = "ultrasonic:unplug@2".parse().unwrap();
         assert_eq!((i.target.as_str(), i.fault), ("ultrasonic", Fault::Unplug));
         assert_eq!(Fault::Unplug.to_string(), "unplug");

@@ -251,13 +251,9 @@ async fn a_restarted_monitor_keeps_the_levels() {
     tokio::time::sleep(PERIOD * 2).await;
     assert_eq!(pressure.level(), PressureLevel::Critical);
 
-    let mailbox = rig
-        .tree
-        .view()
-        .mailbox::<nevil::services::monitor::SystemMonitorMsg>("root/management/system_monitor")
-        .unwrap();
-    mailbox
-        .cast(nevil::drill::DrillMsg::Fault(nevil::drill::Fault::Panic).into())
+    rig.tree
+        .inject("root/management/system_monitor", nevil_actors::Fault::Panic)
+        .await
         .unwrap();
     tokio::time::sleep(PERIOD / 10).await;
     let snap = rig.tree.snapshot();

@@ -2,7 +2,7 @@
 //!
 //! ractor reports an exit as one of two [`SupervisionEvent`]s and loses the difference
 //! between a panic and a returned `Err` (both become a string). Children started by a
-//! [`Supervisor`](crate::Supervisor) run inside [`Managed`](crate::Managed), which tags a
+//! supervisor ([`supervisor`](crate::supervisor)) run inside [`Managed`](crate::Managed), which tags a
 //! panic with [`Panicked`] so that [`ExitReason::from_event`] can tell them apart.
 //!
 //! | event from ractor | reason |

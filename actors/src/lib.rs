@@ -1,6 +1,6 @@
 //! # nevil-actors: supervision trees with OTP's semantics, on ractor
 //!
-//! Every actor of a nevil system lives in a tree of [`Supervisor`]s. A supervisor starts
+//! Every actor of a nevil system lives in a tree of supervisors ([`supervisor`]). A supervisor starts
 //! its children in order, restarts them when they exit according to their [`Restart`]
 //! type and its [`Strategy`], gives up when they fail more often than its restart
 //! intensity allows (stopping them in reverse order and failing to its own supervisor),
@@ -10,6 +10,10 @@
 //! The crate knows nothing about robots. It is built on ractor's own primitives
 //! (`spawn_linked`, `SupervisionEvent`); children are named within their supervisor, never
 //! in ractor's global registry, so the same tree can run twice in one process.
+//!
+//! To see supervision respond, any worker can be made to fail on purpose — panic, error,
+//! exit, hang, spin, leak or flood — through the tree ([`Tree::inject`], [`fault`]); its
+//! message type knows nothing of it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -53,6 +57,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 // A panic in an actor must unwind to its supervisor; with `panic = "abort"` it would end
 // the process instead, silently disabling supervision (ractor #214).
 #[cfg(panic = "abort")]
@@ -61,6 +67,7 @@ compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot cat
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod fault;
 pub mod introspect;
 pub mod managed;
 pub mod path;
@@ -72,6 +79,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
+pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
@@ -83,7 +91,7 @@ pub use quota::{
 };
 pub use supervisor::{
     Backoff, ChildCounts, ChildInfo, ChildKind, ChildSpec, Incarnation, Restart, Shutdown,
-    Strategy, Supervisor, SupervisorFlags, SupervisorRef,
+    Strategy, SupervisorFlags, SupervisorRef,
 };
 pub use tree::{Tree, TreeContext, TreeView};
 

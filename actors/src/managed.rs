@@ -25,7 +25,10 @@
 //! - **handler time**, each poll timed with the TSC, calibrated per thread against
 //!   its CPU clock ([`cpu`]);
 //! - **memory** the actor allocated and still holds, with [`CountingAlloc`] installed;
-//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]).
+//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]);
+//! - **faults** injected through the tree ([`crate::fault`]), carried out in the actor's
+//!   own task: picked up on the gate's slow path, or on a helper's supervision event when
+//!   the actor is idle.
 //!
 //! Cost per message with the gate open: one relaxed load, two TSC reads, plain stores
 //! to counters only the actor writes; `sent` lives on its own cache line, so senders
@@ -55,6 +58,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message, MessagingErr, Supervi
 use tracing::Instrument;
 
 use crate::exit::Panicked;
+use crate::fault::{self, Faults, FloodFn, HelperEvent};
 use crate::path::ActorPath;
 
 /// What one supervised child's incarnations counted, and the gate its supervisor uses.
@@ -68,6 +72,8 @@ pub struct Counters {
     sent: CachePadded<AtomicU64>,
     own: CachePadded<Own>,
     pub(crate) gate: gate::Gate,
+    /// Faults injected into the actor ([`crate::fault`]).
+    pub(crate) faults: Faults,
 }
 
 #[derive(Debug, Default)]
@@ -86,6 +92,14 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Counters {
+    /// Counters of a child whose spec floods it with `flood`'s messages.
+    pub(crate) fn with_flood(flood: Option<FloodFn>) -> Self {
+        Self {
+            faults: Faults::new(flood),
+            ..Self::default()
+        }
+    }
+
     /// Messages handled so far (cumulative).
     pub fn messages_handled(&self) -> u64 {
         self.own.handled.load(Ordering::Relaxed)
@@ -153,6 +167,13 @@ impl Counters {
         self.own.freed.store(allocated, Ordering::Relaxed);
         // Whatever the last incarnation left unhandled died with its mailbox.
         bump(&self.own.dead_letters, self.mailbox_depth());
+        // A fault targets one incarnation.
+        self.faults.clear(&self.gate);
+    }
+
+    /// Adds `ticks` (raw TSC) read at `now` to the handler time.
+    fn charge_ticks(&self, ticks: u64, now: u64) {
+        bump(&self.own.poll_ticks, cpu::calibrated(ticks, now));
     }
 
     /// Sets the cumulative sent and handled counts, for tests of what reads them.
@@ -342,6 +363,8 @@ pub struct ManagedState<A: Actor> {
     busy: u64,
     /// A wait the gate imposed between two polls of the message being handled (idem).
     held: Option<gate::Held<'static>>,
+    /// What a `leak` fault holds ([`crate::fault`]); dropped with the incarnation.
+    ballast: Vec<Box<[u8]>>,
 }
 
 impl<A: Actor> Managed<A> {
@@ -360,6 +383,58 @@ impl<A: Actor> Managed<A> {
         // A root span: a line shows this actor's path, not the chain of its supervisors.
         self.span = tracing::info_span!(parent: None, "actor", path = %path);
         self
+    }
+
+    /// Carries out the one-shot `fault` in the actor's task, as its own handler would:
+    /// with its accounting and span, a panic tagged, `post_stop` run after a failure.
+    async fn commit(
+        &self,
+        fault: fault::Fault,
+        state: &mut ManagedState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        let myself = state.myself.get_cell();
+        let (result, _) = accounted(&self.counters, fault::commit(fault, &myself))
+            .instrument(self.span.clone())
+            .await;
+        match caught(result) {
+            Ok(()) => Ok(()),
+            Err(err) => self.clean_up_after(err, state).await,
+        }
+    }
+
+    /// Does what a supervision event about one of its fault helpers asks.
+    async fn on_helper(
+        &self,
+        event: HelperEvent,
+        state: &mut ManagedState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(event, HelperEvent::Ignore) {
+            // A fault waits at a closed gate as a message would (a suspended worker
+            // neither fails nor leaks until resumed).
+            self.counters.gate.pass(&mut state.bucket).await;
+        }
+        match event {
+            HelperEvent::Poke => match self.counters.faults.take(&self.counters.gate) {
+                Some(fault) => self.commit(fault, state).await,
+                // A message's slow path took it first.
+                None => Ok(()),
+            },
+            HelperEvent::LeakStep => {
+                // Charged to the actor, as if its handler had allocated it.
+                let _charging = alloc::Enter::new(&self.counters);
+                fault::leak_step(&mut state.ballast);
+                Ok(())
+            }
+            HelperEvent::Ignore => Ok(()),
+        }
+    }
+
+    /// The busy time a message costs while a flood lasts, charged as handler time.
+    fn flood_cost(&self) {
+        let t0 = cpu::now();
+        fault::burn(fault::FLOOD_ITEM_COST);
+        let t1 = cpu::now();
+        self.counters.charge_ticks(t1.saturating_sub(t0), t1);
     }
 
     /// Runs the inner `post_stop` after a failure and returns the failure; a failure of
@@ -413,6 +488,7 @@ impl<A: Actor> Actor for Managed<A> {
             bucket: gate::Bucket::default(),
             busy: 0,
             held: None,
+            ballast: Vec::new(),
         })
     }
 
@@ -451,6 +527,10 @@ impl<A: Actor> Actor for Managed<A> {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Events about its own fault helpers are the wrapper's, never the actor's.
+        if let Some(helper) = HelperEvent::of(&event) {
+            return Box::pin(self.on_helper(helper, state)).await;
+        }
         let result = AssertUnwindSafe(self.inner.handle_supervisor_evt(
             myself,
             event,

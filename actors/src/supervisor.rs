@@ -81,7 +81,8 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-pub use api::{ChildCounts, ChildInfo, Incarnation, SupervisorMsg, SupervisorRef};
+pub(crate) use api::SupervisorMsg;
+pub use api::{ChildCounts, ChildInfo, Incarnation, SupervisorRef};
 pub use backoff::{Backoff, JITTER_MAX, JITTER_MIN};
 pub(crate) use spec::StartCtx;
 pub use spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy, SupervisorFlags};
@@ -99,17 +100,17 @@ use restart::{decide, Next, Verdict};
 /// The supervisor actor. Start a tree with [`Tree::start`](crate::Tree::start), a nested
 /// one with [`ChildSpec::supervisor`]; talk to a running one through [`SupervisorRef`].
 #[derive(Debug, Clone, Copy)]
-pub struct Supervisor;
+pub(crate) struct Supervisor;
 
 /// What a supervisor is started with.
-pub struct SupervisorArgs {
+pub(crate) struct SupervisorArgs {
     pub(crate) flags: SupervisorFlags,
     pub(crate) children: Vec<ChildSpec>,
     pub(crate) shared: Arc<Shared>,
 }
 
 /// The supervisor's private state.
-pub struct SupervisorState {
+pub(crate) struct SupervisorState {
     shared: Arc<Shared>,
     /// `actor{path}`, entered by every callback, so its log lines carry its path.
     span: tracing::Span,
@@ -549,6 +550,9 @@ impl Actor for Supervisor {
             next_generation: 0,
         };
         async {
+            // Exactly as many slots as children: a table grown by doubling would hold
+            // up to twice the memory its children need.
+            state.table().reserve_exact(args.children.len());
             for spec in args.children {
                 state.add(spec).map_err(StartError::from)?;
             }

@@ -13,6 +13,7 @@ use ractor::{Actor, ActorCell, ActorRef};
 use crate::error::StartError;
 use crate::event::{EventFeed, TreeEvent};
 use crate::exit::ExitReason;
+use crate::fault::{self, Fault, InjectError};
 use crate::introspect::{NodeSnapshot, Status, TreeSnapshot};
 use crate::managed::{Counters, Mailbox};
 use crate::path::ActorPath;
@@ -93,6 +94,34 @@ impl TreeView {
     /// The tree's pressure level, shared by all its supervisors (see [`Pressure`]).
     pub fn pressure(&self) -> &Pressure {
         &self.shared.pressure
+    }
+
+    /// The worker that `target` (its path, or its name alone) names in the tree now.
+    ///
+    /// # Errors
+    ///
+    /// As [`fault::resolve`]: `target` names a supervisor, or nothing.
+    pub fn resolve(&self, target: &str) -> Result<ActorPath, InjectError> {
+        fault::resolve_live(&self.snapshot().root, target)
+    }
+
+    /// Makes the worker that `target` (its path, or its name alone) names commit `fault`
+    /// ([`crate::fault`]): at once, in its live incarnation's own task; a leak or a
+    /// flood lasts as long as that incarnation. Returns the worker's path.
+    ///
+    /// # Errors
+    ///
+    /// [`InjectError`]: `target` names a supervisor or nothing, the worker is not running
+    /// now, or a flood on a worker whose spec has none ([`ChildSpec::flood`]).
+    pub async fn inject(&self, target: &str, fault: Fault) -> Result<ActorPath, InjectError> {
+        let path = self.resolve(target)?;
+        let not_running = || InjectError::NotRunning {
+            path: path.to_string(),
+        };
+        let counters = self.counters(path.as_str()).ok_or_else(not_running)?;
+        let cell = self.actor(path.as_str()).ok_or_else(not_running)?;
+        fault::inject(path.as_str(), cell, &counters, fault).await?;
+        Ok(path)
     }
 
     /// A counting [`Mailbox`] of the live worker at `path`, if its messages are `M`.
@@ -237,6 +266,15 @@ impl Tree {
     /// A receiver of the tree's events from now on; see [`TreeView::subscribe`].
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TreeEvent> {
         self.view.subscribe()
+    }
+
+    /// Makes a worker commit `fault`; see [`TreeView::inject`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TreeView::inject`].
+    pub async fn inject(&self, target: &str, fault: Fault) -> Result<ActorPath, InjectError> {
+        self.view.inject(target, fault).await
     }
 
     /// A clonable read-only view of this tree.

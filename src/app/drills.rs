@@ -2,30 +2,15 @@
 //! tree starts, then fired at its time into the incarnation alive then.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use nevil_actors::{ActorPath, TreeView};
-use ractor::Message;
 use serde::Serialize;
 
 use super::layout::Group;
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
-use crate::drill::{DrillMsg, Fault, Injection};
+use crate::drill::{Fault, Injection};
 use crate::hw::sim::{Sim, SimSensor};
-
-/// Sends drill messages to one incarnation of a worker; `false` once it is gone.
-pub(super) type DrillSender = Box<dyn Fn(DrillMsg) -> bool + Send>;
-/// Finds the live incarnation at a path, for a worker of a known message type.
-pub(super) type DrillSend = fn(&TreeView, &str) -> Option<DrillSender>;
-
-pub(super) fn send_drill<M: From<DrillMsg> + Message>(
-    view: &TreeView,
-    path: &str,
-) -> Option<DrillSender> {
-    let mailbox = view.mailbox::<M>(path)?;
-    Some(Box::new(move |d| mailbox.cast(M::from(d)).is_ok()))
-}
 
 /// A drill that is not possible on this tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,37 +58,15 @@ pub fn check_drills(config: &Config, inject: &[Injection]) -> Result<(), DrillTa
     Ok(())
 }
 
-/// Finds the worker a drill names (by path or name) in `groups`.
-pub(super) fn resolve(
-    groups: &[Group],
-    target: &str,
-) -> Result<(String, DrillSend), DrillTargetError> {
-    let err = |reason: String| DrillTargetError {
-        target: target.to_string(),
-        reason,
-    };
-    let root = ActorPath::root("root");
-    let mut workers = Vec::new();
-    for g in groups {
-        for supervisor in [&root, &g.path()] {
-            if supervisor.matches(target) {
-                return Err(err(format!(
-                    "{supervisor} is a supervisor; faults are injected into workers"
-                )));
-            }
-        }
-        for w in &g.workers {
-            let path = g.worker_path(w);
-            if path.matches(target) {
-                return Ok((path.to_string(), w.drill));
-            }
-            workers.push(path.to_string());
-        }
-    }
-    Err(err(format!(
-        "no such actor (workers: {})",
-        workers.join(", ")
-    )))
+/// Finds the worker a drill names (by path or name) in the tree `groups` make.
+pub(super) fn resolve(groups: &[Group], target: &str) -> Result<String, DrillTargetError> {
+    let shape: Vec<_> = groups.iter().map(Group::shape).collect();
+    nevil_actors::fault::resolve("root", &shape, target)
+        .map(|path| path.to_string())
+        .map_err(|e| DrillTargetError {
+            target: target.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Runs an `unplug` drill: at its time, the simulated sensor of the driver at `path`
@@ -179,44 +142,30 @@ impl FiredDrills {
     }
 }
 
-/// Runs one drill: at its time, the fault goes to the incarnation then alive; a leak or
-/// flood continues until that incarnation is gone.
+/// Runs one drill: at its time, the fault goes to the incarnation then alive, through
+/// the tree ([`TreeView::inject`]); a leak or flood continues until that incarnation is
+/// gone.
 pub(super) fn schedule(
-    view: nevil_actors::TreeView,
+    view: TreeView,
     injection: Injection,
+    fault: nevil_actors::Fault,
     path: String,
-    send: DrillSend,
     fired: FiredDrills,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(injection.at).await;
-        let Some(send) = send(&view, &path) else {
-            tracing::warn!(%path, fault = %injection.fault, "drill target not running; drill skipped");
-            return;
+        let skipped = || {
+            tracing::warn!(%path, %fault, "drill target not running; drill skipped");
         };
-        tracing::warn!(%path, fault = %injection.fault, "injecting fault");
+        if view.actor(&path).is_none() {
+            return skipped();
+        }
+        tracing::warn!(%path, %fault, "injecting fault");
         fired.push(&injection, &path);
-        match injection.fault {
-            Fault::Leak => {
-                let mut tick = tokio::time::interval(Duration::from_millis(100));
-                while send(DrillMsg::LeakTick) {
-                    tick.tick().await;
-                }
-            }
-            Fault::Flood => {
-                let mut tick = tokio::time::interval(Duration::from_millis(10));
-                'flood: loop {
-                    for _ in 0..500 {
-                        if !send(DrillMsg::FloodItem) {
-                            break 'flood;
-                        }
-                    }
-                    tick.tick().await;
-                }
-            }
-            fault => {
-                send(DrillMsg::Fault(fault));
-            }
+        match view.inject(&path, fault).await {
+            Ok(_) => {}
+            Err(nevil_actors::InjectError::NotRunning { .. }) => skipped(),
+            Err(e) => tracing::warn!(%path, %fault, error = %e, "drill refused"),
         }
     })
 }

@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy};
+use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy, SupervisorFlags};
 
-use super::drills::{send_drill, DrillSend};
 use super::{AppError, RunOptions};
-use crate::bus::{Bus, Line, Range};
+use crate::bus::Bus;
 use crate::config::{Backend, Config, Mode, SensorConfig};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
@@ -31,25 +30,20 @@ use crate::services::monitor::{
 use crate::services::recorder::{Recorder, RecorderMsg};
 use crate::services::tree::{TreeService, TreeServiceMsg};
 
-pub(super) struct Worker {
-    pub(super) spec: ChildSpec,
-    pub(super) drill: DrillSend,
-}
-
-pub(super) fn worker<A>(name: &str, actor: A, drill: DrillSend) -> Worker
+/// A worker of the tree, flooded with `noop`s by a `flood` drill: every other message a
+/// robot actor takes acts (drives, samples, feeds the dead-man), and a flood must only
+/// load the mailbox, as before drills moved into the actor system.
+fn worker<A>(name: &str, actor: A, noop: fn() -> A::Msg) -> ChildSpec
 where
     A: ractor::Actor<Arguments = ()> + Clone,
 {
-    Worker {
-        spec: ChildSpec::worker(name, actor, ()),
-        drill,
-    }
+    ChildSpec::worker(name, actor, ()).flood(noop)
 }
 
 pub(super) struct Group {
     pub(super) name: &'static str,
     pub(super) strategy: Strategy,
-    pub(super) workers: Vec<Worker>,
+    pub(super) workers: Vec<ChildSpec>,
 }
 
 /// The shared parts every actor is built from.
@@ -150,17 +144,17 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 analytics: p.analytics.clone(),
                 path: opts.tree_dump.clone(),
             },
-            send_drill::<TreeServiceMsg>,
+            || TreeServiceMsg::Noop,
         ),
         worker(
             "system_monitor",
             system_monitor(config, disk_path, p),
-            send_drill::<SystemMonitorMsg>,
+            || SystemMonitorMsg::Noop,
         ),
         worker(
             "error_analytics",
             ErrorAnalytics::new(&p.events, p.analytics.clone()),
-            send_drill::<ErrorAnalyticsMsg>,
+            || ErrorAnalyticsMsg::Noop,
         ),
     ];
     if let Some(path) = recording {
@@ -170,18 +164,18 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
             keep_files: config.recorder.keep_files,
             bus: p.bus.clone(),
         };
-        management.push(worker("recorder", recorder, send_drill::<RecorderMsg>));
+        management.push(worker("recorder", recorder, || RecorderMsg::Noop));
     }
     let drivers = vec![
         worker(
             "ultrasonic",
             p.sampler(p.hw.ranger.clone(), &config.drivers.ultrasonic, Ultrasonic),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "grayscale",
             p.sampler(p.hw.line.clone(), &config.drivers.grayscale, Grayscale),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "battery",
@@ -190,7 +184,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 &config.drivers.battery,
                 BatteryMonitor,
             ),
-            send_drill::<SensorMsg>,
+            || SensorMsg::Noop,
         ),
         worker(
             "motors",
@@ -201,7 +195,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 latch: p.latch.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<MotorsMsg>,
+            || MotorsMsg::Noop,
         ),
         worker(
             "steering",
@@ -211,7 +205,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 bus: p.bus.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<SteeringMsg>,
+            || SteeringMsg::Noop,
         ),
     ];
     let max_steer = config.motion.max_steer_deg;
@@ -227,7 +221,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 latch: p.latch.clone(),
                 deadman: p.deadman.clone(),
             },
-            send_drill::<MotionMsg>,
+            || MotionMsg::Noop,
         ),
         worker(
             "obstacle_avoidance",
@@ -235,7 +229,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 node: ObstacleAvoidance::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<BehaviourMsg<Range>>,
+            || BehaviourMsg::Noop,
         ),
     ];
     if config.behaviour.mode == Mode::LineFollowing {
@@ -245,7 +239,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 node: LineFollower::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
             },
-            send_drill::<BehaviourMsg<Line>>,
+            || BehaviourMsg::Noop,
         ));
     }
     let watchdog = Watchdog::from_config(
@@ -274,7 +268,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
         Group {
             name: "safety",
             strategy: Strategy::OneForOne,
-            workers: vec![worker("watchdog", watchdog, send_drill::<WatchdogMsg>)],
+            workers: vec![worker("watchdog", watchdog, || WatchdogMsg::Noop)],
         },
     ]
 }
@@ -286,8 +280,15 @@ impl Group {
     }
 
     /// The path of one of its workers.
-    pub(super) fn worker_path(&self, w: &Worker) -> ActorPath {
-        self.path().child(w.spec.name())
+    pub(super) fn worker_path(&self, w: &ChildSpec) -> ActorPath {
+        self.path().child(w.name())
+    }
+
+    /// The group as the tree will hold it (without its quotas and runtimes, which do
+    /// not change its shape).
+    pub(super) fn shape(&self) -> ChildSpec {
+        let flags = SupervisorFlags::new(self.strategy);
+        ChildSpec::supervisor(self.name, flags, self.workers.clone())
     }
 }
 

@@ -140,7 +140,7 @@ impl Robot {
         let targets = opts
             .inject
             .iter()
-            .map(|i| resolve(&groups, &i.target).map(|(path, send)| (i.clone(), path, send)))
+            .map(|i| resolve(&groups, &i.target).map(|path| (i.clone(), path)))
             .collect::<Result<Vec<_>, _>>()?;
         check_drills(config, &opts.inject)?;
         let sup = &config.supervision;
@@ -169,7 +169,7 @@ impl Robot {
                     .map(|(w, path)| {
                         let path = path.as_str();
                         let group = quotas.group_name_for(path).to_string();
-                        let spec = w.spec.quota(group, quotas.group_for(path));
+                        let spec = w.quota(group, quotas.group_for(path));
                         match &bulkhead {
                             Some(rt)
                                 if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
@@ -195,9 +195,9 @@ impl Robot {
         let fired = FiredDrills::new(clock);
         let drills = targets
             .into_iter()
-            .map(|(injection, path, send)| match injection.fault {
+            .map(|(injection, path)| match injection.fault {
                 Fault::Unplug => unplug_later(devices.sim.clone(), injection, path, fired.clone()),
-                _ => schedule(tree.view(), injection, path, send, fired.clone()),
+                Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
         tracing::info!(backend = ?config.robot.backend, "robot started");

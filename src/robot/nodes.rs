@@ -11,7 +11,6 @@ pub mod obstacle_avoidance;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::{Bus, Command, Delivery, Topic};
-use crate::drill::{Ballast, DrillMsg};
 
 /// A behaviour: turns the readings of one topic into motion commands. Pure; the
 /// [`BehaviourActor`] runs it.
@@ -30,14 +29,9 @@ pub trait Behaviour: Clone + Send + Sync + 'static {
 pub enum BehaviourMsg<T> {
     /// A reading.
     Input(Delivery<T>),
-    /// A fault drill.
-    Drill(DrillMsg),
-}
-
-impl<T> From<DrillMsg> for BehaviourMsg<T> {
-    fn from(d: DrillMsg) -> Self {
-        Self::Drill(d)
-    }
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
 
 /// Runs a [`Behaviour`]: each incarnation starts from `node` as configured.
@@ -52,7 +46,6 @@ pub struct BehaviourActor<B> {
 /// State of a [`BehaviourActor`].
 pub struct BehaviourState<B> {
     node: B,
-    ballast: Ballast,
 }
 
 impl<B: Behaviour> Actor for BehaviourActor<B> {
@@ -68,13 +61,12 @@ impl<B: Behaviour> Actor for BehaviourActor<B> {
         B::topic(&self.bus).subscribe(B::NAME, myself, BehaviourMsg::Input);
         Ok(BehaviourState {
             node: self.node.clone(),
-            ballast: Ballast::default(),
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -84,7 +76,7 @@ impl<B: Behaviour> Actor for BehaviourActor<B> {
                     self.bus.command.publish(c);
                 }
             }
-            BehaviourMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            BehaviourMsg::Noop => {}
         }
         Ok(())
     }

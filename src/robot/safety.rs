@@ -36,7 +36,6 @@ use crate::bus::{self, Bus, Delivery, EStop};
 use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
-use crate::drill::{Ballast, DrillMsg};
 
 pub use deadman::DeadMan;
 pub use latch::{Change, EStopEvent, EStopLatch};
@@ -59,11 +58,10 @@ pub enum WatchdogMsg {
     Drive(Delivery<bus::Drive>),
     /// The system monitor's rating of the host.
     Host(Delivery<bus::HostHealth>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(WatchdogMsg);
 
 /// The safety watchdog actor.
 #[derive(Clone)]
@@ -178,7 +176,6 @@ pub struct WatchdogState {
     watch: Watch,
     /// When the e-stop was last published.
     published: Instant,
-    ballast: Ballast,
 }
 
 impl Actor for Watchdog {
@@ -221,13 +218,12 @@ impl Actor for Watchdog {
         Ok(WatchdogState {
             watch,
             published: now,
-            ballast: Ballast::default(),
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<WatchdogMsg>,
+        _: ActorRef<WatchdogMsg>,
         msg: WatchdogMsg,
         state: &mut WatchdogState,
     ) -> Result<(), ActorProcessingErr> {
@@ -245,7 +241,7 @@ impl Actor for Watchdog {
             }
             WatchdogMsg::Drive(_) => state.watch.controller_heard(now),
             WatchdogMsg::Host(h) => state.watch.host(&h),
-            WatchdogMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            WatchdogMsg::Noop => {}
         }
         Ok(())
     }

@@ -29,7 +29,6 @@ use tokio::task::JoinHandle;
 
 use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
-use crate::drill::{Ballast, DrillMsg};
 use crate::services::analytics::model::{Analytics, AnalyticsReport, Params};
 
 /// How often decaying risk and expiring patterns are re-exported.
@@ -156,11 +155,10 @@ pub enum ErrorAnalyticsMsg {
     Lagged(u64),
     /// Time to re-export decaying figures.
     Refresh,
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(ErrorAnalyticsMsg);
 
 /// The error analytics actor.
 #[derive(Clone)]
@@ -185,7 +183,6 @@ impl ErrorAnalytics {
 pub struct ErrorAnalyticsState {
     /// Reads the feed into the mailbox; ends with this incarnation.
     forwarder: JoinHandle<()>,
-    ballast: Ballast,
 }
 
 impl Actor for ErrorAnalytics {
@@ -218,17 +215,14 @@ impl Actor for ErrorAnalytics {
         ticker::spawn(Timer::Tokio, "error_analytics", REFRESH, myself, |_| {
             ErrorAnalyticsMsg::Refresh
         })?;
-        Ok(ErrorAnalyticsState {
-            forwarder,
-            ballast: Ballast::default(),
-        })
+        Ok(ErrorAnalyticsState { forwarder })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<ErrorAnalyticsMsg>,
+        _: ActorRef<ErrorAnalyticsMsg>,
         msg: ErrorAnalyticsMsg,
-        state: &mut ErrorAnalyticsState,
+        _: &mut ErrorAnalyticsState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ErrorAnalyticsMsg::Event(event) => self.handle.ingest(&event),
@@ -237,7 +231,7 @@ impl Actor for ErrorAnalytics {
                 self.handle.lost(n);
             }
             ErrorAnalyticsMsg::Refresh => self.handle.refresh(),
-            ErrorAnalyticsMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            ErrorAnalyticsMsg::Noop => {}
         }
         Ok(())
     }
@@ -261,7 +255,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::drill::Fault;
+    use nevil_actors::Fault;
 
     fn path(s: &str) -> ActorPath {
         let mut parts = s.split('/');
@@ -364,30 +358,17 @@ mod tests {
         assert!(after > 0.0 && after < before / 10.0, "{before} -> {after}");
     }
 
-    /// A worker that misbehaves on a drill message.
+    /// A worker that does nothing of itself: faults are injected into it through the tree.
     #[derive(Clone)]
     struct Faulty;
 
     impl Actor for Faulty {
-        type Msg = DrillMsg;
-        type State = Ballast;
+        type Msg = ();
+        type State = ();
         type Arguments = ();
 
-        async fn pre_start(
-            &self,
-            _: ActorRef<DrillMsg>,
-            _: (),
-        ) -> Result<Ballast, ActorProcessingErr> {
-            Ok(Ballast::default())
-        }
-
-        async fn handle(
-            &self,
-            myself: ActorRef<DrillMsg>,
-            msg: DrillMsg,
-            ballast: &mut Ballast,
-        ) -> Result<(), ActorProcessingErr> {
-            ballast.apply(msg, &myself.get_cell()).await
+        async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
         }
     }
 
@@ -425,17 +406,14 @@ mod tests {
             .await
             .expect("tree starts");
         let mut events = tree.subscribe();
-        // Each worker takes drills in its own message type.
-        let send = |p: &str, fault| match tree.view().mailbox::<DrillMsg>(p) {
-            Some(m) => m.cast(DrillMsg::Fault(fault)).is_ok(),
-            None => tree
-                .view()
-                .mailbox::<ErrorAnalyticsMsg>(p)
-                .is_some_and(|m| m.cast(DrillMsg::Fault(fault).into()).is_ok()),
+        // Faults go through the tree, whatever each worker's message type.
+        let send = |p: &'static str, fault| {
+            let view = tree.view();
+            async move { view.inject(p, fault).await.is_ok() }
         };
         let restarted = |e: &TreeEvent, p: &str| matches!(e, TreeEvent::ChildRestarted { path, .. } if path.as_str() == p);
 
-        assert!(send("root/faulty", Fault::Error));
+        assert!(send("root/faulty", Fault::Error).await);
         while !restarted(&next(&mut events).await, "root/faulty") {}
         idle().await;
         let report = handle.report();
@@ -443,7 +421,7 @@ mod tests {
         assert_eq!(report.signatures[0].path.as_str(), "root/faulty");
         assert_eq!(report.signatures[0].message, "fault drill: error");
 
-        assert!(send("root/error_analytics", Fault::Panic));
+        assert!(send("root/error_analytics", Fault::Panic).await);
         while !restarted(&next(&mut events).await, "root/error_analytics") {}
         idle().await;
         let report = handle.report();
@@ -460,7 +438,7 @@ mod tests {
         assert_eq!(report.events_lost, 0);
 
         // The new incarnation goes on reading the feed.
-        assert!(send("root/faulty", Fault::Error));
+        assert!(send("root/faulty", Fault::Error).await);
         while !restarted(&next(&mut events).await, "root/faulty") {}
         idle().await;
         assert_eq!(handle.report().errors_total, 3);

@@ -29,7 +29,6 @@ use serde::Serialize;
 use crate::bus::{Bus, HostHealth};
 use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
-use crate::drill::{Ballast, DrillMsg};
 
 use crate::core::levels::{HostResource, Level, LevelChange, Levels, ThresholdSet};
 pub use sampler::{DiskUsage, HostSample, HostSampler, MemoryUsage, SysinfoSampler, Temperature};
@@ -170,11 +169,10 @@ fn log_change(c: &LevelChange) {
 pub enum SystemMonitorMsg {
     /// Time to sample.
     Sample,
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(SystemMonitorMsg);
 
 /// The system monitor actor.
 #[derive(Clone)]
@@ -199,7 +197,6 @@ pub struct SystemMonitor {
 pub struct SystemMonitorState {
     sampler: Box<dyn HostSampler>,
     levels: Levels,
-    ballast: Ballast,
 }
 
 impl SystemMonitor {
@@ -249,19 +246,18 @@ impl Actor for SystemMonitor {
         Ok(SystemMonitorState {
             sampler: (self.sampler)(),
             levels,
-            ballast: Ballast::default(),
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<SystemMonitorMsg>,
+        _: ActorRef<SystemMonitorMsg>,
         msg: SystemMonitorMsg,
         state: &mut SystemMonitorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SystemMonitorMsg::Sample => self.sample(state),
-            SystemMonitorMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            SystemMonitorMsg::Noop => {}
         }
         Ok(())
     }

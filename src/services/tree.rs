@@ -15,7 +15,6 @@ use nevil_actors::{TreeSnapshot, TreeView};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
-use crate::drill::{Ballast, DrillMsg};
 use crate::services::analytics::model::AnalyticsReport;
 use crate::services::analytics::AnalyticsHandle;
 
@@ -43,11 +42,10 @@ pub fn tree_document(snapshot: TreeSnapshot, analytics: &AnalyticsHandle) -> Tre
 pub enum TreeServiceMsg {
     /// Dump the tree now; replies with the file written, or why not.
     Dump(Option<RpcReplyPort<Result<PathBuf, String>>>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(TreeServiceMsg);
 
 /// The tree service actor.
 #[derive(Clone)]
@@ -91,22 +89,22 @@ impl TreeService {
 
 impl Actor for TreeService {
     type Msg = TreeServiceMsg;
-    type State = Ballast;
+    type State = ();
     type Arguments = ();
 
     async fn pre_start(
         &self,
         _: ActorRef<TreeServiceMsg>,
         _: (),
-    ) -> Result<Ballast, ActorProcessingErr> {
-        Ok(Ballast::default())
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<TreeServiceMsg>,
+        _: ActorRef<TreeServiceMsg>,
         msg: TreeServiceMsg,
-        ballast: &mut Ballast,
+        _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             TreeServiceMsg::Dump(reply) => {
@@ -118,7 +116,7 @@ impl Actor for TreeService {
                     let _ = reply.send(result);
                 }
             }
-            TreeServiceMsg::Drill(d) => ballast.apply(d, &myself.get_cell()).await?,
+            TreeServiceMsg::Noop => {}
         }
         Ok(())
     }

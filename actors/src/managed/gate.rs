@@ -8,7 +8,10 @@
 //!   it waits `t · (1/duty − 1)`, so its handlers use at most `duty` of a core.
 //!
 //! The supervisor flips the gate from another thread; the actor reads it with one
-//! relaxed atomic load per message while it is open.
+//! relaxed atomic load per message while it is open. The same byte carries two flags for
+//! fault injection ([`crate::fault`]): a fault waiting to be carried out, and a flood in
+//! progress. Either makes the gate read as not open, so the message takes the slow path,
+//! where the fault is picked up; the mode (open, suspended, throttled) is kept apart.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
@@ -19,6 +22,12 @@ use tokio::time::Instant;
 const OPEN: u8 = 0;
 const SUSPENDED: u8 = 1;
 const THROTTLED: u8 = 2;
+/// The bits of the state that hold the mode (open, suspended, throttled).
+const MODE: u8 = 0b11;
+/// Flag: a fault waits to be carried out by the actor.
+pub(crate) const FAULT: u8 = 0b100;
+/// Flag: a flood is in progress; each message costs [`crate::fault::FLOOD_ITEM_COST`].
+pub(crate) const FLOOD: u8 = 0b1000;
 
 /// A wait imposed on a running handler between two of its polls.
 pub(crate) type Held<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
@@ -52,12 +61,46 @@ impl Default for Bucket {
 
 impl Gate {
     pub(crate) fn suspend(&self) {
-        self.state.store(SUSPENDED, Ordering::Release);
+        self.set_mode(SUSPENDED);
     }
 
     pub(crate) fn resume(&self) {
-        self.state.store(OPEN, Ordering::Release);
+        self.set_mode(OPEN);
         self.resumed.notify_waiters();
+    }
+
+    /// Sets the mode, keeping the fault flags.
+    fn set_mode(&self, mode: u8) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |s| {
+                Some((s & !MODE) | mode)
+            });
+    }
+
+    /// The mode, without the fault flags.
+    fn mode(&self) -> u8 {
+        self.state.load(Ordering::Acquire) & MODE
+    }
+
+    /// Raises a fault flag ([`FAULT`] or [`FLOOD`]): the next message takes the slow path.
+    pub(crate) fn raise(&self, flag: u8) {
+        self.state.fetch_or(flag, Ordering::Release);
+    }
+
+    /// Lowers a fault flag.
+    pub(crate) fn lower(&self, flag: u8) {
+        self.state.fetch_and(!flag, Ordering::Release);
+    }
+
+    /// Whether the mode is open (neither suspended nor throttled), fault flags aside.
+    pub(crate) fn is_unrestricted(&self) -> bool {
+        self.mode() == OPEN
+    }
+
+    /// Whether `flag` is raised.
+    pub(crate) fn is_raised(&self, flag: u8) -> bool {
+        self.state.load(Ordering::Acquire) & flag != 0
     }
 
     /// Limits to `rate` messages/s and `duty` of a core (either may be `None`).
@@ -66,7 +109,7 @@ impl Gate {
             .store(rate.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
         self.duty
             .store(duty.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
-        self.state.store(THROTTLED, Ordering::Release);
+        self.set_mode(THROTTLED);
         self.resumed.notify_waiters();
     }
 
@@ -78,7 +121,7 @@ impl Gate {
 
     /// `open`, `suspended` or `throttled`.
     pub(crate) fn state_name(&self) -> &'static str {
-        match self.state.load(Ordering::Acquire) {
+        match self.mode() {
             SUSPENDED => "suspended",
             THROTTLED => "throttled",
             _ => "open",
@@ -88,12 +131,12 @@ impl Gate {
     /// Waits until the next message may be handled.
     pub(crate) async fn pass(&self, bucket: &mut Bucket) {
         loop {
-            match self.state.load(Ordering::Acquire) {
+            match self.mode() {
                 OPEN => return,
                 SUSPENDED => {
                     let resumed = self.resumed.notified();
                     // Re-check after registering, so a resume in between is not missed.
-                    if self.state.load(Ordering::Acquire) == SUSPENDED {
+                    if self.mode() == SUSPENDED {
                         resumed.await;
                     }
                 }
@@ -118,11 +161,11 @@ impl Gate {
     where
         G: std::ops::Deref<Target = Self> + Send + 'a,
     {
-        match gate.state.load(Ordering::Acquire) {
+        match gate.mode() {
             SUSPENDED => Some(Box::pin(async move {
                 loop {
                     let resumed = gate.resumed.notified();
-                    if gate.state.load(Ordering::Acquire) != SUSPENDED {
+                    if gate.mode() != SUSPENDED {
                         return;
                     }
                     resumed.await;
@@ -137,7 +180,7 @@ impl Gate {
 
     /// The pause owed after a poll that took `busy`, under a duty limit.
     pub(crate) fn duty_pause(&self, busy: Duration) -> Option<Duration> {
-        if self.state.load(Ordering::Relaxed) != THROTTLED {
+        if self.mode() != THROTTLED {
             return None;
         }
         let duty = f64::from_bits(self.duty.load(Ordering::Relaxed));
@@ -193,5 +236,23 @@ mod tests {
         );
         g.resume();
         assert_eq!(g.duty_pause(Duration::from_millis(1)), None);
+    }
+
+    #[test]
+    fn fault_flags_close_the_gate_and_keep_the_mode() {
+        let g = Gate::default();
+        g.raise(FAULT);
+        assert!(!g.is_open());
+        assert_eq!(g.state_name(), "open");
+        g.throttle(None, Some(0.5));
+        assert_eq!(g.state_name(), "throttled");
+        assert!(g.is_raised(FAULT));
+        g.resume();
+        g.lower(FAULT);
+        assert!(g.is_open());
+        g.raise(FLOOD);
+        g.suspend();
+        g.lower(FLOOD);
+        assert_eq!(g.state_name(), "suspended");
     }
 }

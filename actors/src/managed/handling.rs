@@ -10,6 +10,9 @@
 //! before the handler, a duty pause after it, the clean-up after a failure — is a boxed
 //! future: one pointer in the hot path, an allocation only when taken.
 //!
+//! The slow path is also where an injected fault is picked up (see [`crate::fault`]):
+//! a pending fault or a flood makes the gate read as not open.
+//!
 //! A failed handler's clean-up needs the actor's state again, which the handler's future
 //! borrowed; so the state is held as a pointer (see [`StatePtr`]) and borrowed from it
 //! once more after the handler's future is dropped.
@@ -249,6 +252,20 @@ where
                     // Drops the wait future and its borrow of the bucket.
                     this.phase.set(Phase::Done);
                     counters.count_handled();
+                    if let Some(fault) = counters.faults.take(&counters.gate) {
+                        // An injected fault, carried out instead of the message (the
+                        // message is consumed, as by a handler that failed on it).
+                        // SAFETY: the wait future, the only other borrow, was just
+                        // dropped; `rest` lives inside this `Handling`.
+                        let state: &'m mut ManagedState<A> = unsafe { this.state.whole() };
+                        this.phase.set(Phase::Finishing {
+                            rest: Box::pin(managed.commit(fault, state)),
+                        });
+                        continue;
+                    }
+                    if counters.gate.is_raised(gate::FLOOD) {
+                        managed.flood_cost();
+                    }
                     // SAFETY: the wait future, the only other borrow, was just dropped;
                     // the handler's future lives inside this `Handling`.
                     let inner = unsafe { this.state.inner() };

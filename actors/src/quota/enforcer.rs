@@ -115,7 +115,7 @@ impl Governed {
             return None;
         }
         let depth = counters.mailbox_depth();
-        let stuck = depth > 0 && handled == previous.handled && counters.gate.is_open();
+        let stuck = depth > 0 && handled == previous.handled && counters.gate.is_unrestricted();
         let stall = if stuck {
             let since = *self.stuck_since.get_or_insert_with(|| {
                 now.checked_sub(interval)

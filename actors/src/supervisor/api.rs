@@ -14,7 +14,7 @@ use crate::error::{CallError, StartError};
 use crate::path::ActorPath;
 
 /// A request to a supervisor; built by [`SupervisorRef`]'s methods.
-pub struct SupervisorMsg(pub(super) Request);
+pub(crate) struct SupervisorMsg(pub(super) Request);
 
 pub(super) enum Request {
     StartChild(Box<ChildSpec>, RpcReplyPort<Result<ActorCell, StartError>>),

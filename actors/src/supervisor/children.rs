@@ -44,15 +44,18 @@ pub(crate) struct Child {
     pub(crate) pending: Option<u64>,
     /// What its incarnations counted, cumulative.
     pub(crate) counters: Arc<Counters>,
-    /// Its quota, when governed.
-    pub(crate) governed: Option<Governed>,
+    /// Its quota, when governed (boxed: most children are not, and the table keeps
+    /// one `Child` per child inline).
+    pub(crate) governed: Option<Box<Governed>>,
 }
 
 impl Child {
     pub(crate) fn new(id: u64, spec: ChildSpec, path: ActorPath) -> Self {
+        // The spec's flood, registered where fault injection finds it (by path).
+        let counters = Arc::new(Counters::with_flood(spec.flood_fn()));
         let governed = spec
             .quota_group()
-            .map(|(name, group)| Governed::new(name.clone(), group.clone()));
+            .map(|(name, group)| Box::new(Governed::new(name.clone(), group.clone())));
         Self {
             governed,
             id,
@@ -66,7 +69,7 @@ impl Child {
             started_at: None,
             backoff_attempt: 0,
             pending: None,
-            counters: Arc::default(),
+            counters,
         }
     }
 }
@@ -78,6 +81,11 @@ pub(crate) struct Children {
 }
 
 impl Children {
+    /// Makes room for `additional` more children, and no more.
+    pub(crate) fn reserve_exact(&mut self, additional: usize) {
+        self.list.reserve_exact(additional);
+    }
+
     pub(crate) fn push(&mut self, child: Child) {
         self.list.push(child);
     }

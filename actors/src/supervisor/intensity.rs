@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// The sliding window of recent restart times of one supervisor.
 #[derive(Debug, Clone)]
-pub struct Intensity {
+pub(crate) struct Intensity {
     max: u32,
     period: Duration,
     recent: VecDeque<Instant>,
@@ -21,7 +21,7 @@ pub struct Intensity {
 
 impl Intensity {
     /// A window that allows `max` restarts within `period`.
-    pub fn new(max: u32, period: Duration) -> Self {
+    pub(crate) fn new(max: u32, period: Duration) -> Self {
         Self {
             max,
             period,
@@ -33,7 +33,7 @@ impl Intensity {
     /// i.e. the supervisor must give up and escalate.
     ///
     /// As in OTP, a restart exactly `period` after an earlier one still counts as within it.
-    pub fn add_restart(&mut self, now: Instant) -> bool {
+    pub(crate) fn add_restart(&mut self, now: Instant) -> bool {
         while let Some(&oldest) = self.recent.front() {
             if now.saturating_duration_since(oldest) <= self.period {
                 break;

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
 use crate::event::EventFeed;
+use crate::fault::{self, FloodFn};
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
 use crate::quota::{Pressure, QuotaGroup};
@@ -88,7 +89,7 @@ impl Shutdown {
 pub enum ChildKind {
     /// Does the work; has no children of its own.
     Worker,
-    /// A [`Supervisor`] with its own children.
+    /// A supervisor ([`ChildSpec::supervisor`]) with its own children.
     Supervisor,
 }
 
@@ -211,8 +212,13 @@ pub struct ChildSpec {
     strategy: Option<Strategy>,
     restart: Restart,
     shutdown: Shutdown,
-    quota: Option<(String, QuotaGroup)>,
+    /// Boxed: most children have none, and a supervisor keeps every spec inline.
+    quota: Option<Box<(String, QuotaGroup)>>,
     start: Arc<StartFn>,
+    /// What a `flood` fault sends this worker ([`ChildSpec::flood`]).
+    flood: Option<FloodFn>,
+    /// A supervisor's children, for resolving fault targets before start.
+    children: Vec<ChildSpec>,
 }
 
 impl ChildSpec {
@@ -251,6 +257,8 @@ impl ChildSpec {
             shutdown: Shutdown::WORKER_DEFAULT,
             quota: None,
             start: Arc::new(start),
+            flood: None,
+            children: Vec::new(),
         }
     }
 
@@ -261,6 +269,7 @@ impl ChildSpec {
         flags: SupervisorFlags,
         children: Vec<ChildSpec>,
     ) -> Self {
+        let kids = children.clone();
         let start = move |ctx: StartCtx| -> BoxFuture<'static, Result<Started, SpawnErr>> {
             let shared = Arc::new(Shared::new(
                 ctx.path.clone(),
@@ -270,7 +279,7 @@ impl ChildSpec {
             ));
             let args = SupervisorArgs {
                 flags,
-                children: children.clone(),
+                children: kids.clone(),
                 shared: shared.clone(),
             };
             Box::pin(async move {
@@ -290,6 +299,8 @@ impl ChildSpec {
             shutdown: Shutdown::Infinity,
             quota: None,
             start: Arc::new(start),
+            flood: None,
+            children,
         }
     }
 
@@ -308,12 +319,32 @@ impl ChildSpec {
     /// Governs the child by the quota `group` (named `name` in the tree), enforced by
     /// its supervisor when it samples ([`SupervisorFlags::sample_every`]).
     pub fn quota(mut self, name: impl Into<String>, group: QuotaGroup) -> Self {
-        self.quota = Some((name.into(), group));
+        self.quota = Some(Box::new((name.into(), group)));
         self
     }
 
+    /// What a `flood` fault ([`crate::fault`]) sends this worker: messages made by `make`,
+    /// which must be of the worker's message type (else the flood is refused). Pick one
+    /// the worker can take in any number without harm. Without it, a flood is refused.
+    pub fn flood<M: ractor::Message>(
+        mut self,
+        make: impl Fn() -> M + Send + Sync + 'static,
+    ) -> Self {
+        self.flood = Some(fault::flood_fn(make));
+        self
+    }
+
+    pub(crate) fn flood_fn(&self) -> Option<FloodFn> {
+        self.flood.clone()
+    }
+
+    /// A supervisor's children, in start order (none for a worker).
+    pub fn children(&self) -> &[ChildSpec] {
+        &self.children
+    }
+
     pub(crate) fn quota_group(&self) -> Option<&(String, QuotaGroup)> {
-        self.quota.as_ref()
+        self.quota.as_deref()
     }
 
     /// Runs the child on `runtime` instead of its supervisor's: a bulkhead, so that a

@@ -11,7 +11,6 @@
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::{Bus, Delivery, Drive, EStop};
-use crate::drill::{Ballast, DrillMsg};
 use crate::hw::{self, Shared};
 use crate::robot::safety::{DeadMan, EStopLatch};
 
@@ -21,11 +20,10 @@ pub enum MotorsMsg {
     Drive(Delivery<Drive>),
     /// An e-stop change.
     EStop(Delivery<EStop>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(MotorsMsg);
 
 /// The motors driver.
 #[derive(Clone)]
@@ -46,7 +44,6 @@ pub struct Motors {
 pub struct MotorsState {
     /// Whether the last power applied was not zero (held zeros are not re-sent).
     powered: bool,
-    ballast: Ballast,
 }
 
 impl Motors {
@@ -92,15 +89,12 @@ impl Actor for Motors {
             .drive
             .subscribe("motors", myself.clone(), MotorsMsg::Drive);
         self.bus.estop.subscribe("motors", myself, MotorsMsg::EStop);
-        Ok(MotorsState {
-            powered: false,
-            ballast: Ballast::default(),
-        })
+        Ok(MotorsState { powered: false })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<MotorsMsg>,
+        _: ActorRef<MotorsMsg>,
         msg: MotorsMsg,
         state: &mut MotorsState,
     ) -> Result<(), ActorProcessingErr> {
@@ -114,7 +108,7 @@ impl Actor for Motors {
                     self.stop(state).await?;
                 }
             }
-            MotorsMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            MotorsMsg::Noop => {}
         }
         Ok(())
     }

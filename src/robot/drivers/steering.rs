@@ -4,7 +4,6 @@
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::{Bus, Delivery, Drive};
-use crate::drill::{Ballast, DrillMsg};
 use crate::hw::{self, Shared};
 use crate::robot::safety::DeadMan;
 
@@ -12,11 +11,10 @@ use crate::robot::safety::DeadMan;
 pub enum SteeringMsg {
     /// An output of the motion controller.
     Drive(Delivery<Drive>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(SteeringMsg);
 
 /// The steering driver.
 #[derive(Clone)]
@@ -37,7 +35,6 @@ pub struct Steering {
 /// sent again.
 pub struct SteeringState {
     angle: f64,
-    ballast: Ballast,
 }
 
 impl Actor for Steering {
@@ -54,15 +51,12 @@ impl Actor for Steering {
         self.bus
             .drive
             .subscribe("steering", myself, SteeringMsg::Drive);
-        Ok(SteeringState {
-            angle: 0.0,
-            ballast: Ballast::default(),
-        })
+        Ok(SteeringState { angle: 0.0 })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<SteeringMsg>,
+        _: ActorRef<SteeringMsg>,
         msg: SteeringMsg,
         state: &mut SteeringState,
     ) -> Result<(), ActorProcessingErr> {
@@ -77,7 +71,7 @@ impl Actor for Steering {
                     state.angle = d.steer_deg;
                 }
             }
-            SteeringMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            SteeringMsg::Noop => {}
         }
         Ok(())
     }

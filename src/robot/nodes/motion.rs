@@ -18,7 +18,6 @@ use crate::config::MotionConfig;
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
 use crate::core::ticker::{self, Timer};
-use crate::drill::{Ballast, DrillMsg};
 use crate::robot::safety::{DeadMan, EStopLatch};
 
 /// A command older than this is not followed.
@@ -122,11 +121,10 @@ pub enum MotionMsg {
     Command(Delivery<Command>),
     /// An e-stop change.
     EStop(Delivery<EStop>),
-    /// A fault drill.
-    Drill(DrillMsg),
+    /// Does nothing: any number of them is harmless, so a mailbox flood (a fault
+    /// injected into the tree) is made of them.
+    Noop,
 }
-
-crate::drill_variant!(MotionMsg);
 
 /// The motion controller actor.
 #[derive(Clone)]
@@ -150,7 +148,6 @@ pub struct MotionActor {
 /// State of the [`MotionActor`].
 pub struct MotionState {
     motion: Motion,
-    ballast: Ballast,
 }
 
 impl Actor for MotionActor {
@@ -179,15 +176,12 @@ impl Actor for MotionActor {
             myself,
             MotionMsg::Tick,
         )?;
-        Ok(MotionState {
-            motion,
-            ballast: Ballast::default(),
-        })
+        Ok(MotionState { motion })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<MotionMsg>,
+        _: ActorRef<MotionMsg>,
         msg: MotionMsg,
         state: &mut MotionState,
     ) -> Result<(), ActorProcessingErr> {
@@ -208,7 +202,7 @@ impl Actor for MotionActor {
                         .publish(state.motion.step(self.clock.now_us()));
                 }
             }
-            MotionMsg::Drill(d) => state.ballast.apply(d, &myself.get_cell()).await?,
+            MotionMsg::Noop => {}
         }
         Ok(())
     }
