@@ -21,6 +21,7 @@
 //! [`Robot`], `report` is what a run did and `drills` fires `--inject`.
 
 mod drills;
+pub mod inject;
 mod layout;
 mod lifecycle;
 mod report;

@@ -14,11 +14,8 @@
 //! | [`robot`]    | the robot's actors: drivers, nodes (behaviours), safety               |
 //! | [`services`] | management: telemetry, monitor, analytics, recorder, tree             |
 //! | [`ops`]      | how the outside reaches a running robot: http, health, systemd, signals |
-//! | [`app`]      | the tree built from a config, its life, the run report, drills        |
+//! | [`app`]      | the tree built from a config, its life, the run report, `--inject` drills |
 //! | [`cli`]      | one module per subcommand                                             |
-//!
-//! [`drill`] holds the fault drills the actors still carry (their `Drill` variants); it
-//! ranks with the robot.
 
 // Bottom to top; the order is the layer order (blank lines keep rustfmt from sorting).
 pub mod core;
@@ -38,5 +35,3 @@ pub mod ops;
 pub mod app;
 
 pub mod cli;
-
-pub mod drill;

@@ -6,8 +6,7 @@
 //!
 //! `config` sits right above `hw`: it assembles the backends' own settings (each
 //! backend checks its section with `nevil_actors::Problems`) and is read by everything
-//! from the robot up, so it may use only `core` and `hw`. `drill` ranks with the robot while
-//! the robot's actors still carry its `Drill` messages.
+//! from the robot up, so it may use only `core` and `hw`.
 //!
 //! Every wrong arrow is printed as `file:line: layer X imports higher layer Y`, and the
 //! test fails. So does a top-level module missing from the table below, and a folder
@@ -19,14 +18,12 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module of `src/` (and each `#[macro_export]` macro, which lives at
 /// the crate root) with its layer; a higher rank is a higher layer.
-const LAYERS: [(&str, &str, u8); 11] = [
+const LAYERS: [(&str, &str, u8); 9] = [
     ("core", "core", 0),
     ("hw", "hw", 1),
     ("config", "config", 2),
     ("bus", "bus", 3),
     ("robot", "robot", 4),
-    ("drill", "robot", 4),
-    ("drill_variant", "robot", 4),
     ("services", "services", 5),
     ("ops", "ops", 6),
     ("app", "app", 7),
@@ -208,10 +205,10 @@ fn targets_reads_crate_and_climbing_super_paths() {
     );
     assert_eq!(
         targets(
-            "metrics::counter!(crate::core::metrics::X); crate::drill_variant!(M);",
+            "metrics::counter!(crate::core::metrics::X); crate::bus::Bus::new(1);",
             &module("robot::drivers::sensor")
         ),
-        ["core", "drill_variant"]
+        ["core", "bus"]
     );
     // `super::` inside the module's own tree is not an arrow; climbing to the root is.
     assert!(targets("use super::layout::Group;", &module("app::drills")).is_empty());
@@ -261,7 +258,7 @@ fn readme_layout_matches_the_tree() {
         );
     }
     let rows: Vec<&str> = listed.iter().map(|p| p.trim_end_matches('/')).collect();
-    for (module, _, _) in LAYERS.iter().filter(|(m, _, _)| *m != "drill_variant") {
+    for (module, _, _) in LAYERS {
         let dir = format!("src/{module}");
         let file = format!("src/{module}.rs");
         assert!(

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use nevil_actors::{ActorPath, TreeView};
 use serde::Serialize;
 
+use super::inject::{Fault, Injection};
 use super::layout::Group;
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
-use crate::drill::{Fault, Injection};
 use crate::hw::sim::{Sim, SimSensor};
 
 /// A drill that is not possible on this tree.

@@ -12,13 +12,13 @@ use nevil_actors::{
 use ractor::ActorRef;
 
 use super::drills::{check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills};
+use super::inject::{Fault, Injection};
 use super::layout::{bulkhead_runtime, layout, Parts};
 use super::RunReport;
 use crate::bus::{Bus, EStop};
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
-use crate::drill::{Fault, Injection};
 use crate::hw::sim::Sim;
 use crate::hw::{self, Hardware, HwError};
 use crate::robot::safety::{DeadMan, EStopLatch};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::drill::Injection;
+use crate::app::inject::Injection;
 
 /// nevil: the onboard runtime of a small robot.
 #[derive(Debug, Parser)]
