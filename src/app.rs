@@ -18,7 +18,8 @@
 //! monitor raises while the host's CPU or memory is critical.
 //!
 //! `layout` says which worker runs where, `lifecycle` starts and stops the
-//! [`Robot`], `report` is what a run did and `drills` fires `--inject`.
+//! [`Robot`], `report` is what a run did, [`inject`] parses `--inject` and `drills`
+//! resolves and fires it.
 
 mod drills;
 pub mod inject;
