@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use nevil::bench::{breach_to_action_once, ThroughputScenario};
+use nevil::cli::bench::{breach_to_action_once, ThroughputScenario};
 use nevil_actors::CountingAlloc;
 use tokio::runtime::Runtime;
 

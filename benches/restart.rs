@@ -1,6 +1,6 @@
 //! Restart latency: kill a supervised child, time until its replacement answers a call.
 //!
-//! Cases (from `nevil::bench`): one child under `one_for_one`, a `rest_for_one` chain of 3
+//! Cases (from `nevil::cli::bench`): one child under `one_for_one`, a `rest_for_one` chain of 3
 //! (kill the first, time until the third answers), and the single-child restart under a
 //! hand-written bare ractor supervisor as the floor. After criterion's estimates,
 //! `cargo bench` prints p50/p99 over individual restarts. DESIGN.md's target: p50 ≤ 50 µs
@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, Criterion};
-use nevil::bench::{percentile, restart_samples, RestartCase};
+use nevil::cli::bench::{percentile, restart_samples, RestartCase};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, Criterion};
-use nevil::bench::scale::LargeTree;
+use nevil::cli::bench::scale::LargeTree;
 
 fn tree_10k(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

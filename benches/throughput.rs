@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
-use nevil::bench::{percentile, ThroughputScenario};
+use nevil::cli::bench::{percentile, ThroughputScenario};
 use tokio::runtime::Runtime;
 
 const BATCH: u64 = 10_000;

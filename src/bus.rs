@@ -23,38 +23,7 @@ use nevil_actors::Mailbox;
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
-/// Microseconds since the run started: the timestamp of every bus message.
-pub type Micros = u64;
-
-/// The run's clock: time since start on tokio's clock (so tests can pause it).
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    start: tokio::time::Instant,
-}
-
-impl Clock {
-    /// A clock starting now.
-    pub fn start() -> Self {
-        Self {
-            start: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Time since start.
-    pub fn elapsed(&self) -> std::time::Duration {
-        self.start.elapsed()
-    }
-
-    /// Time from the start to `at` (zero for an instant before the start).
-    pub fn since_start(&self, at: tokio::time::Instant) -> std::time::Duration {
-        at.saturating_duration_since(self.start)
-    }
-
-    /// Microseconds since start, the bus timestamp.
-    pub fn now_us(&self) -> Micros {
-        self.elapsed().as_micros() as Micros
-    }
-}
+pub use crate::core::clock::Micros;
 
 /// A reading of the ultrasonic ranger.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Encode, Decode)]
@@ -145,7 +114,7 @@ pub struct HostHealth {
     /// When it was sampled.
     pub t_us: Micros,
     /// The level of each host resource (with hysteresis applied).
-    pub levels: crate::services::system_monitor::Levels,
+    pub levels: crate::core::levels::Levels,
     /// The hottest temperature sensor in °C; `None` where the platform exposes none.
     pub temperature_c: Option<f64>,
 }

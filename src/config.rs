@@ -11,15 +11,14 @@
 //! simulated robot, embedded in the binary.
 
 pub mod monitor;
-pub mod problem;
 
 use std::path::Path;
 use std::time::Duration;
 
+use nevil_actors::{Problem, Problems};
 use serde::Deserialize;
 
 pub use monitor::MonitorConfig;
-pub use problem::{Problem, Problems};
 
 /// `config/default.toml`, embedded: the simulated robot.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -745,9 +744,7 @@ impl Config {
                 ),
             );
         }
-        for (key, message) in self.quotas.check() {
-            p.push(key, message);
-        }
+        p.0.extend(self.quotas.check());
         self.monitor
             .check("monitor", |g| self.quotas.group(g).is_some(), &mut p);
         for (i, name) in self.runtime.bulkhead.iter().enumerate() {

@@ -12,10 +12,10 @@ use util::{output, text};
 const ACTOR_TARGETS: [&str; 6] = [
     "nevil_actors",
     "nevil::drill",
-    "nevil::drivers",
-    "nevil::nodes",
+    "nevil::robot::drivers",
+    "nevil::robot::nodes",
     "nevil::services",
-    "nevil::safety",
+    "nevil::robot::safety",
 ];
 
 /// Runs the robot with JSON logs for `duration` s and the drill `inject`; every stderr

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use nevil::app::{Devices, Robot, RunOptions};
-use nevil::bus::Clock;
 use nevil::config::Config;
-use nevil::ticker::Timer;
+use nevil::core::clock::Clock;
+use nevil::core::ticker::Timer;
 
 async fn robot(inject: &[&str]) -> (Config, Robot) {
     let mut config = Config::load(None).unwrap();
@@ -88,7 +88,7 @@ async fn silent_controller_stops_the_motors() {
         .clone();
     let (_, report) = robot.shutdown().await;
     let sim = sim.report();
-    let limit = nevil::nodes::motion::silence_limit(&config.motion).as_secs_f64()
+    let limit = nevil::robot::nodes::motion::silence_limit(&config.motion).as_secs_f64()
         + 2.0 / config.safety.check_hz;
     let stopped = first_stop_after(&sim, 1.0);
     assert!(

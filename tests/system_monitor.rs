@@ -10,11 +10,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nevil::bus::{Bus, Clock, EStop};
+use nevil::bus::{Bus, EStop};
 use nevil::config::Config;
-use nevil::safety::{DeadMan, EStopLatch, Watchdog};
-use nevil::services::system_monitor::{
-    HostSample, HostSampler, HostStatus, Level, MemoryUsage, SystemMonitor, Temperature,
+use nevil::core::clock::Clock;
+use nevil::core::levels::Level;
+use nevil::robot::safety::{DeadMan, EStopLatch, Watchdog};
+use nevil::services::monitor::{
+    HostSample, HostSampler, HostStatus, MemoryUsage, SystemMonitor, Temperature,
 };
 use nevil_actors::{
     ChildSpec, Pressure, PressureLevel, PressurePolicy, SupervisorFlags, Tree, TreeContext,

@@ -4,14 +4,16 @@
 //! without sending any actor a message, so taking one never waits on a busy supervisor
 //! and never slows the actors down. Children are listed in start order.
 
-use std::fmt;
-
 use ractor::{ActorCell, ActorStatus};
 use serde::Serialize;
 
 use crate::exit::ExitReason;
 use crate::path::ActorPath;
 use crate::supervisor::{ChildKind, Strategy};
+
+mod text;
+
+pub use text::{TreeLine, WorkerFigures};
 
 /// The status of one actor in a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,8 +32,9 @@ pub enum Status {
 }
 
 impl Status {
-    /// The status ractor reports for a live incarnation.
-    pub(crate) fn of(cell: &ActorCell) -> Self {
+    /// The status ractor reports for a live incarnation, read from its cell (one atomic
+    /// load; no message is sent).
+    pub fn of(cell: &ActorCell) -> Self {
         match cell.get_status() {
             ActorStatus::Unstarted | ActorStatus::Starting => Self::Starting,
             ActorStatus::Running | ActorStatus::Upgrading => Self::Running,
@@ -144,28 +147,6 @@ impl NodeSnapshot {
     /// walk order if a name is used more than once.
     pub fn find(&self, query: &str) -> Option<&NodeSnapshot> {
         self.walk().into_iter().find(|n| n.path.matches(query))
-    }
-
-    fn write_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
-        write!(f, "{:indent$}{}", "", self.name, indent = depth * 2)?;
-        if let Some(strategy) = self.strategy {
-            write!(f, " ({strategy})")?;
-        }
-        write!(f, " [{}] restarts={}", self.status.as_str(), self.restarts)?;
-        if let Some(exit) = &self.last_exit {
-            write!(f, " last_exit={exit:?}", exit = exit.to_string())?;
-        }
-        writeln!(f)?;
-        self.children
-            .iter()
-            .try_for_each(|c| c.write_indented(f, depth + 1))
-    }
-}
-
-/// Indented text, one actor per line, as the tree dump writes it to the log.
-impl fmt::Display for NodeSnapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_indented(f, 0)
     }
 }
 

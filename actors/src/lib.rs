@@ -71,6 +71,7 @@ pub mod fault;
 pub mod introspect;
 pub mod managed;
 pub mod path;
+pub mod problems;
 pub mod quota;
 pub mod supervisor;
 pub mod tree;
@@ -79,9 +80,10 @@ pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
 pub use fault::{Fault, InjectError};
-pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeSnapshot};
+pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
 pub use path::ActorPath;
+pub use problems::{Problem, Problems};
 pub use quota::{
     Action, Decision, Enforcement, Escalation, HardAction, History, Limits, Pressure,
     PressureLevel, PressurePolicy, QuotaConfig, QuotaGroup, QuotaState, QuotaStatus, Resource,

@@ -16,10 +16,10 @@
 
 use std::path::PathBuf;
 
+use nevil_actors::Problems;
 use serde::Deserialize;
 
-use super::Problems;
-use crate::services::system_monitor::{HostResource, ThresholdSet, Thresholds};
+use crate::core::levels::{HostResource, ThresholdSet, Thresholds};
 
 /// `[monitor]`: the system monitor. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -48,12 +48,12 @@ pub mod transport;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use nevil_actors::Problems;
 use serde::{Deserialize, Serialize};
 
 use self::protocol::{Level, MotorWiring};
 use self::transport::{Echo, EchoLine, PinMode, Recording, Rppal, Transport};
 use super::{Battery, Drive, Hardware, HwError, LineSensor, Ranger, Shared, Steering};
-use crate::config::Problems;
 
 /// Settings of the real robot's hardware, the `[hw.picarx]`-style section of a config.
 ///

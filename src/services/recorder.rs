@@ -1,10 +1,12 @@
 //! The flight recorder: writes every bus message, in the order it receives them, to a
-//! rotating recording (see [`crate::recording`]), so a run seen on the robot can be
+//! rotating recording (see [`crate::services::recorder::recording`]), so a run seen on the robot can be
 //! replayed on a laptop with `nevil replay`.
 //!
 //! It is an ordinary bus subscriber, so if it falls behind, the bus drops (and counts)
 //! messages to it rather than slowing anyone down. Writes are buffered and flushed every
 //! 100 ms and when it stops.
+
+pub mod recording;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,8 +14,8 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::Bus;
-use crate::recording::{Record, Writer};
-use crate::ticker::{self, Timer};
+use crate::core::ticker::{self, Timer};
+use crate::services::recorder::recording::{Record, Writer};
 
 /// Messages of the [`Recorder`].
 pub enum RecorderMsg {

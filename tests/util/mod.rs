@@ -262,12 +262,12 @@ pub fn restarts(tree: &serde_json::Value) -> Vec<(String, u64)> {
 }
 
 /// GETs `url` with nevil's own client: the status code and body, or what failed.
-pub fn try_http_get(url: &str) -> Result<(u16, String), nevil::http::ClientError> {
+pub fn try_http_get(url: &str) -> Result<(u16, String), nevil::ops::http::ClientError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(nevil::http::get(url, Duration::from_secs(30)))
+    runtime.block_on(nevil::ops::http::get(url, Duration::from_secs(30)))
 }
 
 /// GETs `url`: the status code and body (panics naming what failed).

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Escalation, HardAction, Limits, QuotaGroup, Resource};
+use crate::problems::{Problem, Problems};
 
 /// The key under which this section sits in the robot's configuration; key paths in
 /// problems start with it.
@@ -138,9 +139,6 @@ pub struct ActorQuotaConfig {
     pub stall: Option<LimitsConfig>,
 }
 
-/// Problems found while resolving, as `(key path, message)`.
-type Problems = Vec<(String, String)>;
-
 impl Default for QuotaConfig {
     fn default() -> Self {
         Self {
@@ -160,36 +158,38 @@ impl QuotaConfig {
         Duration::from_millis(self.sample_interval_ms)
     }
 
-    /// Every problem as `(key path, message)`, e.g. `("quotas.groups.heavy.memory.hard",
-    /// "must be >= soft (is 1, soft is 2)")`; empty when the section is valid.
+    /// Every problem, by key path: e.g. `quotas.groups.heavy.memory.hard: must be >= soft
+    /// (is 1, soft is 2)`; empty when the section is valid.
     ///
     /// Checked: the sampling interval's range; each group's limits once overrides are
     /// applied (finite, `>= 0`, `soft <= burst <= hard`, `soft` and `hard` given for a
     /// resource the base does not govern), escalation order, and that a critical group
     /// only restarts (and the built-in `critical` stays critical); each actor's group
     /// exists and its own overrides give valid limits.
-    pub fn check(&self) -> Vec<(String, String)> {
-        let mut problems = Problems::new();
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Problems::default();
         if !(10..=10_000).contains(&self.sample_interval_ms) {
-            problems.push((
+            problems.push(
                 format!("{KEY}.sample_interval_ms"),
                 format!(
                     "must be between 10 and 10000 (is {})",
                     self.sample_interval_ms
                 ),
-            ));
+            );
         }
         for (name, overrides) in &self.groups {
             let key = format!("{KEY}.groups.{name}");
             let base = QuotaGroup::named(name).unwrap_or_else(QuotaGroup::ungoverned);
             if base.critical && overrides.critical == Some(false) {
-                problems.push((
+                problems.push(
                     format!("{key}.critical"),
                     "the built-in critical group cannot be made non-critical".to_string(),
-                ));
+                );
             }
             let group = overrides.apply(base, &key, &mut problems);
-            problems.extend(group.check(&key));
+            for (key, message) in group.check(&key) {
+                problems.push(key, message);
+            }
         }
         for (actor, entry) in &self.actors {
             let key = format!("{KEY}.actors.{actor}");
@@ -198,21 +198,23 @@ impl QuotaConfig {
                     let group = entry.apply(group, &key, &mut problems);
                     for resource in entry.overridden() {
                         if let Some(limits) = group.limits(resource) {
-                            problems.extend(limits.check(&format!("{key}.{resource}")));
+                            for (key, message) in limits.check(&format!("{key}.{resource}")) {
+                                problems.push(key, message);
+                            }
                         }
                     }
                 }
-                None => problems.push((
+                None => problems.push(
                     format!("{key}.group"),
                     format!(
                         "unknown group \"{}\" (known: {})",
                         entry.group,
                         self.group_names().join(", ")
                     ),
-                )),
+                ),
             }
         }
-        problems
+        problems.0
     }
 
     /// The group called `name` with this section's overrides applied: a built-in group or
@@ -226,7 +228,7 @@ impl QuotaConfig {
             (None, None) => return None,
         };
         Some(match overrides {
-            Some(o) => o.apply(base, "", &mut Problems::new()),
+            Some(o) => o.apply(base, "", &mut Problems::default()),
             None => base,
         })
     }
@@ -267,7 +269,7 @@ impl QuotaConfig {
             return default();
         };
         match self.group(&entry.group) {
-            Some(group) => entry.apply(group, "", &mut Problems::new()),
+            Some(group) => entry.apply(group, "", &mut Problems::default()),
             None => default(),
         }
     }
@@ -401,10 +403,10 @@ impl LimitsConfig {
         let (Some(soft), Some(hard)) = (soft, hard) else {
             for (field, value) in [("soft", soft), ("hard", hard)] {
                 if value.is_none() {
-                    problems.push((
+                    problems.push(
                         format!("{key}.{field}"),
                         format!("required: the group does not otherwise govern {resource}"),
-                    ));
+                    );
                 }
             }
             return None;
@@ -426,8 +428,8 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn keys(problems: &[(String, String)]) -> Vec<&str> {
-        problems.iter().map(|(k, _)| k.as_str()).collect()
+    fn keys(problems: &[Problem]) -> Vec<&str> {
+        problems.iter().map(|p| p.key.as_str()).collect()
     }
 
     #[test]
@@ -512,13 +514,13 @@ mod tests {
         assert_eq!(
             c.check(),
             [
-                (
-                    "quotas.groups.critical.critical".to_string(),
-                    "the built-in critical group cannot be made non-critical".to_string()
+                Problem::new(
+                    "quotas.groups.critical.critical",
+                    "the built-in critical group cannot be made non-critical"
                 ),
-                (
-                    "quotas.groups.mine.hard_action".to_string(),
-                    "a critical group may only restart (is \"suspend\")".to_string()
+                Problem::new(
+                    "quotas.groups.mine.hard_action",
+                    "a critical group may only restart (is \"suspend\")"
                 ),
             ]
         );
@@ -611,8 +613,8 @@ mod tests {
         let message = |key: &str| {
             problems
                 .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, m)| m.as_str())
+                .find(|p| p.key == key)
+                .map(|p| p.message.as_str())
                 .unwrap()
         };
         assert!(message("quotas.groups.heavy.memory.hard").starts_with("must be >= soft"));

@@ -16,11 +16,11 @@
 //! start = { x_m = 1.0, y_m = 1.0, heading_deg = 90.0 }
 //! ```
 
+use nevil_actors::Problems;
 use serde::{Deserialize, Serialize};
 
 use super::car::CarPose;
 use super::geometry::{Shape, Track, Walls, V2};
-use crate::config::Problems;
 
 /// The simulated robot's world: room, obstacles, line track, start pose, sensor noise
 /// and battery. [`SimConfig::check`] validates it; [`super::Sim::new`] builds it.

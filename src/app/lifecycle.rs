@@ -1,0 +1,359 @@
+//! The robot's life: open the devices, start the tree (then its drills), dump it on
+//! request, and shut it down with the motors first.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nevil_actors::{
+    ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
+    SupervisorFlags, Tree, TreeContext,
+};
+use ractor::ActorRef;
+
+use super::drills::{check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills};
+use super::inject::{Fault, Injection};
+use super::layout::{bulkhead_runtime, layout, Parts};
+use super::RunReport;
+use crate::bus::{Bus, EStop};
+use crate::config::{Backend, Config};
+use crate::core::clock::Clock;
+use crate::core::jitter::Jitter;
+use crate::hw::sim::Sim;
+use crate::hw::{self, Hardware, HwError};
+use crate::robot::safety::{DeadMan, EStopLatch};
+use crate::services::analytics::AnalyticsHandle;
+use crate::services::monitor::HostStatus;
+use crate::services::tree::TreeServiceMsg;
+
+/// The robot's devices and, for the simulated backend, its world.
+pub struct Devices {
+    /// The devices the drivers use.
+    pub hw: Hardware,
+    /// The simulated world, when the backend is `sim`.
+    pub sim: Option<Sim>,
+}
+
+impl Devices {
+    /// Opens the backend `config` names, on the run's clock.
+    ///
+    /// # Errors
+    ///
+    /// [`HwError::Open`] naming the device that could not be opened.
+    pub fn open(config: &Config, clock: Clock) -> Result<Self, HwError> {
+        match config.robot.backend {
+            Backend::Sim => {
+                let sim = Sim::new(&config.sim, move || clock.elapsed());
+                Ok(Self {
+                    hw: sim.hardware(),
+                    sim: Some(sim),
+                })
+            }
+            Backend::Picarx => Ok(Self {
+                hw: hw::picarx::open(&config.picarx)?,
+                sim: None,
+            }),
+        }
+    }
+}
+
+/// Options of a run that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where tree dumps go.
+    pub tree_dump: PathBuf,
+    /// Record the bus here (overrides the config's recorder path).
+    pub record: Option<PathBuf>,
+    /// Fault drills to run.
+    pub inject: Vec<Injection>,
+    /// What drives the control loop.
+    pub loop_timer: crate::core::ticker::Timer,
+}
+
+/// Why the robot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A fault drill names no worker of this tree.
+    #[error(transparent)]
+    Drill(#[from] DrillTargetError),
+    /// The tree did not start.
+    #[error("the actor tree did not start: {0}")]
+    Start(#[from] StartError),
+    /// The bulkhead runtime could not be built.
+    #[error("cannot start the bulkhead runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The dead-man's checker thread could not be started.
+    #[error("cannot start the dead-man's thread: {0}")]
+    DeadMan(std::io::Error),
+}
+
+/// A running robot.
+pub struct Robot {
+    bulkhead: Option<tokio::runtime::Runtime>,
+    tree: Tree,
+    bus: Bus,
+    clock: Clock,
+    devices: Devices,
+    jitter: Arc<Jitter>,
+    latch: EStopLatch,
+    deadman: DeadMan,
+    host: HostStatus,
+    pressure: Pressure,
+    drills: Vec<tokio::task::JoinHandle<()>>,
+    fired: FiredDrills,
+    analytics: AnalyticsHandle,
+}
+
+impl Robot {
+    /// Starts the robot of `config` on `devices`, then its fault drills.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Drill`] (before anything starts) for a drill naming no worker, or an
+    /// `unplug` it cannot carry out ([`check_drills`]);
+    /// [`AppError::Start`] if the tree did not start.
+    pub async fn start(
+        config: &Config,
+        devices: Devices,
+        clock: Clock,
+        opts: &RunOptions,
+    ) -> Result<Self, AppError> {
+        let (command_deadline, heartbeat_deadline) =
+            DeadMan::deadlines(config.motion.period(), config.safety.check_period());
+        let parts = Parts {
+            bus: Bus::new(config.bus.queue),
+            clock,
+            hw: devices.hw.clone(),
+            jitter: Arc::default(),
+            latch: EStopLatch::default(),
+            deadman: DeadMan::new(clock, command_deadline, heartbeat_deadline),
+            view: Arc::default(),
+            host: HostStatus::default(),
+            pressure: Pressure::new(PressurePolicy {
+                critical_factor: config.monitor.pressure_factor,
+                exempt: config.monitor.pressure_exempt.clone(),
+            }),
+            events: EventFeed::default(),
+            analytics: AnalyticsHandle::new(Default::default(), clock),
+        };
+        let groups = layout(config, opts, &parts);
+        let targets = opts
+            .inject
+            .iter()
+            .map(|i| resolve(&groups, &i.target).map(|path| (i.clone(), path)))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_drills(config, &opts.inject)?;
+        let sup = &config.supervision;
+        let flags = |strategy| {
+            let flags = SupervisorFlags::new(strategy)
+                .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s));
+            match sup.backoff() {
+                Some(backoff) => flags.backoff(backoff),
+                None => flags,
+            }
+        };
+        let bulkhead = bulkhead_runtime(config)?;
+        parts
+            .deadman
+            .spawn(opts.loop_timer, parts.hw.drive.clone(), parts.latch.clone())
+            .map_err(AppError::DeadMan)?;
+        let quotas = &config.quotas;
+        let children = groups
+            .into_iter()
+            .map(|g| {
+                let paths: Vec<_> = g.workers.iter().map(|w| g.worker_path(w)).collect();
+                let specs = g
+                    .workers
+                    .into_iter()
+                    .zip(paths)
+                    .map(|(w, path)| {
+                        let path = path.as_str();
+                        let group = quotas.group_name_for(path).to_string();
+                        let spec = w.quota(group, quotas.group_for(path));
+                        match &bulkhead {
+                            Some(rt)
+                                if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
+                            {
+                                spec.on_runtime(rt.handle().clone())
+                            }
+                            _ => spec,
+                        }
+                    })
+                    .collect();
+                let sampled = flags(g.strategy).sample_every(quotas.sample_interval());
+                ChildSpec::supervisor(g.name, sampled, specs)
+            })
+            .collect();
+        let context = TreeContext {
+            pressure: parts.pressure.clone(),
+            events: parts.events,
+        };
+        let started = Tree::start_in("root", flags(Strategy::OneForOne), children, context).await;
+        let tree = started.inspect_err(|_| parts.deadman.stop())?;
+        // Set once, right after start; the tree service reads it on each dump.
+        let _ = parts.view.set(tree.view());
+        let fired = FiredDrills::new(clock);
+        let drills = targets
+            .into_iter()
+            .map(|(injection, path)| match injection.fault {
+                Fault::Unplug => unplug_later(devices.sim.clone(), injection, path, fired.clone()),
+                Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
+            })
+            .collect();
+        tracing::info!(backend = ?config.robot.backend, "robot started");
+        Ok(Self {
+            bulkhead,
+            tree,
+            bus: parts.bus,
+            clock,
+            devices,
+            jitter: parts.jitter,
+            latch: parts.latch,
+            deadman: parts.deadman,
+            host: parts.host,
+            pressure: parts.pressure,
+            drills,
+            fired,
+            analytics: parts.analytics,
+        })
+    }
+
+    /// The run's error analytics (see [`crate::services::analytics::model`]).
+    pub fn analytics(&self) -> &AnalyticsHandle {
+        &self.analytics
+    }
+
+    /// The actor tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// The e-stop latch: its reasons now and its changes (readiness reads it).
+    pub fn estops(&self) -> &EStopLatch {
+        &self.latch
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The system monitor's latest look at the host (shared; clone it to keep reading).
+    pub fn host_status(&self) -> &HostStatus {
+        &self.host
+    }
+
+    /// The quota pressure the system monitor sets for the whole tree.
+    pub fn pressure(&self) -> &Pressure {
+        &self.pressure
+    }
+
+    /// The simulated world, if any.
+    pub fn sim(&self) -> Option<&Sim> {
+        self.devices.sim.as_ref()
+    }
+
+    /// Asks the tree service to dump the tree; returns the file written.
+    ///
+    /// # Errors
+    ///
+    /// Why the dump failed (the service is down, the file could not be written).
+    pub async fn dump_tree(&self) -> Result<PathBuf, String> {
+        let cell = self
+            .tree
+            .actor("root/management/tree_service")
+            .ok_or("the tree service is not running")?;
+        let service = ActorRef::<TreeServiceMsg>::from(cell);
+        match ractor::call!(service, |r| TreeServiceMsg::Dump(Some(r))) {
+            Ok(result) => result,
+            Err(e) => Err(format!("tree service: {e}")),
+        }
+    }
+
+    /// [`Robot::dump_tree`], given up after `limit` (a hung tree service must not hold
+    /// up a signal or the end of the run).
+    ///
+    /// # Errors
+    ///
+    /// As [`Robot::dump_tree`], or that it took longer than `limit`.
+    pub async fn dump_tree_within(&self, limit: Duration) -> Result<PathBuf, String> {
+        tokio::time::timeout(limit, self.dump_tree())
+            .await
+            .unwrap_or_else(|_| Err(format!("the tree service did not answer within {limit:?}")))
+    }
+
+    /// Waits until the root supervisor ends on its own (it gave up).
+    pub async fn wait(&self) -> ExitReason {
+        self.tree.wait().await
+    }
+
+    /// Stops the motors now and keeps them stopped: engages the e-stop latch (which the
+    /// motors driver and the dead-man obey) with reason `why`, tells the controller on
+    /// the bus, and zeroes the motors straight at the device. Asks no actor, so it
+    /// works whatever hangs.
+    pub fn stop_motors(&self, why: &str) {
+        let at_s = self.clock.elapsed().as_secs_f64();
+        if let crate::robot::safety::Change::Engaged(reason) = self.latch.set(why, why.into(), at_s)
+        {
+            tracing::warn!(%reason, "e-stop engaged");
+        }
+        self.bus.estop.publish(EStop {
+            t_us: self.clock.now_us(),
+            engaged: true,
+            reason: why.into(),
+        });
+        if let Err(e) = self.devices.hw.drive.lock().set_power(0.0, 0.0) {
+            tracing::error!(error = %e, "could not stop the motors");
+        }
+    }
+
+    /// Stops the robot: the motors first (straight at the device, and by e-stop so
+    /// nothing drives them again), then every actor in reverse start order.
+    pub async fn shutdown(self) -> (ExitReason, RunReport) {
+        self.stop_motors("shutdown");
+        tracing::info!("motors stopped; stopping the actor tree");
+        for drill in &self.drills {
+            drill.abort();
+        }
+        let exit = self.tree.shutdown().await;
+        self.deadman.stop();
+        if let Some(rt) = self.bulkhead {
+            // Its actors are stopped; its threads go without blocking this one.
+            rt.shutdown_background();
+        }
+        let restarts = self
+            .tree
+            .snapshot()
+            .root
+            .walk()
+            .iter()
+            .map(|n| n.restarts)
+            .sum();
+        let report = RunReport {
+            duration_s: self.clock.elapsed().as_secs_f64(),
+            exit: exit.to_string(),
+            jitter: self.jitter.summary(),
+            estops: self.latch.events(),
+            estops_dropped: self.latch.events_dropped(),
+            deadman_trips: self.deadman.trips(),
+            drills: self.fired.list(),
+            bus: self.bus.stats(),
+            restarts,
+            sim: self.devices.sim.as_ref().map(Sim::report),
+        };
+        (exit, report)
+    }
+}
+
+impl crate::ops::signals::Running for Robot {
+    fn wait(&self) -> impl std::future::Future<Output = ExitReason> {
+        Robot::wait(self)
+    }
+
+    fn dump_tree_within(
+        &self,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = Result<PathBuf, String>> {
+        Robot::dump_tree_within(self, limit)
+    }
+}

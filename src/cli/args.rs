@@ -1,0 +1,163 @@
+//! The command line's arguments (clap): the subcommands and their options.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::inject::Injection;
+
+/// nevil: the onboard runtime of a small robot.
+#[derive(Debug, Parser)]
+#[command(name = "nevil", version, about)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the robot (the simulated one unless the config says otherwise).
+    Run(RunArgs),
+    /// Validate a config file: exit 0 if valid, else 2 listing every problem.
+    CheckConfig {
+        /// The TOML file.
+        path: PathBuf,
+    },
+    /// Bring-up self-test of the PiCar-X hardware (wheels up!).
+    ///
+    /// Without `--config`: the built-in `[picarx]` defaults.
+    HwCheck(HwArgs),
+    /// Bring every motor output to zero (MCU reset, every PWM channel 0, motor
+    /// directions low): for after the robot's process died (the unit's ExecStopPost).
+    ///
+    /// Without `--config`: the embedded simulated robot, which has nothing to stop.
+    HwStop(HwArgs),
+    /// Runtime micro-benchmarks: throughput, call, restart and suspend/resume latency.
+    Bench {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a running nevil's actor tree as indented text (reads its `/tree`).
+    Tree {
+        /// The robot's endpoint, or the full URL of its tree.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        url: String,
+        /// Print the JSON as served instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Feed a flight recording back through the nodes and check the motor commands.
+    Replay {
+        /// The recording (written by `run --record`).
+        file: PathBuf,
+        /// The config the recorded run used (the built-in default otherwise).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `nevil run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Config file; the embedded simulated robot otherwise.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run this many seconds, then shut down gracefully and exit 0.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Where SIGUSR1 (and the end of a `--duration` run) writes the tree JSON
+    /// [default: nevil-tree-<pid>.json in the temp dir].
+    #[arg(long)]
+    pub tree_dump: Option<PathBuf>,
+    /// Fault drill ACTOR:FAULT@SECS (repeatable); FAULT is panic, error, exit, hang,
+    /// spin, leak or flood.
+    #[arg(long = "inject", value_name = "SPEC")]
+    pub inject: Vec<Injection>,
+    /// Record every bus message to this file (overrides `[recorder] path`).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// At exit, write a JSON run report here (jitter, e-stops, bus drops, sim outcome).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Serve /metrics, /tree and /health/* on this address [default: the config's
+    /// `[http] listen`, 127.0.0.1:9464]; port 0 picks a free port (logged at start).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// The longest `run --duration`: 30 days, in seconds.
+pub const MAX_RUN_DURATION_S: f64 = 30.0 * 86_400.0;
+
+/// The arguments of the commands that talk to the PiCar-X hardware directly.
+#[derive(Debug, clap::Args)]
+pub struct HwArgs {
+    /// Config file (its `[picarx]` section).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Record the bus transactions instead of touching the devices.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write every step's bus transactions as JSON here.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+}
+
+/// Parses `--duration SECS`: a finite number of seconds, > 0 and at most
+/// [`MAX_RUN_DURATION_S`]; the error names the argument and the bound.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("--duration {s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= MAX_RUN_DURATION_S) {
+        return Err(format!(
+            "--duration must be > 0 and at most {MAX_RUN_DURATION_S} seconds (30 days) \
+             (is {s})"
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("--duration {s}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_must_be_finite_positive_and_bounded() {
+        assert_eq!(
+            parse_duration("1.5"),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_duration("2592000"),
+            Ok(std::time::Duration::from_secs(2_592_000))
+        );
+        for bad in ["1e20", "inf", "-inf", "NaN", "0", "-3", "2592000.5"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.starts_with("--duration must be > 0 and at most 2592000 seconds (30 days)"),
+                "{bad}: {e}"
+            );
+            assert!(e.ends_with(&format!("(is {bad})")), "{e}");
+        }
+        let e = parse_duration("soon").unwrap_err();
+        assert_eq!(e, "--duration \"soon\" is not a number of seconds");
+    }
+}

@@ -1,0 +1,34 @@
+//! The names of the metrics in DESIGN.md's contract, which any layer may set through
+//! the `metrics` macros; [`crate::services::telemetry`] installs the recorder that
+//! exports them.
+
+/// Messages an actor handled (per `path`).
+pub const ACTOR_MESSAGES: &str = "nevil_actor_messages_total";
+/// Restarts of an actor (per `path`).
+pub const ACTOR_RESTARTS: &str = "nevil_actor_restarts_total";
+/// Messages waiting for an actor (per `path`).
+pub const ACTOR_MAILBOX: &str = "nevil_actor_mailbox_depth";
+/// CPU time of an actor's handlers (per `path`).
+pub const ACTOR_CPU: &str = "nevil_actor_cpu_seconds_total";
+/// Memory an actor's current incarnation holds (per `path`).
+pub const ACTOR_MEMORY: &str = "nevil_actor_memory_bytes";
+/// Quota enforcement actions (per `path` and `action`).
+pub const QUOTA_ENFORCEMENTS: &str = "nevil_quota_enforcements_total";
+/// How late the control loop's ticks ran (histogram).
+pub const LOOP_JITTER: &str = "nevil_control_loop_jitter_seconds";
+/// Always 1, labelled with the build's `version`.
+pub const BUILD_INFO: &str = "nevil_build_info";
+/// 1 while `/health/ready` answers 200, else 0.
+pub const READY: &str = "nevil_ready";
+/// The battery's voltage.
+pub const BATTERY: &str = "nevil_battery_volts";
+/// 1 while the emergency stop is engaged.
+pub const ESTOP: &str = "nevil_estop_engaged";
+/// Times the dead-man at the motors zeroed them by itself.
+pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
+/// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
+pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
+/// Process CPU time (user + system).
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+/// Process resident memory.
+pub const PROCESS_RSS: &str = "process_resident_memory_bytes";

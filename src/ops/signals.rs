@@ -1,0 +1,109 @@
+//! The run loop's signals: SIGUSR1 dumps the tree (and the robot keeps running);
+//! SIGTERM and SIGINT end the run gracefully, as does the end of `--duration`.
+//!
+//! Install the handlers ([`Signals::install`]) before the robot starts: until then a
+//! signal has its default action, and SIGUSR1's is to terminate the process. A
+//! `systemctl reload` or a test sending SIGUSR1 right after "robot started" (or after
+//! systemd's READY=1) must find them in place.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::{FusedFuture, FutureExt};
+use nevil_actors::ExitReason;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+/// What the run loop needs of the running robot: its end, and a tree dump. The app's
+/// `Robot` implements it, so this layer names no type above it.
+pub trait Running {
+    /// Resolves when the root supervisor ends on its own (it gave up), with why.
+    fn wait(&self) -> impl Future<Output = ExitReason>;
+
+    /// Dumps the tree, given up after `limit`; the file written.
+    ///
+    /// # Errors
+    ///
+    /// Why the dump failed or that it took longer than `limit`.
+    fn dump_tree_within(&self, limit: Duration) -> impl Future<Output = Result<PathBuf, String>>;
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// `--duration` elapsed.
+    Duration,
+    /// SIGTERM or SIGINT, named.
+    Signal(&'static str),
+    /// The root supervisor gave up (its reason).
+    Escalated(String),
+}
+
+/// The run's signal handlers, installed; signals that arrive before
+/// [`Signals::run_until_stopped`] wait for it.
+pub struct Signals {
+    usr1: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers for SIGUSR1, SIGTERM and SIGINT.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if a handler cannot be installed.
+    pub fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            usr1: signal(SignalKind::user_defined1())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
+    ///
+    /// A dump runs beside the loop, bounded by [`DUMP_TIMEOUT`]: a hung tree service
+    /// delays neither SIGTERM nor the end of the run. A SIGUSR1 that arrives while a
+    /// dump is still running is logged and skipped.
+    pub async fn run_until_stopped<R: Running>(
+        mut self,
+        robot: &R,
+        duration: Option<Duration>,
+    ) -> End {
+        let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(timer);
+        let escalation = robot.wait();
+        tokio::pin!(escalation);
+        let mut dump = std::pin::pin!(futures::future::Fuse::terminated());
+        loop {
+            tokio::select! {
+                _ = self.usr1.recv() => {
+                    if dump.is_terminated() {
+                        dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
+                    } else {
+                        tracing::warn!("SIGUSR1 while a tree dump is still running: skipped");
+                    }
+                }
+                result = &mut dump, if !dump.is_terminated() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
+                    }
+                }
+                _ = self.term.recv() => return End::Signal("SIGTERM"),
+                _ = self.int.recv() => return End::Signal("SIGINT"),
+                _ = &mut timer => return End::Duration,
+                exit = &mut escalation => return End::Escalated(exit.to_string()),
+            }
+        }
+    }
+}
+
+/// How long a tree dump may take before it is given up.
+pub const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
