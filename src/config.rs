@@ -744,7 +744,7 @@ impl Config {
                 ),
             );
         }
-        p.0.extend(self.quotas.check());
+        p.0.extend(self.quotas.check("quotas"));
         self.monitor
             .check("monitor", |g| self.quotas.group(g).is_some(), &mut p);
         for (i, name) in self.runtime.bulkhead.iter().enumerate() {

@@ -1,7 +1,7 @@
-//! A plain supervision tree: a sensor driver that crashes now and then under a
+//! A plain supervision tree: a reader driver that crashes now and then under a
 //! `one_for_one` supervisor, and a controller chain under `rest_for_one`.
 //!
-//! The sensor panics on every third reading; its supervisor restarts it (and only it),
+//! The reader panics on every third reading; its supervisor restarts it (and only it),
 //! within a restart intensity of 5 per 10 s. The example prints each exit and restart as
 //! the tree reports them, then the tree with its restart counts, and shuts down in order.
 //!
@@ -14,11 +14,11 @@ use nevil_actors::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-/// A sensor driver: counts the readings it is asked for and fails on every third one.
+/// A reader driver: counts the readings it is asked for and fails on every third one.
 #[derive(Clone)]
-struct Sensor;
+struct Reader;
 
-impl Actor for Sensor {
+impl Actor for Reader {
     type Msg = ();
     type State = u32;
     type Arguments = ();
@@ -35,7 +35,7 @@ impl Actor for Sensor {
     ) -> Result<(), ActorProcessingErr> {
         *readings += 1;
         if *readings == 3 {
-            panic!("the sensor's bus glitched");
+            panic!("the source glitched");
         }
         Ok(())
     }
@@ -77,31 +77,31 @@ fn print_tree(snapshot: &TreeSnapshot) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One line per panic: the tree reports the rest.
     std::panic::set_hook(Box::new(|info| eprintln!("panicked: {info}")));
-    let drivers = ChildSpec::supervisor(
-        "drivers",
+    let io = ChildSpec::supervisor(
+        "io",
         SupervisorFlags::new(Strategy::OneForOne).intensity(5, Duration::from_secs(10)),
-        vec![ChildSpec::worker("ultrasonic", Sensor, ())],
+        vec![ChildSpec::worker("reader", Reader, ())],
     );
     let control = ChildSpec::supervisor(
         "control",
         SupervisorFlags::new(Strategy::RestForOne),
         vec![
             ChildSpec::worker("planner", Node, ()),
-            ChildSpec::worker("motion", Node, ()),
+            ChildSpec::worker("executor", Node, ()),
         ],
     );
-    let tree = Tree::start("root", SupervisorFlags::default(), vec![drivers, control]).await?;
+    let tree = Tree::start("root", SupervisorFlags::default(), vec![io, control]).await?;
     let mut events = tree.subscribe();
 
-    // Seven readings: the third fails; the restarted sensor counts from zero again, so
+    // Seven readings: the third fails; the restarted reader counts from zero again, so
     // the sixth (its third) fails too.
     for _ in 0..7 {
-        let sensor = tree
+        let reader = tree
             .view()
-            .mailbox::<()>("root/drivers/ultrasonic")
-            .ok_or("no sensor")?;
+            .mailbox::<()>("root/io/reader")
+            .ok_or("no reader")?;
         // A cast to an incarnation that just died is lost, as in Erlang: fine here.
-        let _ = sensor.cast(());
+        let _ = reader.cast(());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

@@ -203,22 +203,22 @@ fn find<'a>(
 /// ```
 /// use nevil_actors::{fault, ChildSpec, SupervisorFlags};
 /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
-/// # #[derive(Clone)] struct Sensor;
-/// # impl Actor for Sensor {
+/// # #[derive(Clone)] struct Reader;
+/// # impl Actor for Reader {
 /// #     type Msg = (); type State = (); type Arguments = ();
 /// #     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> { Ok(()) }
 /// # }
-/// let drivers = ChildSpec::supervisor(
-///     "drivers",
+/// let io = ChildSpec::supervisor(
+///     "io",
 ///     SupervisorFlags::default(),
-///     vec![ChildSpec::worker("sonar", Sensor, ())],
+///     vec![ChildSpec::worker("reader", Reader, ())],
 /// );
-/// let tree = [drivers];
-/// assert_eq!(fault::resolve("root", &tree, "sonar").unwrap().as_str(), "root/drivers/sonar");
-/// let e = fault::resolve("root", &tree, "drivers").unwrap_err();
-/// assert_eq!(e.to_string(), "root/drivers is a supervisor; faults are injected into workers");
+/// let tree = [io];
+/// assert_eq!(fault::resolve("root", &tree, "reader").unwrap().as_str(), "root/io/reader");
+/// let e = fault::resolve("root", &tree, "io").unwrap_err();
+/// assert_eq!(e.to_string(), "root/io is a supervisor; faults are injected into workers");
 /// let e = fault::resolve("root", &tree, "lidar").unwrap_err();
-/// assert_eq!(e.to_string(), "no such actor (workers: root/drivers/sonar)");
+/// assert_eq!(e.to_string(), "no such actor (workers: root/io/reader)");
 /// ```
 pub fn resolve(root: &str, children: &[ChildSpec], target: &str) -> Result<ActorPath, InjectError> {
     fn walk(parent: &ActorPath, children: &[ChildSpec], out: &mut Vec<(ActorPath, ChildKind)>) {

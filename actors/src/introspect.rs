@@ -60,7 +60,7 @@ impl Status {
 pub struct NodeSnapshot {
     /// The actor's name, unique among its siblings.
     pub name: String,
-    /// Its path from the root, e.g. `root/drivers/ultrasonic`.
+    /// Its path from the root, e.g. `root/io/reader`.
     pub path: ActorPath,
     /// Worker or supervisor.
     pub kind: ChildKind,

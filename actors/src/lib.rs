@@ -1,13 +1,13 @@
 //! # nevil-actors: supervision trees with OTP's semantics, on ractor
 //!
-//! Every actor of a nevil system lives in a tree of supervisors ([`supervisor`]). A supervisor starts
-//! its children in order, restarts them when they exit according to their [`Restart`]
+//! Every actor lives in a tree of supervisors ([`supervisor`]). A supervisor starts its
+//! children in order, restarts them when they exit according to their [`Restart`]
 //! type and its [`Strategy`], gives up when they fail more often than its restart
 //! intensity allows (stopping them in reverse order and failing to its own supervisor),
 //! and stops them in reverse order, each running its `post_stop`. The semantics are
 //! Erlang/OTP's `supervisor`; [`supervisor`]'s module docs give them in full.
 //!
-//! The crate knows nothing about robots. It is built on ractor's own primitives
+//! The crate knows nothing of the application it runs. It is built on ractor's own primitives
 //! (`spawn_linked`, `SupervisionEvent`); children are named within their supervisor, never
 //! in ractor's global registry, so the same tree can run twice in one process.
 //!
@@ -21,8 +21,8 @@
 //! use ractor::{Actor, ActorProcessingErr, ActorRef};
 //!
 //! #[derive(Clone)]
-//! struct Sensor;
-//! impl Actor for Sensor {
+//! struct Reader;
+//! impl Actor for Reader {
 //!     type Msg = ();
 //!     type State = ();
 //!     type Arguments = ();
@@ -32,27 +32,27 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let drivers = ChildSpec::supervisor(
-//!     "drivers",
+//! let io = ChildSpec::supervisor(
+//!     "io",
 //!     SupervisorFlags::new(Strategy::OneForOne).intensity(3, Duration::from_secs(5)),
 //!     vec![
-//!         ChildSpec::worker("ultrasonic", Sensor, ()),
-//!         ChildSpec::worker("battery", Sensor, ()).restart(Restart::Transient),
+//!         ChildSpec::worker("reader", Reader, ()),
+//!         ChildSpec::worker("poller", Reader, ()).restart(Restart::Transient),
 //!     ],
 //! );
 //! let control = ChildSpec::supervisor(
 //!     "control",
 //!     SupervisorFlags::new(Strategy::RestForOne),
-//!     vec![ChildSpec::worker("motion", Sensor, ())],
+//!     vec![ChildSpec::worker("executor", Reader, ())],
 //! );
-//! let tree = Tree::start("root", SupervisorFlags::default(), vec![drivers, control])
+//! let tree = Tree::start("root", SupervisorFlags::default(), vec![io, control])
 //!     .await
 //!     .unwrap();
 //!
 //! let snapshot = tree.snapshot();
 //! let names: Vec<_> = snapshot.root.walk().iter().map(|n| n.path.to_string()).collect();
-//! assert_eq!(names, ["root", "root/drivers", "root/drivers/ultrasonic",
-//!                    "root/drivers/battery", "root/control", "root/control/motion"]);
+//! assert_eq!(names, ["root", "root/io", "root/io/reader",
+//!                    "root/io/poller", "root/control", "root/control/executor"]);
 //! assert_eq!(tree.shutdown().await, ExitReason::Normal);
 //! # }
 //! ```

@@ -9,8 +9,8 @@
 //! - **`post_stop` runs after a crash**: when `handle` (or `post_start`,
 //!   `handle_supervisor_evt`) returns `Err` or panics, the wrapper runs the actor's
 //!   `post_stop` with its last state before reporting the failure — OTP's `terminate/2`.
-//!   ractor alone skips `post_stop` on failure; a motor driver must still get to stop its
-//!   motors. Only a kill skips `post_stop`.
+//!   ractor alone skips `post_stop` on failure; a device driver must still get to put
+//!   its device in a safe state. Only a kill skips `post_stop`.
 //!
 //! Because the failure is reported after that `post_stop` finished, a restarted child's
 //! `pre_start` never overlaps its previous incarnation's `post_stop`.

@@ -1,4 +1,4 @@
-//! Actor paths: where an actor sits in its tree, e.g. `root/drivers/ultrasonic`.
+//! Actor paths: where an actor sits in its tree, e.g. `root/io/reader`.
 //!
 //! Names are scoped to their supervisor: a child is identified by its parent's path plus
 //! its own name, never by ractor's process-global registry. Two copies of the same tree in
@@ -17,9 +17,9 @@ use serde::{Serialize, Serializer};
 ///
 /// ```
 /// use nevil_actors::ActorPath;
-/// let drivers = ActorPath::root("root").child("drivers");
-/// assert_eq!(drivers.child("ultrasonic").as_str(), "root/drivers/ultrasonic");
-/// assert_eq!(drivers.name(), "drivers");
+/// let io = ActorPath::root("root").child("io");
+/// assert_eq!(io.child("reader").as_str(), "root/io/reader");
+/// assert_eq!(io.name(), "io");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActorPath(Arc<str>);
@@ -51,7 +51,7 @@ impl ActorPath {
     }
 }
 
-/// A path written out, such as `root/drivers/motors` from the tree JSON or a log line.
+/// A path written out, such as `root/io/writer` from the tree JSON or a log line.
 impl From<&str> for ActorPath {
     fn from(path: &str) -> Self {
         Self(Arc::from(path))
@@ -83,12 +83,12 @@ mod tests {
     #[test]
     fn child_paths_nest() {
         let root = ActorPath::root("root");
-        let p = root.child("control").child("motion");
-        assert_eq!(p.as_str(), "root/control/motion");
-        assert_eq!(p.name(), "motion");
+        let p = root.child("control").child("executor");
+        assert_eq!(p.as_str(), "root/control/executor");
+        assert_eq!(p.name(), "executor");
         assert_eq!(root.name(), "root");
         assert_eq!(
-            ActorPath::from("root/control/motion"),
+            ActorPath::from("root/control/executor"),
             p,
             "written out, the same path"
         );
@@ -96,10 +96,10 @@ mod tests {
 
     #[test]
     fn matches_by_name_or_path() {
-        let p = ActorPath::root("root").child("drivers").child("ultrasonic");
-        assert!(p.matches("ultrasonic"));
-        assert!(p.matches("root/drivers/ultrasonic"));
-        assert!(!p.matches("drivers/ultrasonic"));
+        let p = ActorPath::root("root").child("io").child("reader");
+        assert!(p.matches("reader"));
+        assert!(p.matches("root/io/reader"));
+        assert!(!p.matches("io/reader"));
         assert!(!p.matches("ultra"));
     }
 }

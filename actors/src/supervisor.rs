@@ -53,13 +53,13 @@
 //!     "root",
 //!     SupervisorFlags::new(Strategy::RestForOne),
 //!     vec![
-//!         ChildSpec::worker("motion", Worker, ()),
+//!         ChildSpec::worker("executor", Worker, ()),
 //!         ChildSpec::worker("obstacle_avoidance", Worker, ()),
 //!     ],
 //! )
 //! .await
 //! .unwrap();
-//! assert!(tree.snapshot().root.find("root/motion").is_some());
+//! assert!(tree.snapshot().root.find("root/executor").is_some());
 //! tree.shutdown().await;
 //! # }
 //! ```

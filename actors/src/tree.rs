@@ -274,7 +274,7 @@ impl Tree {
         SupervisorRef::new(self.root.clone(), self.view.shared.path.clone())
     }
 
-    /// The supervisor at `path` (e.g. `root/drivers`), if it is running.
+    /// The supervisor at `path` (e.g. `root/io`), if it is running.
     pub fn supervisor(&self, path: &str) -> Option<SupervisorRef> {
         if path == self.view.shared.path.as_str() {
             return Some(self.root());

@@ -296,21 +296,21 @@ async fn a_worker_not_running_is_refused() {
 fn targets_resolve_against_the_spec_before_start() {
     let (tx, _rx) = mpsc::unbounded_channel();
     let specs = [ChildSpec::supervisor(
-        "drivers",
+        "io",
         SupervisorFlags::default(),
         vec![ChildSpec::worker("plain", Plain { log: tx }, ())],
     )];
     let path = fault::resolve("root", &specs, "plain").unwrap();
-    assert_eq!(path.as_str(), "root/drivers/plain");
-    let path = fault::resolve("root", &specs, "root/drivers/plain").unwrap();
-    assert_eq!(path.as_str(), "root/drivers/plain");
-    let e = fault::resolve("root", &specs, "drivers").unwrap_err();
+    assert_eq!(path.as_str(), "root/io/plain");
+    let path = fault::resolve("root", &specs, "root/io/plain").unwrap();
+    assert_eq!(path.as_str(), "root/io/plain");
+    let e = fault::resolve("root", &specs, "io").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "root/drivers is a supervisor; faults are injected into workers"
+        "root/io is a supervisor; faults are injected into workers"
     );
     let e = fault::resolve("root", &specs, "lidar").unwrap_err();
-    assert_eq!(e.to_string(), "no such actor (workers: root/drivers/plain)");
+    assert_eq!(e.to_string(), "no such actor (workers: root/io/plain)");
 }
 
 #[tokio::test(start_paused = true)]

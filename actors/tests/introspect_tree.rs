@@ -10,19 +10,19 @@ use support::{log, settle, tell, Probe, ProbeMsg};
 #[tokio::test(start_paused = true)]
 async fn snapshot_serializes_to_the_design_schema() {
     let (log, mut events) = log();
-    let drivers = ChildSpec::supervisor(
-        "drivers",
+    let io = ChildSpec::supervisor(
+        "io",
         SupervisorFlags::new(Strategy::OneForOne),
-        vec![Probe::new("ultrasonic", &log).spec()],
+        vec![Probe::new("reader", &log).spec()],
     );
-    let tree = Tree::start("root", SupervisorFlags::default(), vec![drivers])
+    let tree = Tree::start("root", SupervisorFlags::default(), vec![io])
         .await
         .unwrap();
     events.take(1).await;
-    tell(&tree, "root/drivers/ultrasonic", ProbeMsg::Panic);
+    tell(&tree, "root/io/reader", ProbeMsg::Panic);
     events.take(2).await;
     settle(&tree).await;
-    support::settle_at(&tree, "root/drivers").await;
+    support::settle_at(&tree, "root/io").await;
 
     let json = serde_json::to_value(tree.snapshot()).unwrap();
     assert_eq!(json["pid"], std::process::id());
@@ -33,24 +33,24 @@ async fn snapshot_serializes_to_the_design_schema() {
     assert_eq!(root["strategy"], "one_for_one");
     assert_eq!(root["status"], "running");
     assert_eq!(root["last_exit"], json!(null));
-    let drivers = &root["children"][0];
-    assert_eq!(drivers["path"], "root/drivers");
-    let mut ultrasonic = drivers["children"][0].clone();
-    let cpu = ultrasonic["cpu_seconds"].take();
+    let io = &root["children"][0];
+    assert_eq!(io["path"], "root/io");
+    let mut reader = io["children"][0].clone();
+    let cpu = reader["cpu_seconds"].take();
     assert!(
         cpu.as_f64().is_some_and(|s| s > 0.0),
         "handler time is measured: {cpu}"
     );
     assert_eq!(
-        ultrasonic,
+        reader,
         json!({
-            "name": "ultrasonic",
-            "path": "root/drivers/ultrasonic",
+            "name": "reader",
+            "path": "root/io/reader",
             "kind": "worker",
             "strategy": null,
             "status": "running",
             "restarts": 1,
-            "last_exit": "panic: ultrasonic was told to panic",
+            "last_exit": "panic: reader was told to panic",
             "mailbox_depth": 0,
             "messages_handled": 1,
             "cpu_seconds": null,
@@ -91,7 +91,7 @@ async fn text_dump_is_indented_in_start_order() {
         "control",
         SupervisorFlags::new(Strategy::RestForOne),
         vec![
-            Probe::new("motion", &log).spec(),
+            Probe::new("executor", &log).spec(),
             Probe::new("line_follower", &log).spec(),
         ],
     );
@@ -105,11 +105,11 @@ async fn text_dump_is_indented_in_start_order() {
         text,
         "root (one_for_one) [running] restarts=0\n\
          \x20 control (rest_for_one) [running] restarts=0\n\
-         \x20   motion [running] restarts=0\n\
+         \x20   executor [running] restarts=0\n\
          \x20   line_follower [running] restarts=0\n"
     );
-    assert!(tree.actor("root/control/motion").is_some());
+    assert!(tree.actor("root/control/executor").is_some());
     assert!(tree.supervisor("root/control").is_some());
     assert!(tree.actor("root/control/nope").is_none());
-    assert!(tree.supervisor("root/control/motion").is_none());
+    assert!(tree.supervisor("root/control/executor").is_none());
 }

@@ -19,7 +19,7 @@ use super::NodeSnapshot;
 /// use nevil_actors::{TreeLine, WorkerFigures};
 ///
 /// let line = TreeLine {
-///     name: "motors",
+///     name: "writer",
 ///     status: "restarting",
 ///     restarts: 2,
 ///     figures: Some(WorkerFigures {
@@ -35,7 +35,7 @@ use super::NodeSnapshot;
 /// line.write(&mut text, 1).unwrap();
 /// assert_eq!(
 ///     text,
-///     "  motors [restarting] restarts=2 handled=10 mailbox=1 cpu=0.013s mem=1.5 KiB \
+///     "  writer [restarting] restarts=2 handled=10 mailbox=1 cpu=0.013s mem=1.5 KiB \
 ///      last_exit=\"panic: boom\"\n"
 /// );
 /// ```

@@ -13,11 +13,9 @@ use serde::Deserialize;
 use super::{Escalation, HardAction, Limits, QuotaGroup, Resource};
 use crate::problems::{Problem, Problems};
 
-/// The key under which this section sits in the robot's configuration; key paths in
-/// problems start with it.
-const KEY: &str = "quotas";
-
-/// `[quotas]`: how often children are sampled, group overrides and actor assignments.
+/// A quota section of a configuration (`[quotas]` in the examples below: the caller
+/// chooses the key, see [`QuotaConfig::check`]): how often children are sampled, group
+/// overrides and actor assignments.
 ///
 /// Every key is optional. An actor no entry names belongs to the default group,
 /// [`QuotaConfig::DEFAULT_GROUP`] (`standard`, with any overrides of it).
@@ -38,9 +36,9 @@ const KEY: &str = "quotas";
 /// critical = true                     # (hard_action must then be "restart")
 /// stall = { soft = 0.2, hard = 0.5 }  # seconds with messages waiting, none started
 ///
-/// [quotas.actors.motion]              # an actor by name ...
+/// [quotas.actors.executor]              # an actor by name ...
 /// group = "lightweight"
-/// [quotas.actors."root/control/motion"]   # ... or by path, which wins
+/// [quotas.actors."root/control/executor"]   # ... or by path, which wins
 /// group = "standard"
 /// cpu = { hard = 0.4 }
 /// ```
@@ -56,7 +54,7 @@ pub struct QuotaConfig {
     /// and recovery).
     #[serde(default)]
     pub groups: BTreeMap<String, GroupConfig>,
-    /// Actors by name (`motion`) or path (`root/control/motion`): their group and limit
+    /// Actors by name (`executor`) or path (`root/control/executor`): their group and limit
     /// overrides.
     #[serde(default)]
     pub actors: BTreeMap<String, ActorQuotaConfig>,
@@ -166,11 +164,15 @@ impl QuotaConfig {
     /// resource the base does not govern), escalation order, and that a critical group
     /// only restarts (and the built-in `critical` stays critical); each actor's group
     /// exists and its own overrides give valid limits.
-    pub fn check(&self) -> Vec<Problem> {
+    ///
+    /// `key` is where the section sits in the caller's configuration (e.g. `quotas`);
+    /// every problem's key path starts with it.
+    pub fn check(&self, key: &str) -> Vec<Problem> {
+        let section = key;
         let mut problems = Problems::default();
         if !(10..=10_000).contains(&self.sample_interval_ms) {
             problems.push(
-                format!("{KEY}.sample_interval_ms"),
+                format!("{section}.sample_interval_ms"),
                 format!(
                     "must be between 10 and 10000 (is {})",
                     self.sample_interval_ms
@@ -178,7 +180,7 @@ impl QuotaConfig {
             );
         }
         for (name, overrides) in &self.groups {
-            let key = format!("{KEY}.groups.{name}");
+            let key = format!("{section}.groups.{name}");
             let base = QuotaGroup::named(name).unwrap_or_else(QuotaGroup::ungoverned);
             if base.critical && overrides.critical == Some(false) {
                 problems.push(
@@ -192,7 +194,7 @@ impl QuotaConfig {
             }
         }
         for (actor, entry) in &self.actors {
-            let key = format!("{KEY}.actors.{actor}");
+            let key = format!("{section}.actors.{actor}");
             match self.group(&entry.group) {
                 Some(group) => {
                     let group = entry.apply(group, &key, &mut problems);
@@ -233,7 +235,7 @@ impl QuotaConfig {
         })
     }
 
-    /// The name of the group of the actor at `path` (e.g. `root/control/motion`): its
+    /// The name of the group of the actor at `path` (e.g. `root/control/executor`): its
     /// entry by exact path, else by name (the path's last segment); the default group
     /// when neither exists or the entry's group is unknown.
     pub fn group_name_for(&self, path: &str) -> &str {
@@ -252,13 +254,13 @@ impl QuotaConfig {
     /// use nevil_actors::quota::{QuotaConfig, QuotaGroup};
     ///
     /// let config: QuotaConfig = serde_json::from_str(r#"{
-    ///     "actors": { "motion": { "group": "lightweight", "cpu": { "hard": 0.2 } } }
+    ///     "actors": { "executor": { "group": "lightweight", "cpu": { "hard": 0.2 } } }
     /// }"#).unwrap();
-    /// assert!(config.check().is_empty());
-    /// let motion = config.group_for("root/control/motion");
-    /// assert_eq!(motion.cpu.map(|l| l.hard), Some(0.2));
-    /// assert_eq!(motion.memory, QuotaGroup::lightweight().memory);
-    /// assert_eq!(config.group_for("root/drivers/battery"), QuotaGroup::standard());
+    /// assert!(config.check("quotas").is_empty());
+    /// let executor = config.group_for("root/control/executor");
+    /// assert_eq!(executor.cpu.map(|l| l.hard), Some(0.2));
+    /// assert_eq!(executor.memory, QuotaGroup::lightweight().memory);
+    /// assert_eq!(config.group_for("root/io/poller"), QuotaGroup::standard());
     /// ```
     pub fn group_for(&self, path: &str) -> QuotaGroup {
         let default = || {
@@ -437,7 +439,7 @@ mod tests {
         let c = parse("{}");
         assert_eq!(c, QuotaConfig::default());
         assert_eq!(c.sample_interval(), Duration::from_millis(100));
-        assert_eq!(c.check(), []);
+        assert_eq!(c.check("quotas"), []);
         for name in QuotaGroup::NAMES {
             assert_eq!(c.group(name), QuotaGroup::named(name));
         }
@@ -472,7 +474,7 @@ mod tests {
                 "recovery_ms": 500
             }}}"#,
         );
-        assert_eq!(c.check(), []);
+        assert_eq!(c.check("quotas"), []);
         let g = c.group("heavy").unwrap();
         assert_eq!(g.hard_action, HardAction::Terminate);
         assert_eq!(g.memory, Some(Limits::midway(100.0, 200.0)), "burst midway");
@@ -488,7 +490,7 @@ mod tests {
     fn a_new_group_governs_only_what_it_names() {
         let c =
             parse(r#"{"groups": {"camera": {"cpu": {"soft": 0.5, "burst": 0.6, "hard": 0.9}}}}"#);
-        assert_eq!(c.check(), []);
+        assert_eq!(c.check("quotas"), []);
         let g = c.group("camera").unwrap();
         assert_eq!(
             g.cpu.map(|l| (l.soft, l.burst, l.hard)),
@@ -512,7 +514,7 @@ mod tests {
             }}"#,
         );
         assert_eq!(
-            c.check(),
+            c.check("quotas"),
             [
                 Problem::new(
                     "quotas.groups.critical.critical",
@@ -526,14 +528,14 @@ mod tests {
         );
         let c = parse(r#"{"groups": {"critical": {"hard_action": "throttle"}}}"#);
         assert_eq!(
-            keys(&c.check()),
+            keys(&c.check("quotas")),
             ["quotas.groups.critical.hard_action"],
             "the built-in critical group too"
         );
         let fine = parse(
             r#"{"groups": {"fine": {"critical": true, "stall": {"soft": 0.2, "hard": 0.5}}}}"#,
         );
-        assert_eq!(fine.check(), []);
+        assert_eq!(fine.check("quotas"), []);
         let g = fine.group("fine").unwrap();
         assert!(g.critical);
         assert_eq!(g.stall, Some(Limits::midway(0.2, 0.5)));
@@ -553,10 +555,10 @@ mod tests {
                 }}"#,
         );
         assert_eq!(
-            c.check().len(),
+            c.check("quotas").len(),
             1,
             "only the unknown group: {:?}",
-            c.check()
+            c.check("quotas")
         );
         assert!(c.is_critical("root/guard/heartbeat"), "by name");
         assert!(c.is_critical("heartbeat"), "a bare name");
@@ -590,12 +592,12 @@ mod tests {
                     "camera": {"rate": {"soft": 5}}
                 },
                 "actors": {
-                    "motion": {"group": "turbo"},
-                    "root/drivers/battery": {"group": "lightweight", "cpu": {"hard": 0.01}}
+                    "executor": {"group": "turbo"},
+                    "root/io/poller": {"group": "lightweight", "cpu": {"hard": 0.01}}
                 }
             }"#,
         );
-        let problems = c.check();
+        let problems = c.check("quotas");
         assert_eq!(
             keys(&problems),
             [
@@ -605,8 +607,8 @@ mod tests {
                 "quotas.groups.lightweight.mailbox.burst",
                 "quotas.groups.standard.cpu.soft",
                 "quotas.groups.standard.escalation.terminate_after_ms",
-                "quotas.actors.motion.group",
-                "quotas.actors.root/drivers/battery.cpu.hard",
+                "quotas.actors.executor.group",
+                "quotas.actors.root/io/poller.cpu.hard",
             ],
             "{problems:#?}"
         );
@@ -619,7 +621,7 @@ mod tests {
         };
         assert!(message("quotas.groups.heavy.memory.hard").starts_with("must be >= soft"));
         assert_eq!(
-            message("quotas.actors.motion.group"),
+            message("quotas.actors.executor.group"),
             "unknown group \"turbo\" (known: camera, critical, heavy, lightweight, standard)"
         );
         assert_eq!(
@@ -638,7 +640,10 @@ mod tests {
             r#"{"groups": {"heavy": {"memory": {"hard": 1}}},
                 "actors": {"planner": {"group": "heavy"}}}"#,
         );
-        assert_eq!(keys(&c.check()), ["quotas.groups.heavy.memory.hard"]);
+        assert_eq!(
+            keys(&c.check("quotas")),
+            ["quotas.groups.heavy.memory.hard"]
+        );
     }
 
     #[test]
@@ -646,34 +651,34 @@ mod tests {
         let c = parse(
             r#"{"groups": {"standard": {"recovery_ms": 700}},
                 "actors": {
-                    "motion": {"group": "lightweight"},
-                    "root/control/motion": {"group": "heavy", "cpu": {"hard": 0.95}},
+                    "executor": {"group": "lightweight"},
+                    "root/control/executor": {"group": "heavy", "cpu": {"hard": 0.95}},
                     "ghost": {"group": "nonexistent"}
                 }}"#,
         );
         // Exact path wins over the name.
-        assert_eq!(c.group_name_for("root/control/motion"), "heavy");
-        let g = c.group_for("root/control/motion");
+        assert_eq!(c.group_name_for("root/control/executor"), "heavy");
+        let g = c.group_for("root/control/executor");
         assert_eq!(g.hard_action, HardAction::Suspend);
         assert_eq!(g.cpu.map(|l| (l.soft, l.hard)), Some((0.4, 0.95)));
         assert!(
             (g.cpu.unwrap().burst - 0.675).abs() < 1e-12,
             "midway 0.4..0.95"
         );
-        // Another actor called motion, elsewhere: matched by name.
-        assert_eq!(c.group_name_for("root/sim/motion"), "lightweight");
-        assert_eq!(c.group_for("root/sim/motion"), QuotaGroup::lightweight());
-        assert_eq!(c.group_name_for("motion"), "lightweight");
+        // Another actor called executor, elsewhere: matched by name.
+        assert_eq!(c.group_name_for("root/sim/executor"), "lightweight");
+        assert_eq!(c.group_for("root/sim/executor"), QuotaGroup::lightweight());
+        assert_eq!(c.group_name_for("executor"), "lightweight");
         // Neither, or an unknown group: the default group, with its overrides.
         let standard = QuotaGroup {
             recovery: Duration::from_millis(700),
             ..QuotaGroup::standard()
         };
-        assert_eq!(c.group_name_for("root/drivers/battery"), "standard");
-        assert_eq!(c.group_for("root/drivers/battery"), standard);
+        assert_eq!(c.group_name_for("root/io/poller"), "standard");
+        assert_eq!(c.group_for("root/io/poller"), standard);
         assert_eq!(c.group_name_for("root/ghost"), "standard");
         assert_eq!(c.group_for("root/ghost"), standard);
         // A path is matched whole: a suffix of several segments is not a name.
-        assert_eq!(c.group_name_for("root/x/control/motion"), "lightweight");
+        assert_eq!(c.group_name_for("root/x/control/executor"), "lightweight");
     }
 }

@@ -155,8 +155,8 @@ impl Governed {
 /// A throttle acts on the resource that was measured over its limit: CPU → a duty cycle
 /// of `factor` × its measured share; rate → `factor` × its measured message rate. For
 /// memory, mailbox and stall breaches a throttle only records the state: slowing the
-/// actor frees no memory and makes a backlog (or a wedge) worse (seen in the leak drill:
-/// a rate-throttled watchdog fell behind its sensors until its mailbox tripped) — the
+/// actor frees no memory and makes a backlog (or a wedge) worse (seen in a leak drill:
+/// a rate-throttled consumer fell behind its producers until its mailbox tripped) — the
 /// group's hard action deals with them. Suspend holds its messages; recover opens the gate.
 pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters) -> bool {
     match decision.action {

@@ -49,8 +49,8 @@ impl HardAction {
 /// each measured from the violation's first sample.
 ///
 /// Seed 001 waits 30 s / 5 min / 10 min, a server's patience. The defaults here are
-/// 1 s / 5 s / 10 s: the robot's control loop runs at 50 Hz on two cores, and a child
-/// hogging a core for half a minute would starve it while the car keeps moving. One
+/// 1 s / 5 s / 10 s, for a 50 Hz control loop on two cores: a child hogging a core for
+/// half a minute would starve the loop while what it controls keeps moving. One
 /// second is 10 samples at the default interval, enough not to punish a single spike
 /// with more than a warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,7 +94,7 @@ impl Escalation {
 /// The named defaults ([`lightweight`](Self::lightweight), [`standard`](Self::standard),
 /// [`heavy`](Self::heavy)) take memory and CPU soft and hard limits from seed 001 (CPU
 /// percent of a core as a share), `burst` midway between, and mailbox and rate limits
-/// sized for the robot; each documents its numbers. They leave stall ungoverned. The
+/// sized for 50 Hz streams; each documents its numbers. They leave stall ungoverned. The
 /// fourth, [`critical`](Self::critical), is for children whose silence is dangerous.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaGroup {
@@ -128,13 +128,13 @@ impl QuotaGroup {
     pub const NAMES: [&'static str; 4] = ["lightweight", "standard", "heavy", "critical"];
 
     /// The recovery window of the built-in groups: 2 s, twice the period of the slowest
-    /// periodic load the robot runs (1 Hz telemetry), so a periodic burst cannot slip
-    /// under it, yet short enough that a throttled consumer of sensor data is back soon.
+    /// periodic load it was sized for (1 Hz telemetry), so a periodic burst cannot slip
+    /// under it, yet short enough that a throttled consumer of a stream is back soon.
     pub const DEFAULT_RECOVERY: Duration = Duration::from_secs(2);
 
-    /// Small actors (drivers, services): memory 50 / 75 / 100 MB, CPU 5 / 7.5 / 10 % of a
+    /// Small actors (device drivers, services): memory 50 / 75 / 100 MB, CPU 5 / 7.5 / 10 % of a
     /// core (seed 001), mailbox 32 / 48 / 64 messages (32 is the bus's queue per
-    /// subscriber: over half a second behind a 50 Hz sensor), rate 500 / 750 / 1000 msgs/s
+    /// subscriber: over half a second behind a 50 Hz stream), rate 500 / 750 / 1000 msgs/s
     /// (10× the fastest 50 Hz stream). At a hard limit: throttle (seed 001's CPU action
     /// for this group; a small actor over its limit is slowed, and escalation does the rest).
     pub fn lightweight() -> Self {

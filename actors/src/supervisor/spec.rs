@@ -195,15 +195,15 @@ type StartFn = dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>>
 /// ```
 /// use nevil_actors::{ChildSpec, Restart, Shutdown};
 /// # use ractor::{Actor, ActorProcessingErr, ActorRef};
-/// # #[derive(Clone)] struct Sensor;
-/// # impl Actor for Sensor {
+/// # #[derive(Clone)] struct Reader;
+/// # impl Actor for Reader {
 /// #     type Msg = (); type State = (); type Arguments = ();
 /// #     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> { Ok(()) }
 /// # }
-/// let spec = ChildSpec::worker("ultrasonic", Sensor, ())
+/// let spec = ChildSpec::worker("reader", Reader, ())
 ///     .restart(Restart::Transient)
 ///     .shutdown(Shutdown::BrutalKill);
-/// assert_eq!(spec.name(), "ultrasonic");
+/// assert_eq!(spec.name(), "reader");
 /// ```
 #[derive(Clone)]
 pub struct ChildSpec {
