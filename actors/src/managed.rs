@@ -23,9 +23,9 @@
 //!   handle the runtime gives out; mailbox depth is `sent − handled` (clamped at 0:
 //!   a message sent with a plain `ActorRef` is handled but was never counted as sent);
 //! - **handler time**, each poll timed with the TSC, calibrated per thread against
-//!   its CPU clock ([`cpu`]);
+//!   its CPU clock (the `cpu` module);
 //! - **memory** the actor allocated and still holds, with [`CountingAlloc`] installed;
-//! - a **gate** its supervisor uses to suspend or throttle it ([`gate`]);
+//! - a **gate** its supervisor uses to suspend or throttle it (the `gate` module; by hand: [`TreeView::suspend`](crate::TreeView::suspend));
 //! - **faults** injected through the tree ([`crate::fault`]), carried out in the actor's
 //!   own task: picked up on the gate's slow path, or on a helper's supervision event when
 //!   the actor is idle.
@@ -37,8 +37,8 @@
 //! own handler future; rare paths (closed gate, duty pause, clean-up) are boxed.
 
 pub mod alloc;
-pub mod cpu;
-pub mod gate;
+pub(crate) mod cpu;
+pub(crate) mod gate;
 mod handling;
 
 pub use alloc::{uncharged, CountingAlloc};
@@ -136,7 +136,7 @@ impl Counters {
         self.own.dead_letters.load(Ordering::Relaxed)
     }
 
-    /// Seconds spent in handler polls (cumulative; see [`cpu`]).
+    /// Seconds spent in handler polls (cumulative; TSC-timed, calibrated per thread).
     pub fn cpu_seconds(&self) -> f64 {
         cpu::seconds(self.own.poll_ticks.load(Ordering::Relaxed))
     }
