@@ -64,8 +64,9 @@ impl Signals {
     /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
     ///
     /// A dump runs beside the loop, bounded by [`DUMP_TIMEOUT`]: a hung tree service
-    /// delays neither SIGTERM nor the end of the run. A SIGUSR1 that arrives while a
-    /// dump is still running is logged and skipped.
+    /// delays neither SIGTERM nor the end of the run. SIGUSR1s that arrive while a
+    /// dump is running make one more dump after it (so none is lost, even one sent the
+    /// moment the last dump's file appeared, and a burst costs two dumps at most).
     pub async fn run_until_stopped<R: Running>(
         mut self,
         robot: &R,
@@ -82,18 +83,22 @@ impl Signals {
         let escalation = robot.wait();
         tokio::pin!(escalation);
         let mut dump = std::pin::pin!(futures::future::Fuse::terminated());
+        let mut requests = DumpRequests::default();
         loop {
             tokio::select! {
                 _ = self.usr1.recv() => {
-                    if dump.is_terminated() {
+                    if requests.signal() {
                         dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
                     } else {
-                        tracing::warn!("SIGUSR1 while a tree dump is still running: skipped");
+                        tracing::info!("SIGUSR1 while a tree dump is running: another follows it");
                     }
                 }
                 result = &mut dump, if !dump.is_terminated() => {
                     if let Err(e) = result {
                         tracing::error!(error = %e, "tree dump on SIGUSR1 failed");
+                    }
+                    if requests.done() {
+                        dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
                     }
                 }
                 _ = self.term.recv() => return End::Signal("SIGTERM"),
@@ -105,5 +110,47 @@ impl Signals {
     }
 }
 
+/// Which SIGUSR1s start a dump: one dump runs at a time, and any signals during it ask
+/// for exactly one more after it.
+#[derive(Debug, Default)]
+struct DumpRequests {
+    running: bool,
+    again: bool,
+}
+
+impl DumpRequests {
+    /// A SIGUSR1 arrived: `true` to start a dump now.
+    fn signal(&mut self) -> bool {
+        if self.running {
+            self.again = true;
+            return false;
+        }
+        self.running = true;
+        true
+    }
+
+    /// The running dump ended: `true` to start the one asked for meanwhile.
+    fn done(&mut self) -> bool {
+        self.running = std::mem::take(&mut self.again);
+        self.running
+    }
+}
+
 /// How long a tree dump may take before it is given up.
 pub const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::DumpRequests;
+
+    #[test]
+    fn signals_during_a_dump_ask_for_one_more() {
+        let mut r = DumpRequests::default();
+        assert!(r.signal(), "idle: dump now");
+        assert!(!r.signal() && !r.signal(), "a burst while it runs waits");
+        assert!(r.done(), "one more after it");
+        assert!(!r.done(), "and no more than one");
+        assert!(r.signal(), "idle again: dump now");
+        assert!(!r.done());
+    }
+}
