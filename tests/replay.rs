@@ -55,4 +55,21 @@ fn garbage_recording_is_named() {
         stderr.contains("bad.rec") && stderr.contains("not a nevil recording"),
         "{stderr}"
     );
+
+    // 28 bytes whose e-stop reason claims 2^40 bytes: refused by name, not an abort
+    // while allocating for it.
+    let hostile = dir.join("hostile.rec");
+    let mut file = b"NEVILREC".to_vec();
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&12u32.to_le_bytes());
+    file.extend_from_slice(&[5, 0, 1, 0xFD]);
+    file.extend_from_slice(&(1u64 << 40).to_le_bytes());
+    std::fs::write(&hostile, &file).unwrap();
+    let out = output(&["replay", hostile.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hostile.rec") && stderr.contains("record does not decode"),
+        "{stderr}"
+    );
 }

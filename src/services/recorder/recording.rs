@@ -23,6 +23,14 @@ const VERSION: u32 = 1;
 /// No record is anywhere near this; a larger length means a corrupt file.
 const MAX_RECORD: u32 = 1 << 20;
 
+/// How records are decoded: bincode's standard configuration (what [`Writer`] encodes
+/// with), limited to [`MAX_RECORD`] bytes. bincode allocates for a string or a vector
+/// from its length field before reading its bytes, so without the limit a corrupt or
+/// hostile length (2^40) aborts the process; with it, the record fails to decode.
+fn decoding() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<{ MAX_RECORD as usize }>()
+}
+
 /// One bus message as recorded.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub enum Record {
@@ -119,7 +127,7 @@ pub fn read(path: &Path) -> Result<Recording, RecordingError> {
         let Some(body) = bytes.get(at + 4..at + 4 + len as usize) else {
             break;
         };
-        let (record, used) = bincode::decode_from_slice(body, bincode::config::standard())
+        let (record, used) = bincode::decode_from_slice(body, decoding())
             .map_err(|e| corrupt(at, format!("record does not decode: {e}")))?;
         if used != body.len() {
             return Err(corrupt(at, "record has trailing bytes".into()));
@@ -300,5 +308,34 @@ mod tests {
         std::fs::write(&path, b"hello world, not a recording").unwrap();
         let e = read(&path).unwrap_err().to_string();
         assert!(e.contains("not a nevil recording"), "{e}");
+    }
+
+    /// A record whose e-stop reason claims `claimed` bytes it does not have: 28 bytes in
+    /// all for a claim of 2^40.
+    fn hostile(claimed: u64) -> Vec<u8> {
+        // Record::EStop (variant 5), t_us 0, engaged, then the reason's length as a
+        // bincode varint: 0xFD and 8 little-endian bytes.
+        let mut body = vec![5, 0, 1, 0xFD];
+        body.extend_from_slice(&claimed.to_le_bytes());
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&VERSION.to_le_bytes());
+        file.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        file.extend_from_slice(&body);
+        file
+    }
+
+    #[test]
+    fn a_length_that_claims_more_than_the_record_holds_is_named_not_allocated() {
+        let path = tmp("hostile");
+        for claimed in [1 << 40, u64::MAX, u64::from(MAX_RECORD) + 1] {
+            let file = hostile(claimed);
+            std::fs::write(&path, &file).unwrap();
+            let e = read(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("record does not decode") && e.contains("at byte 12"),
+                "{e}"
+            );
+        }
+        assert_eq!(hostile(1 << 40).len(), 28);
     }
 }
