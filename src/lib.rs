@@ -17,7 +17,8 @@
 //! | [`app`]      | the tree built from a config, its life, the run report, `--inject` drills |
 //! | [`cli`]      | one module per subcommand                                             |
 
-// Bottom to top; the order is the layer order (blank lines keep rustfmt from sorting).
+#![deny(unsafe_code)] // allowed by name where needed: process figures, the heap bench
+                      // Bottom to top; the order is the layer order (blank lines keep rustfmt from sorting).
 pub mod core;
 
 pub mod hw;

@@ -58,6 +58,9 @@
 //! ```
 
 #![warn(missing_docs, unreachable_pub)]
+// Unsafe code only where a module allows it by name (the allocator, the handling
+// adapter, the mailbox's own reference, the TSC read), each with its SAFETY comment.
+#![deny(unsafe_code)]
 
 // A panic in an actor must unwind to its supervisor; with `panic = "abort"` it would end
 // the process instead, silently disabling supervision (ractor #214).

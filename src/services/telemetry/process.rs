@@ -19,6 +19,7 @@ impl ProcessStats {
     }
 }
 
+#[allow(unsafe_code)]
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes the struct we pass; a zeroed rusage is a valid value.
     let usage = unsafe {
@@ -33,6 +34,7 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Resident pages (`/proc/self/statm`'s second field) times the page size.
+#[allow(unsafe_code)]
 fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
