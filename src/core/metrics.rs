@@ -32,3 +32,24 @@ pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
 pub const PROCESS_RSS: &str = "process_resident_memory_bytes";
+
+/// Every metric a test's `DebuggingRecorder` holds, as `name{label=value,…}` and its
+/// value: one reading for the unit tests of any layer that sets metrics.
+#[cfg(test)]
+pub(crate) fn recorded(
+    snapshotter: &metrics_util::debugging::Snapshotter,
+) -> Vec<(String, metrics_util::debugging::DebugValue)> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<_> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            (format!("{}{{{}}}", key.name(), labels.join(",")), value)
+        })
+        .collect()
+}

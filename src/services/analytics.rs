@@ -275,22 +275,15 @@ mod tests {
 
     /// Every metric as `name{label=value,…}` → value.
     fn metrics(snapshotter: &Snapshotter) -> HashMap<String, f64> {
-        snapshotter
-            .snapshot()
-            .into_vec()
+        crate::core::metrics::recorded(snapshotter)
             .into_iter()
-            .map(|(key, _, _, value)| {
-                let key = key.key();
-                let labels: Vec<_> = key
-                    .labels()
-                    .map(|l| format!("{}={}", l.key(), l.value()))
-                    .collect();
+            .map(|(key, value)| {
                 let value = match value {
                     DebugValue::Counter(n) => n as f64,
                     DebugValue::Gauge(g) => g.0,
                     DebugValue::Histogram(_) => f64::NAN,
                 };
-                (format!("{}{{{}}}", key.name(), labels.join(",")), value)
+                (key, value)
             })
             .collect()
     }

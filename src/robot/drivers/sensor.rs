@@ -274,25 +274,14 @@ mod tests {
                 assert_eq!(state.consecutive_failures(), 1);
             });
         });
-        let counters: Vec<_> = snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let key = key.key();
-                let labels: Vec<_> = key
-                    .labels()
-                    .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
-                    .collect();
-                (key.name().to_string(), labels, format!("{value:?}"))
-            })
-            .collect();
         assert_eq!(
-            counters,
+            crate::core::metrics::recorded(&snapshotter),
             vec![(
-                crate::core::metrics::SENSOR_READ_ERRORS.to_string(),
-                vec!["sensor=\"ultrasonic\"".to_string()],
-                format!("{:?}", metrics_util::debugging::DebugValue::Counter(3)),
+                format!(
+                    "{}{{sensor=ultrasonic}}",
+                    crate::core::metrics::SENSOR_READ_ERRORS
+                ),
+                metrics_util::debugging::DebugValue::Counter(3),
             )],
         );
         // One line per run of failures and one per recovery, not one per failure.
