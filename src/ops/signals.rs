@@ -87,7 +87,7 @@ impl Signals {
         loop {
             tokio::select! {
                 _ = self.usr1.recv() => {
-                    if requests.signal() {
+                    if requests.signal(!dump.is_terminated()) {
                         dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
                     } else {
                         tracing::info!("SIGUSR1 while a tree dump is running: another follows it");
@@ -110,29 +110,23 @@ impl Signals {
     }
 }
 
-/// Which SIGUSR1s start a dump: one dump runs at a time, and any signals during it ask
-/// for exactly one more after it.
+/// Which SIGUSR1s start a dump: one dump runs at a time (the loop's dump future says
+/// whether one does), and any signals during it ask for exactly one more after it.
 #[derive(Debug, Default)]
 struct DumpRequests {
-    running: bool,
     again: bool,
 }
 
 impl DumpRequests {
-    /// A SIGUSR1 arrived: `true` to start a dump now.
-    fn signal(&mut self) -> bool {
-        if self.running {
-            self.again = true;
-            return false;
-        }
-        self.running = true;
-        true
+    /// A SIGUSR1 arrived while a dump is `running` or not: `true` to start one now.
+    fn signal(&mut self, running: bool) -> bool {
+        self.again |= running;
+        !running
     }
 
     /// The running dump ended: `true` to start the one asked for meanwhile.
     fn done(&mut self) -> bool {
-        self.running = std::mem::take(&mut self.again);
-        self.running
+        std::mem::take(&mut self.again)
     }
 }
 
@@ -146,11 +140,14 @@ mod tests {
     #[test]
     fn signals_during_a_dump_ask_for_one_more() {
         let mut r = DumpRequests::default();
-        assert!(r.signal(), "idle: dump now");
-        assert!(!r.signal() && !r.signal(), "a burst while it runs waits");
+        assert!(r.signal(false), "idle: dump now");
+        assert!(
+            !r.signal(true) && !r.signal(true),
+            "a burst while it runs waits"
+        );
         assert!(r.done(), "one more after it");
         assert!(!r.done(), "and no more than one");
-        assert!(r.signal(), "idle again: dump now");
+        assert!(r.signal(false), "idle again: dump now");
         assert!(!r.done());
     }
 }
