@@ -28,6 +28,12 @@ pub const ESTOP: &str = "nevil_estop_engaged";
 pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
 /// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
 pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
+/// Lines written to the audit trail.
+pub const AUDIT_ENTRIES: &str = "nevil_audit_entries_total";
+/// Audit entries lost because the trail's writer fell behind.
+pub const AUDIT_LOST: &str = "nevil_audit_lost_total";
+/// 1 while the audit trail is written, 0 once a write error disabled it.
+pub const AUDIT_ENABLED: &str = "nevil_audit_enabled";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
