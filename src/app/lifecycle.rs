@@ -23,6 +23,7 @@ use crate::hw::sim::Sim;
 use crate::hw::{self, Hardware, HwError};
 use crate::robot::safety::{DeadMan, EStopLatch};
 use crate::services::analytics::AnalyticsHandle;
+use crate::services::audit::{Audit, Watch};
 use crate::services::monitor::HostStatus;
 use crate::services::tree::TreeServiceMsg;
 
@@ -66,6 +67,8 @@ pub struct RunOptions {
     pub record: Option<PathBuf>,
     /// Fault drills to run.
     pub inject: Vec<Injection>,
+    /// The audit trail to append the tree's events and the e-stop's changes to.
+    pub audit: Option<Audit>,
     /// What drives the control loop.
     pub loop_timer: crate::core::ticker::Timer,
 }
@@ -102,6 +105,7 @@ pub struct Robot {
     drills: Vec<tokio::task::JoinHandle<()>>,
     fired: FiredDrills,
     analytics: AnalyticsHandle,
+    audit: Option<(Audit, Watch)>,
 }
 
 impl Robot {
@@ -184,6 +188,13 @@ impl Robot {
                 ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
+        // Before the tree starts: its first events and e-stop changes are audited too.
+        let audit = opts.audit.clone().map(|audit| {
+            let observer = audit.clone();
+            parts.latch.observe(move |event| observer.estop(event));
+            let watch = audit.watch(&parts.events);
+            (audit, watch)
+        });
         let context = TreeContext {
             pressure: parts.pressure.clone(),
             events: parts.events,
@@ -215,6 +226,7 @@ impl Robot {
             drills,
             fired,
             analytics: parts.analytics,
+            audit,
         })
     }
 
@@ -317,6 +329,11 @@ impl Robot {
         }
         let exit = self.tree.shutdown().await;
         self.deadman.stop();
+        if let Some((audit, watch)) = self.audit {
+            // Every event of the run, the shutdown's e-stop included, is on disk.
+            watch.finish().await;
+            audit.close().await;
+        }
         if let Some(rt) = self.bulkhead {
             // Its actors are stopped; its threads go without blocking this one.
             rt.shutdown_background();

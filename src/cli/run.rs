@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::ops::http::{Endpoint, Limits, Server};
 use crate::ops::signals::{End, Signals};
+use crate::services::audit::{Audit, AuditError, ConfigOutcome};
 use crate::services::telemetry::Telemetry;
 
 /// `nevil run`: runs the robot of `args.config` until `--duration` ends, a signal
@@ -48,6 +49,11 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // After the metrics recorder: the trail's metrics count from its first line.
+    let audit = match open_audit(&config, &args) {
+        Ok(audit) => audit,
+        Err(code) => return code,
+    };
     let http = Http {
         listener,
         telemetry,
@@ -67,7 +73,30 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_robot(config, args, http))
+    runtime.block_on(run_robot(config, args, http, audit))
+}
+
+/// Opens the audit trail `--audit` or `[audit] path` names, if any, and records the
+/// config the run starts with (generation 1). Exit 2 for a file that is not a trail,
+/// 1 if it cannot be opened.
+fn open_audit(config: &Config, args: &RunArgs) -> Result<Option<Audit>, ExitCode> {
+    let Some(path) = args.audit.as_ref().or(config.audit.path.as_ref()) else {
+        return Ok(None);
+    };
+    let audit =
+        Audit::open(path, config.audit.max_file_bytes, config.audit.keep_files).map_err(|e| {
+            eprintln!("nevil: {e}");
+            match e {
+                AuditError::NotATrail { .. } => ExitCode::from(super::BAD_INPUT),
+                _ => ExitCode::FAILURE,
+            }
+        })?;
+    let origin = args
+        .config
+        .as_ref()
+        .map_or_else(|| "default config".to_string(), |p| p.display().to_string());
+    audit.config(1, ConfigOutcome::Loaded, Some(&origin), &[]);
+    Ok(Some(audit))
 }
 
 /// The endpoint's socket and settings, until the robot it reports on has started.
@@ -77,7 +106,7 @@ struct Http {
     limits: Limits,
 }
 
-async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
+async fn run_robot(config: Config, args: RunArgs, http: Http, audit: Option<Audit>) -> ExitCode {
     let clock = Clock::start();
     let devices = match Devices::open(&config, clock) {
         Ok(d) => d,
@@ -101,6 +130,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         tree_dump: tree_dump.clone(),
         record: args.record.clone(),
         inject: args.inject.clone(),
+        audit,
         loop_timer: crate::core::ticker::Timer::Precise,
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {

@@ -13,7 +13,9 @@
 //!
 //! - `seq` counts lines from 1 and never restarts: across runs (a new run appends to the
 //!   file and continues the chain from its last line) and across rotated files.
-//! - `ts_ms` is the wall clock (unix milliseconds) when the entry was made.
+//! - `ts_ms` is the wall clock (unix milliseconds) when it happened. Lines are in the
+//!   order the writer received them: a tree event (read by a task) may follow an
+//!   e-stop change (handed over at once) that happened after it; `ts_ms` tells.
 //! - `kind` and its fields are one [`Entry`].
 //! - `prev` is the previous line's `hash`; the first line ever has [`chain::GENESIS`].
 //! - `hash` is SHA-256 of the line's own bytes before it, so each line commits to the
@@ -342,7 +344,11 @@ impl Audit {
     /// entries behind, the entry is lost and counted (an [`Entry::Lost`] follows);
     /// after a write error, entries are dropped.
     pub fn append(&self, entry: Entry) {
-        match self.tx.try_send(Cmd::Entry(now_ms(), entry)) {
+        self.send(now_ms(), entry);
+    }
+
+    fn send(&self, ts_ms: u64, entry: Entry) {
+        match self.tx.try_send(Cmd::Entry(ts_ms, entry)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.shared.lost.fetch_add(1, Ordering::Relaxed);
@@ -366,9 +372,12 @@ impl Audit {
         self.append(Entry::config(generation, outcome, origin, keys));
     }
 
-    /// Appends the entry of a tree event.
+    /// Appends the entry of a tree event, stamped when it happened (not when it
+    /// reached the trail).
     pub fn tree_event(&self, event: &TreeEvent) {
-        self.append(Entry::from_tree(event));
+        let ago = tokio::time::Instant::now().saturating_duration_since(event.at());
+        let ago_ms = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
+        self.send(now_ms().saturating_sub(ago_ms), Entry::from_tree(event));
     }
 
     /// Appends the entry of an e-stop change (the latch's observer calls it).
@@ -451,5 +460,142 @@ impl Watch {
     pub async fn finish(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::robot::safety::EStopLatch;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("nevil-audit-h-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("audit.jsonl")
+    }
+
+    fn kinds(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn entries_serialize_with_their_kind_and_flat_fields() {
+        let quota = Entry::Quota {
+            path: "root/control/motion".into(),
+            resource: Resource::Cpu,
+            usage: 0.9,
+            limit: 0.5,
+            action: Action::Throttle { factor: 0.7 },
+        };
+        assert_eq!(
+            serde_json::to_value(&quota).unwrap(),
+            serde_json::json!({"kind": "quota", "path": "root/control/motion", "resource": "cpu",
+                "usage": 0.9, "limit": 0.5, "action": "throttle", "factor": 0.7})
+        );
+        let config = Entry::config(3, ConfigOutcome::RolledBack, None, &["a.b".into()]);
+        assert_eq!(
+            serde_json::to_value(&config).unwrap(),
+            serde_json::json!({"kind": "config", "generation": 3, "outcome": "rolled_back",
+                "origin": null, "keys": ["a.b"]})
+        );
+    }
+
+    #[test]
+    fn long_text_and_long_key_lists_are_bounded() {
+        let long = "é".repeat(MAX_TEXT);
+        let clipped = clip(long);
+        assert!(
+            clipped.len() <= MAX_TEXT && clipped.ends_with('…'),
+            "{}",
+            clipped.len()
+        );
+        let keys: Vec<String> = (0..100).map(|i| format!("quotas.k{i}")).collect();
+        let Entry::Config { keys, .. } = Entry::config(2, ConfigOutcome::Applied, None, &keys)
+        else {
+            unreachable!()
+        };
+        assert_eq!(keys.len(), MAX_KEYS + 1);
+        assert_eq!(keys.last().map(String::as_str), Some("… and 68 more"));
+    }
+
+    #[tokio::test]
+    async fn the_latch_and_config_entries_reach_the_file_in_order_and_verify() {
+        let path = tmp("latch");
+        let audit = Audit::open(&path, 1 << 20, 0).unwrap();
+        audit.config(1, ConfigOutcome::Loaded, Some("default config"), &[]);
+        let latch = EStopLatch::default();
+        let observer = audit.clone();
+        latch.observe(move |e| observer.estop(e));
+        latch.set("shutdown", "shutdown".into(), 1.5);
+        audit.close().await;
+        audit.append(Entry::Recovered { torn_bytes: 1 }); // after close: dropped
+        let lines = kinds(&path);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["kind"], "config");
+        assert_eq!(lines[0]["origin"], "default config");
+        assert_eq!(
+            (&lines[1]["kind"], &lines[1]["engaged"], &lines[1]["reason"]),
+            (&"estop".into(), &true.into(), &"shutdown".into())
+        );
+        assert_eq!(verify::verify(&path).unwrap().lines, 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_error_disables_the_trail_and_the_caller_runs_on() {
+        // Every write to /dev/full fails with ENOSPC: a full disk.
+        let audit = Audit::open(Path::new("/dev/full"), 4096, 0).unwrap();
+        assert!(audit.enabled());
+        audit.append(Entry::Recovered { torn_bytes: 1 });
+        audit.close().await;
+        assert!(!audit.enabled());
+        // Later entries are dropped without a word.
+        audit.append(Entry::Recovered { torn_bytes: 2 });
+        audit.close().await;
+    }
+
+    #[tokio::test]
+    async fn entries_the_queue_refused_are_written_as_one_lost_line() {
+        let path = tmp("lost");
+        let audit = Audit::open(&path, 1 << 20, 0).unwrap();
+        // As `append` counts them when the queue is full.
+        audit.shared.lost.fetch_add(5, Ordering::Relaxed);
+        audit.append(Entry::Recovered { torn_bytes: 0 });
+        audit.close().await;
+        let lines = kinds(&path);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (&lines[1]["kind"], &lines[1]["count"], &lines[1]["source"]),
+            (&"lost".into(), &5.into(), &"audit queue".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_flood_is_written_or_counted_entry_for_entry() {
+        let path = tmp("full");
+        let audit = Audit::open(&path, 1 << 30, 0).unwrap();
+        // Far more than the queue holds, faster than the writer drains: some are lost.
+        let n = (QUEUE * 20) as u64;
+        for i in 0..n {
+            audit.append(Entry::Recovered { torn_bytes: i });
+        }
+        audit.close().await;
+        let lines = kinds(&path);
+        let lost: u64 = lines
+            .iter()
+            .filter(|l| l["kind"] == "lost")
+            .map(|l| l["count"].as_u64().unwrap())
+            .sum();
+        let written = lines.iter().filter(|l| l["kind"] == "recovered").count() as u64;
+        assert_eq!(
+            written + lost,
+            n,
+            "every entry is written or counted as lost"
+        );
+        assert_eq!(verify::verify(&path).unwrap().lines, lines.len() as u64);
     }
 }
