@@ -2,6 +2,7 @@
 //! chain that `nevil audit verify` finds intact and that holds the drill's exit and
 //! restart and the shutdown's e-stop; a second run appends to it; a changed byte is
 //! then named by its line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
 
@@ -128,4 +129,50 @@ fn verify_exits_2_for_a_missing_file_and_run_refuses_a_foreign_file() {
         stderr.contains("notes.txt") && stderr.contains("cannot continue its chain"),
         "{stderr}"
     );
+}
+
+/// With no restarts allowed, a crash escalates to the root and the process exits 1;
+/// the trail still ends with the escalations and the shutdown's e-stop, intact.
+#[test]
+fn an_escalation_is_audited_before_the_process_exits() {
+    let dir = scratch("audit-escalation");
+    let config = util::config_with(&dir, &[("max_restarts = 5", "max_restarts = 0")]);
+    let trail = dir.join("audit.jsonl");
+    let out = output(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--audit",
+        trail.to_str().unwrap(),
+        "--inject",
+        "root/drivers/grayscale:panic@0.3",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let all = entries(&trail);
+    assert_eq!(all[0]["origin"], config.to_str().unwrap());
+    let escalations: Vec<_> = all
+        .iter()
+        .filter(|e| e["kind"] == "escalation")
+        .map(|e| {
+            (
+                e["supervisor"].as_str().unwrap(),
+                e["child"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        escalations,
+        [
+            ("root/drivers", "root/drivers/grayscale"),
+            ("root", "root/drivers")
+        ],
+        "{all:#?}"
+    );
+    let exit = all.iter().find(|e| e["kind"] == "exit").unwrap();
+    assert_eq!(exit["restart"], false, "{exit}");
+    assert!(all
+        .iter()
+        .any(|e| e["kind"] == "estop" && e["engaged"] == true));
+    let (code, stdout, stderr) = verify(&trail);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
 }

@@ -506,6 +506,65 @@ mod tests {
     }
 
     #[test]
+    fn each_tree_event_has_its_entry() {
+        use nevil_actors::{ActorPath, ExitReason};
+        let at = tokio::time::Instant::now();
+        let drivers = ActorPath::root("root").child("drivers");
+        let grayscale = drivers.child("grayscale");
+        let exit = TreeEvent::ChildExited {
+            at,
+            path: grayscale.clone(),
+            reason: ExitReason::Normal,
+            restart: true,
+            delay: Some(std::time::Duration::from_millis(250)),
+        };
+        assert_eq!(
+            serde_json::to_value(Entry::from_tree(&exit)).unwrap(),
+            serde_json::json!({"kind": "exit", "path": "root/drivers/grayscale",
+                "reason": ExitReason::Normal.to_string(), "restart": true, "delay_ms": 250.0})
+        );
+        let restart = TreeEvent::ChildRestarted {
+            at,
+            path: grayscale.clone(),
+            restarts: 2,
+        };
+        assert_eq!(
+            Entry::from_tree(&restart),
+            Entry::Restart {
+                path: "root/drivers/grayscale".into(),
+                restarts: 2
+            }
+        );
+        let quota = TreeEvent::QuotaEnforced {
+            at,
+            path: grayscale.clone(),
+            resource: Resource::Mailbox,
+            usage: 300.0,
+            limit: 200.0,
+            action: Action::Suspend,
+        };
+        assert_eq!(
+            serde_json::to_value(Entry::from_tree(&quota)).unwrap(),
+            serde_json::json!({"kind": "quota", "path": "root/drivers/grayscale",
+                "resource": "mailbox", "usage": 300.0, "limit": 200.0, "action": "suspend"})
+        );
+        let escalated = TreeEvent::Escalated {
+            at,
+            path: drivers,
+            child: grayscale,
+            reason: ExitReason::Normal,
+        };
+        assert_eq!(
+            Entry::from_tree(&escalated),
+            Entry::Escalation {
+                supervisor: "root/drivers".into(),
+                child: "root/drivers/grayscale".into(),
+                reason: ExitReason::Normal.to_string()
+            }
+        );
+    }
+
+    #[test]
     fn long_text_and_long_key_lists_are_bounded() {
         let long = "é".repeat(MAX_TEXT);
         let clipped = clip(long);
