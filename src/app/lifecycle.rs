@@ -235,6 +235,12 @@ impl Robot {
         &self.analytics
     }
 
+    /// The audit trail, when the run has one: a config reload appends its outcome with
+    /// [`Audit::config`].
+    pub fn audit(&self) -> Option<&Audit> {
+        self.audit.as_ref().map(|(audit, _)| audit)
+    }
+
     /// The actor tree.
     pub fn tree(&self) -> &Tree {
         &self.tree

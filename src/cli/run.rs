@@ -49,11 +49,6 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // After the metrics recorder: the trail's metrics count from its first line.
-    let audit = match open_audit(&config, &args) {
-        Ok(audit) => audit,
-        Err(code) => return code,
-    };
     let http = Http {
         listener,
         telemetry,
@@ -73,14 +68,18 @@ pub fn main(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_robot(config, args, http, audit))
+    runtime.block_on(run_robot(config, args, http))
 }
 
 /// Opens the audit trail `--audit` or `[audit] path` names, if any, and records the
 /// config the run starts with (generation 1). Exit 2 for a file that is not a trail,
 /// 1 if it cannot be opened.
-fn open_audit(config: &Config, args: &RunArgs) -> Result<Option<Audit>, ExitCode> {
-    let Some(path) = args.audit.as_ref().or(config.audit.path.as_ref()) else {
+fn open_audit(
+    config: &Config,
+    audit: Option<PathBuf>,
+    origin: Option<PathBuf>,
+) -> Result<Option<Audit>, ExitCode> {
+    let Some(path) = audit.as_ref().or(config.audit.path.as_ref()) else {
         return Ok(None);
     };
     let audit =
@@ -91,8 +90,7 @@ fn open_audit(config: &Config, args: &RunArgs) -> Result<Option<Audit>, ExitCode
                 _ => ExitCode::FAILURE,
             }
         })?;
-    let origin = args
-        .config
+    let origin = origin
         .as_ref()
         .map_or_else(|| "default config".to_string(), |p| p.display().to_string());
     audit.config(1, ConfigOutcome::Loaded, Some(&origin), &[]);
@@ -106,7 +104,7 @@ struct Http {
     limits: Limits,
 }
 
-async fn run_robot(config: Config, args: RunArgs, http: Http, audit: Option<Audit>) -> ExitCode {
+async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     let clock = Clock::start();
     let devices = match Devices::open(&config, clock) {
         Ok(d) => d,
@@ -117,6 +115,21 @@ async fn run_robot(config: Config, args: RunArgs, http: Http, audit: Option<Audi
     };
     // However `run_robot` is left (a return or an unwind), the motors stop.
     let _motors = crate::robot::safety::emergency::MotorGuard::new(devices.hw.drive.clone());
+    // After the devices (without them, theirs is the error to report) and the metrics
+    // recorder (the trail's metrics count from its first line); its file I/O off the
+    // async workers.
+    let audit = {
+        let (config, args) = (config.clone(), (args.audit.clone(), args.config.clone()));
+        tokio::task::spawn_blocking(move || open_audit(&config, args.0, args.1)).await
+    };
+    let audit = match audit {
+        Ok(Ok(audit)) => audit,
+        Ok(Err(code)) => return code,
+        Err(e) => {
+            eprintln!("nevil: opening the audit trail failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Before the robot starts: a signal right after "robot started" must be handled.
     let signals = match Signals::install() {
         Ok(s) => s,
