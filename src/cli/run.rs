@@ -1,4 +1,5 @@
-//! `nevil run`: the robot itself. Opens the devices, starts the tree, serves the
+//! `nevil run`: the robot itself. Opens the devices (and the audit trail, if any),
+//! starts the tree, serves the
 //! endpoint, tells systemd, and runs until the end of `--duration`, SIGTERM/SIGINT or
 //! an escalation; then stops the motors first and writes the run report.
 
@@ -119,8 +120,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     // recorder (the trail's metrics count from its first line); its file I/O off the
     // async workers.
     let audit = {
-        let (config, args) = (config.clone(), (args.audit.clone(), args.config.clone()));
-        tokio::task::spawn_blocking(move || open_audit(&config, args.0, args.1)).await
+        let (config, path, origin) = (config.clone(), args.audit.clone(), args.config.clone());
+        tokio::task::spawn_blocking(move || open_audit(&config, path, origin)).await
     };
     let audit = match audit {
         Ok(Ok(audit)) => audit,
