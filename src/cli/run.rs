@@ -1,7 +1,7 @@
 //! `nevil run`: the robot itself. Opens the devices (and the audit trail, if any),
-//! starts the tree, serves the
-//! endpoint, tells systemd, and runs until the end of `--duration`, SIGTERM/SIGINT or
-//! an escalation; then stops the motors first and writes the run report.
+//! starts the tree, serves the endpoint, tells systemd, and runs until the end of
+//! `--duration`, SIGTERM/SIGINT or an escalation; then stops the motors first and
+//! writes the run report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
