@@ -28,6 +28,12 @@ pub const ESTOP: &str = "nevil_estop_engaged";
 pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
 /// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
 pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
+/// Failed writes that turned the flight recorder off for the run (at most 1 per run).
+pub const RECORDER_WRITE_ERRORS: &str = "nevil_recorder_write_errors_total";
+/// Bus messages the flight recorder dropped because its writer thread fell behind.
+pub const RECORDER_DROPPED: &str = "nevil_recorder_records_dropped_total";
+/// 1 while the flight recorder has a file open and writes to it, else 0.
+pub const RECORDER_RECORDING: &str = "nevil_recorder_recording";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
