@@ -47,6 +47,19 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The default config, but the recorder's CPU quota never acts: on a loaded test
+/// machine a descheduled handler poll can look like a CPU hog, and a quota restart
+/// would blur what these tests count.
+fn config(dir: &Path) -> PathBuf {
+    util::config_with(
+        dir,
+        &[(
+            "\n[recorder]\n",
+            "\n[quotas.actors.recorder]\ngroup = \"standard\"\ncpu = { soft = 1.0, burst = 1.0, hard = 1.0 }\n\n[recorder]\n",
+        )],
+    )
+}
+
 /// The value of the unlabelled sample `name` in a Prometheus text body.
 fn sample(metrics: &str, name: &str) -> Option<f64> {
     metrics
@@ -62,7 +75,14 @@ fn a_full_disk_turns_recording_off_once_and_the_robot_runs_on() {
         return;
     };
     let rec = dir.join("small/run.rec");
-    let mut robot = Running::start(&["run", "--record", rec.to_str().unwrap()]);
+    let config = config(&dir);
+    let mut robot = Running::start(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--record",
+        rec.to_str().unwrap(),
+    ]);
     let base = robot.http_base();
     robot.wait_for("recording is off for the rest of this run");
 
@@ -169,9 +189,12 @@ fn restarts_continue_the_file_and_a_new_run_rotates() {
     let dir = scratch("rec-restart");
     let rec = dir.join("run.rec");
     let tree = dir.join("tree.json");
+    let config = config(&dir);
     let run = || {
         output(&[
             "run",
+            "--config",
+            config.to_str().unwrap(),
             "--duration",
             "3",
             "--record",
@@ -202,4 +225,36 @@ fn restarts_continue_the_file_and_a_new_run_rotates() {
     assert!(!rotated(2).exists());
     let (_, moved, _) = replay_json(&rotated(1));
     assert_eq!(moved["records"].as_u64().unwrap(), t_first);
+}
+
+/// Every size the recorder uses on disk is bounded by the config check, by key path.
+#[test]
+fn recorder_sizes_are_bounded_by_check_config() {
+    let dir = scratch("rec-bounds");
+    for (edit, key, why) in [
+        (
+            ("max_file_bytes = 8388608", "max_file_bytes = 1073741825"),
+            "recorder.max_file_bytes",
+            "must be between 4096 and 1073741824",
+        ),
+        (
+            ("max_file_bytes = 8388608", "max_file_bytes = 100"),
+            "recorder.max_file_bytes",
+            "must be between 4096 and 1073741824",
+        ),
+        (
+            ("keep_files = 3", "keep_files = 101"),
+            "recorder.keep_files",
+            "must be between 0 and 100",
+        ),
+    ] {
+        let config = util::config_with(&dir, &[edit]);
+        let out = output(&["check-config", config.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{edit:?}: {stdout}{stderr}");
+        assert!(
+            format!("{stdout}{stderr}").contains(&format!("{key}: {why}")),
+            "{edit:?}: {stdout}{stderr}"
+        );
+    }
 }

@@ -13,18 +13,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::core::metrics::{RECORDER_DROPPED, RECORDER_RECORDING, RECORDER_WRITE_ERRORS};
 use crate::services::recorder::recording::{Record, Writer};
 
-/// Records (and requests) queued for the thread at most: a few seconds of every topic
-/// (about 64 bytes each, so a full queue holds well under 1 MiB).
-pub const QUEUE: usize = 4096;
+/// Records (and requests) queued for the thread at most: about ten seconds of the
+/// robot's bus traffic (~100 messages/s), in a buffer of about 64 KiB allocated once
+/// per run.
+pub const QUEUE: usize = 1024;
 
 /// Every this many flushes (100 ms apart), the flush is also an `fsync`: a power cut
 /// loses at most about a second of records, and an SD card sees one sync a second, not
 /// ten.
 pub const SYNC_EVERY_FLUSHES: u32 = 10;
+
+/// How long [`Sink::close`] waits for the thread to write out and sync: a disk that
+/// hangs must not hold up the shutdown (wall-clock time, on a blocking thread, so a
+/// paused tokio clock does not cut it short).
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How the thread opens its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +46,7 @@ enum Job {
     Record(Record),
     Flush,
     /// Sync, close the file and end; then answer.
-    Close(tokio::sync::oneshot::Sender<()>),
+    Close(SyncSender<()>),
 }
 
 /// What the thread reports back.
@@ -111,15 +118,15 @@ impl Sink {
     }
 
     /// Writes everything queued, syncs it to disk and closes the file; returns once
-    /// that is done (at once if the thread has already ended).
+    /// that is done (at once if the thread has already ended), or after [`CLOSE_WAIT`]
+    /// with a warning if the disk does not answer.
     pub async fn close(&self) {
-        let (ack, done) = tokio::sync::oneshot::channel();
         let tx = self.tx.clone();
-        // The queue may be full: wait for room off the async workers.
-        let sent = tokio::task::spawn_blocking(move || tx.send(Job::Close(ack)).is_ok()).await;
-        if sent.unwrap_or(false) {
-            // An error means the thread ended without answering: nothing left to wait for.
-            let _ = done.await;
+        let waited = tokio::task::spawn_blocking(move || close_within(&tx, CLOSE_WAIT)).await;
+        if let Ok(false) = waited {
+            tracing::warn!(
+                "flight recorder: the writer did not finish within {CLOSE_WAIT:?}; going on without it"
+            );
         }
     }
 
@@ -131,6 +138,33 @@ impl Sink {
     /// Whether the thread has ended (closed, failed, or died).
     pub fn finished(&self) -> bool {
         self.status.finished.load(Ordering::Acquire)
+    }
+}
+
+/// Asks the thread to close and waits for it, `wait` at most (the queue may be full:
+/// the request waits for room too). `false` if it did not finish in time.
+fn close_within(tx: &SyncSender<Job>, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let (ack, done) = mpsc::sync_channel(1);
+    let mut job = Job::Close(ack);
+    loop {
+        match tx.try_send(job) {
+            Ok(()) => break,
+            // Already ended: nothing left to wait for.
+            Err(TrySendError::Disconnected(_)) => return true,
+            Err(TrySendError::Full(back)) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                job = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    match done.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        // Answered, or ended without answering (a failure): done either way.
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
+        Err(mpsc::RecvTimeoutError::Timeout) => false,
     }
 }
 
@@ -269,6 +303,20 @@ mod tests {
         sink.close().await;
         assert!(sink.failed() && sink.finished());
         assert_eq!(sink.record(range(1)), Queued::Off);
+    }
+
+    #[test]
+    fn close_gives_up_on_a_writer_that_does_not_answer() {
+        // A queue nobody reads, full: the close request itself cannot get in.
+        let (tx, rx) = mpsc::sync_channel(1);
+        tx.try_send(Job::Flush).unwrap();
+        assert!(!close_within(&tx, Duration::ZERO));
+        // Room, but nobody answers.
+        let _ = rx.try_recv();
+        assert!(!close_within(&tx, Duration::ZERO));
+        // Nobody there at all: nothing to wait for.
+        drop(rx);
+        assert!(close_within(&tx, Duration::ZERO));
     }
 
     #[test]
