@@ -211,8 +211,8 @@ fn restarts_continue_the_file_and_a_new_run_rotates() {
     assert!(out.status.success(), "{}", text(&out).1);
     let recorder = node(&util::json(&tree), "root/management/recorder").clone();
     assert_eq!(recorder["restarts"], 2, "{recorder}");
-    // A crash (the writer thread carried on) and a graceful exit (the file reopened
-    // for appending): still one file, readable to its end.
+    // A crash and a graceful exit, the run's writer carrying on through both: still
+    // one file, readable to its end.
     let rotated = |n: u32| dir.join(format!("run.rec.{n}"));
     assert!(!rotated(1).exists());
     let (code, first, stderr) = replay_json(&rec);

@@ -78,7 +78,8 @@ impl Recorder {
     }
 
     /// The run's writer: the running one (or the failed one, which keeps recording off),
-    /// else a new one that rotates (first start of the run) or appends (a restart).
+    /// else a new one that rotates (first start of the run) or appends (the previous
+    /// writer thread died).
     fn sink(&self) -> std::io::Result<Sink> {
         let mut run = self.run.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sink) = &run.sink {
@@ -158,16 +159,16 @@ impl Actor for Recorder {
         Ok(())
     }
 
-    /// A graceful stop (shutdown, or a supervisor stopping it) writes everything out,
-    /// syncs and closes the file; a successor appends to it. A crash skips this, and the
-    /// successor takes over the still-open writer.
+    /// A graceful stop (shutdown, or a supervisor stopping it) writes out and syncs
+    /// everything it queued; the writer thread stays for a successor. A crash skips
+    /// this, and the successor takes over the writer as it is.
     async fn post_stop(
         &self,
         _: ActorRef<RecorderMsg>,
         state: &mut RecorderState,
     ) -> Result<(), ActorProcessingErr> {
         if !state.sink.failed() {
-            state.sink.close().await;
+            state.sink.sync().await;
         }
         Ok(())
     }

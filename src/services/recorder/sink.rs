@@ -2,12 +2,14 @@
 //! write, flush, `fsync`) runs on this one OS thread, fed by a bounded channel, so a
 //! slow or full disk never blocks a tokio worker.
 //!
-//! It is made once per run and outlives a crash of the recorder actor: the next
-//! incarnation takes it over and the recording simply continues. A recorder that stops
-//! gracefully closes it (synced); its successor then reopens the file with
-//! [`Writer::append`]. A failed write or open disables the sink for the run: it logs
-//! one error, counts it in `nevil_recorder_write_errors_total`, drops the file and ends,
-//! and the robot runs on without recording.
+//! It is made once per run and outlives the recorder actor's incarnations: a recorder
+//! that stops gracefully has it sync, one that crashes just leaves it, and the next
+//! incarnation takes it over, so the recording simply continues in order (one writer,
+//! never two). Only if the thread itself died (a bug) does a successor start another,
+//! which continues the file with [`Writer::append`]. It ends, synced, when the run drops
+//! the last handle. A failed write or open disables the sink for the run: it logs one
+//! error, counts it in `nevil_recorder_write_errors_total`, drops the file and ends, and
+//! the robot runs on without recording.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +30,10 @@ pub const QUEUE: usize = 1024;
 /// ten.
 pub const SYNC_EVERY_FLUSHES: u32 = 10;
 
-/// How long [`Sink::close`] waits for the thread to write out and sync: a disk that
+/// How long [`Sink::sync`] waits for the thread to write out and sync: a disk that
 /// hangs must not hold up the shutdown (wall-clock time, on a blocking thread, so a
 /// paused tokio clock does not cut it short).
-pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+pub const SYNC_WAIT: Duration = Duration::from_secs(5);
 
 /// How the thread opens its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +47,8 @@ pub enum Open {
 enum Job {
     Record(Record),
     Flush,
-    /// Sync, close the file and end; then answer.
-    Close(SyncSender<()>),
+    /// Write out and sync what came before; then answer.
+    Sync(SyncSender<()>),
 }
 
 /// What the thread reports back.
@@ -70,7 +72,7 @@ pub enum Queued {
     Yes,
     /// Dropped: the queue was full (counted in `nevil_recorder_records_dropped_total`).
     Full,
-    /// Dropped: the sink is disabled or closed.
+    /// Dropped: the sink is disabled (or its thread died).
     Off,
 }
 
@@ -117,15 +119,15 @@ impl Sink {
         let _ = self.tx.try_send(Job::Flush);
     }
 
-    /// Writes everything queued, syncs it to disk and closes the file; returns once
-    /// that is done (at once if the thread has already ended), or after [`CLOSE_WAIT`]
-    /// with a warning if the disk does not answer.
-    pub async fn close(&self) {
+    /// Writes out everything queued before it and syncs it to disk; returns once that
+    /// is done (at once if the thread has ended), or after [`SYNC_WAIT`] with a warning
+    /// if the disk does not answer. The thread carries on.
+    pub async fn sync(&self) {
         let tx = self.tx.clone();
-        let waited = tokio::task::spawn_blocking(move || close_within(&tx, CLOSE_WAIT)).await;
+        let waited = tokio::task::spawn_blocking(move || sync_within(&tx, SYNC_WAIT)).await;
         if let Ok(false) = waited {
             tracing::warn!(
-                "flight recorder: the writer did not finish within {CLOSE_WAIT:?}; going on without it"
+                "flight recorder: the writer did not sync within {SYNC_WAIT:?}; going on without waiting"
             );
         }
     }
@@ -135,18 +137,18 @@ impl Sink {
         self.status.failed.load(Ordering::Acquire)
     }
 
-    /// Whether the thread has ended (closed, failed, or died).
+    /// Whether the thread has ended (failed, died, or every handle was dropped).
     pub fn finished(&self) -> bool {
         self.status.finished.load(Ordering::Acquire)
     }
 }
 
-/// Asks the thread to close and waits for it, `wait` at most (the queue may be full:
+/// Asks the thread to sync and waits for it, `wait` at most (the queue may be full:
 /// the request waits for room too). `false` if it did not finish in time.
-fn close_within(tx: &SyncSender<Job>, wait: Duration) -> bool {
+fn sync_within(tx: &SyncSender<Job>, wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     let (ack, done) = mpsc::sync_channel(1);
-    let mut job = Job::Close(ack);
+    let mut job = Job::Sync(ack);
     loop {
         match tx.try_send(job) {
             Ok(()) => break,
@@ -208,15 +210,11 @@ impl Thread {
                         writer.flush()
                     }
                 }
-                Job::Close(ack) => {
+                Job::Sync(ack) => {
                     let synced = writer.sync();
-                    drop(writer);
-                    metrics::gauge!(RECORDER_RECORDING).set(0.0);
-                    if let Err(e) = synced {
-                        self.fail("sync", &e);
-                    }
+                    // Answered after the sync, failed or not: the asker waits no longer.
                     let _ = ack.send(());
-                    return;
+                    synced
                 }
             };
             if let Err(e) = done {
@@ -227,6 +225,7 @@ impl Thread {
         if let Err(e) = writer.sync() {
             self.fail("sync", &e);
         }
+        metrics::gauge!(RECORDER_RECORDING).set(0.0);
     }
 
     /// The one error event of a failed sink; it ends the thread (and drops the queue).
@@ -263,60 +262,62 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn close_writes_everything_and_a_successor_appends() {
-        let path = tmp("close");
+    async fn sync_writes_everything_and_the_thread_carries_on() {
+        let path = tmp("sync");
         let sink = Sink::spawn(&path, 1 << 20, 2, Open::Create).unwrap();
         for t in 0..100 {
             assert_eq!(sink.record(range(t)), Queued::Yes);
         }
-        sink.close().await;
-        assert!(sink.finished() && !sink.failed());
-        assert_eq!(sink.record(range(100)), Queued::Off);
+        sink.sync().await;
         assert_eq!(read(&path).unwrap().records.len(), 100);
-
-        let next = Sink::spawn(&path, 1 << 20, 2, Open::Append).unwrap();
-        next.record(range(100));
-        next.close().await;
+        assert_eq!(sink.record(range(100)), Queued::Yes);
+        sink.sync().await;
+        assert!(!sink.finished() && !sink.failed());
         let all = read(&path).unwrap().records;
         assert_eq!(all, (0..=100).map(range).collect::<Vec<_>>());
-        assert!(!rotated(&path, 1).exists());
     }
 
     #[tokio::test]
-    async fn a_new_run_rotates() {
+    async fn a_new_run_rotates_and_a_replacement_thread_appends() {
         let path = tmp("rotate");
         let sink = Sink::spawn(&path, 1 << 20, 2, Open::Create).unwrap();
         sink.record(range(1));
-        sink.close().await;
+        sink.sync().await;
+        drop(sink);
         let sink = Sink::spawn(&path, 1 << 20, 2, Open::Create).unwrap();
         sink.record(range(2));
-        sink.close().await;
+        sink.sync().await;
+        drop(sink);
+        let sink = Sink::spawn(&path, 1 << 20, 2, Open::Append).unwrap();
+        sink.record(range(3));
+        sink.sync().await;
         assert_eq!(read(&rotated(&path, 1)).unwrap().records, vec![range(1)]);
-        assert_eq!(read(&path).unwrap().records, vec![range(2)]);
+        assert_eq!(read(&path).unwrap().records, vec![range(2), range(3)]);
+        assert!(!rotated(&path, 2).exists());
     }
 
     #[tokio::test]
     async fn a_failed_open_disables_the_sink_without_panicking() {
         let path = tmp("fail").with_file_name("no-such-dir").join("run.rec");
         let sink = Sink::spawn(&path, 1 << 20, 2, Open::Create).unwrap();
-        // The thread ends on its own; close waits for it.
-        sink.close().await;
+        // The thread ends on its own; a sync waits for that.
+        sink.sync().await;
         assert!(sink.failed() && sink.finished());
         assert_eq!(sink.record(range(1)), Queued::Off);
     }
 
     #[test]
-    fn close_gives_up_on_a_writer_that_does_not_answer() {
-        // A queue nobody reads, full: the close request itself cannot get in.
+    fn sync_gives_up_on_a_writer_that_does_not_answer() {
+        // A queue nobody reads, full: the sync request itself cannot get in.
         let (tx, rx) = mpsc::sync_channel(1);
         tx.try_send(Job::Flush).unwrap();
-        assert!(!close_within(&tx, Duration::ZERO));
+        assert!(!sync_within(&tx, Duration::ZERO));
         // Room, but nobody answers.
         let _ = rx.try_recv();
-        assert!(!close_within(&tx, Duration::ZERO));
+        assert!(!sync_within(&tx, Duration::ZERO));
         // Nobody there at all: nothing to wait for.
         drop(rx);
-        assert!(close_within(&tx, Duration::ZERO));
+        assert!(sync_within(&tx, Duration::ZERO));
     }
 
     #[test]
