@@ -135,6 +135,18 @@ pub fn describe() {
         "Sensor reads that failed; the driver published nothing for them."
     );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
+    describe_counter!(
+        crate::core::metrics::RECORDER_WRITE_ERRORS,
+        "Failed flight-recorder writes; the first one turns recording off for the run."
+    );
+    describe_counter!(
+        crate::core::metrics::RECORDER_DROPPED,
+        "Bus messages the flight recorder dropped because its writer thread fell behind."
+    );
+    describe_gauge!(
+        crate::core::metrics::RECORDER_RECORDING,
+        "1 while the flight recorder writes its file, else 0."
+    );
 }
 
 /// Copies every actor's figures into the recorder.
