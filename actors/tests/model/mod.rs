@@ -17,8 +17,15 @@
 //!   `try_again_restart` stops and restarts all of them again.
 //! - Reasons are nevil's `ExitReason`s: `Killed` and `StartupFailure` are abnormal, as in
 //!   OTP; there is no `{shutdown, Term}`.
-//! - Backoff delays, quota kills and `auto_shutdown`/significant children are not
-//!   modelled (the property test runs without backoff and quotas).
+//! - Backoff (seed 004): OTP restarts at once. With a backoff, nevil counts the restart
+//!   when the child exits but starts the group after a delay, `min(base·2ⁿ, max)` times
+//!   a jitter in 0.8–1.2 drawn from the supervisor's seeded source, n the child's
+//!   consecutive restarts (0 again once it stayed up `reset_after`); meanwhile the group
+//!   is `restarting`. The model draws the jitter from its own `fastrand` generator with
+//!   the supervisor's seed (one draw per counted restart, as nevil documents), and keeps
+//!   its own timers, due on the tokio timer wheel's millisecond tick.
+//! - Quota kills and `auto_shutdown`/significant children are not modelled (the
+//!   property test runs without quotas).
 //!
 //! What is the same as OTP: permanent children always restart; transient ones only
 //! after an abnormal exit, and otherwise stay in the table with no incarnation until
@@ -29,10 +36,20 @@
 //! included, are more than the intensity, the supervisor stops all its children, last
 //! started first, and gives up (escalates). A manual `restart_child` is not counted. A
 //! child whose dynamic start fails is not kept.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// nevil's restart backoff, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    pub reset_after: Duration,
+    /// The seed of the supervisor's jitter source.
+    pub seed: u64,
+}
 
 /// Which siblings restart with a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +93,8 @@ pub struct Flags {
     pub intensity: u32,
     /// MaxT.
     pub period: Duration,
+    /// nevil's restart delay, if any.
+    pub backoff: Option<Backoff>,
 }
 
 /// What the supervisor publishes, in order.
@@ -87,6 +106,8 @@ pub enum Decision {
         name: String,
         reason: Reason,
         restart: bool,
+        /// The backoff delay before that restart.
+        delay: Option<Duration>,
     },
     /// A new incarnation of a child that had one before is up; `restarts` is its count
     /// of restarts, this one included.
@@ -120,15 +141,34 @@ pub enum CallResult {
     Duplicate,
     NoSuchChild,
     Running,
+    Restarting,
     StartFailed,
 }
 
-/// One child as `which_children` lists it (after every step the supervisor has settled,
-/// so no child is in the middle of a restart).
+/// What a child is, as `which_children` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// It runs.
+    Live,
+    /// It waits for its (backed-off) restart.
+    Restarting,
+    /// It is down and stays down until `restart_child` (OTP: `undefined`).
+    Undefined,
+}
+
+/// One child as `which_children` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
     pub name: String,
-    pub live: bool,
+    pub state: State,
+}
+
+/// A restart the supervisor has scheduled (nevil's backoff).
+#[derive(Debug, Clone)]
+struct Timer {
+    due: Duration,
+    generation: u64,
+    group: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,9 +178,15 @@ struct Child {
     /// The incarnation running, if any (OTP: its pid, or `undefined`).
     incarnation: Option<u32>,
     restarts: u64,
-    /// Planned for a restart that has not started it yet (nevil counts a child's restart
-    /// once when it is planned, not again when the plan is retried).
+    /// Planned for a restart that has not started it yet (a child's restart is counted
+    /// once, when it is planned, not again when the plan is retried or replaced).
     waiting: bool,
+    /// The restart (generation) it waits for.
+    pending: Option<u64>,
+    /// When its current or last incarnation started.
+    started_at: Option<Duration>,
+    /// Its consecutive restarts, for the backoff.
+    attempt: u32,
 }
 
 /// One supervisor, as OTP would run it.
@@ -157,6 +203,13 @@ pub struct Model {
     failing_starts: HashMap<String, u32>,
     decisions: Vec<Decision>,
     life: Vec<Life>,
+    timers: Vec<Timer>,
+    /// Two restarts were scheduled for the same tick (their order is then the timer
+    /// wheel's, not the model's).
+    tied: bool,
+    next_generation: u64,
+    /// The jitter source: the same generator, seeded as the supervisor's.
+    rng: fastrand::Rng,
 }
 
 impl Model {
@@ -171,18 +224,41 @@ impl Model {
             failing_starts: HashMap::new(),
             decisions: Vec::new(),
             life: Vec::new(),
+            timers: Vec::new(),
+            tied: false,
+            next_generation: 0,
+            rng: fastrand::Rng::with_seed(flags.backoff.map_or(0, |b| b.seed)),
         };
         for (name, restart) in children {
             let incarnation = model.begin(name);
-            model.children.push(Child {
-                name: name.clone(),
-                restart: *restart,
-                incarnation: Some(incarnation),
-                restarts: 0,
-                waiting: false,
-            });
+            model
+                .children
+                .push(Child::new(name, *restart, incarnation, Duration::ZERO));
         }
         model
+    }
+
+    /// Whether two restarts were ever due in the same millisecond tick: from then on
+    /// the order of what they do is the timer wheel's, which the model does not know.
+    pub fn tied(&self) -> bool {
+        self.tied
+    }
+
+    /// Time passes up to `now`: the scheduled restarts due by then run, in order.
+    pub fn advance(&mut self, now: Duration) {
+        loop {
+            let Some(i) = (0..self.timers.len())
+                .filter(|&i| self.timers[i].due <= now)
+                .min_by_key(|&i| self.timers[i].due)
+            else {
+                return;
+            };
+            let timer = self.timers.remove(i);
+            if self.escalated {
+                return;
+            }
+            self.run_group(&timer.group, timer.generation, timer.due);
+        }
     }
 
     /// Whether the supervisor has given up.
@@ -204,7 +280,11 @@ impl Model {
             .iter()
             .map(|c| Listed {
                 name: c.name.clone(),
-                live: c.incarnation.is_some(),
+                state: match (c.incarnation, c.pending) {
+                    (Some(_), _) => State::Live,
+                    (None, Some(_)) => State::Restarting,
+                    (None, None) => State::Undefined,
+                },
             })
             .collect()
     }
@@ -257,10 +337,11 @@ impl Model {
         }
     }
 
-    /// The supervisor stops child `name` (graceful: its terminate runs).
+    /// The supervisor stops child `name` (graceful: its terminate runs); a restart it
+    /// waited for is called off (the one that replaces it, if any, is the same restart).
     fn terminate(&mut self, name: &str) {
         if let Some(child) = self.child_mut(name) {
-            child.waiting = false;
+            child.pending = None;
             if let Some(incarnation) = child.incarnation.take() {
                 self.life.push(Life::Stop(name.to_string(), incarnation));
             }
@@ -342,15 +423,36 @@ impl Model {
     }
 
     fn exited(&mut self, name: &str, reason: Reason, restart: bool) {
+        self.exited_after(name, reason, restart, None);
+    }
+
+    fn exited_after(&mut self, name: &str, reason: Reason, restart: bool, delay: Option<Duration>) {
         self.decisions.push(Decision::Exited {
             name: name.to_string(),
             reason,
             restart,
+            delay,
         });
     }
 
+    /// nevil's backoff delay before restarting `name` at `now`, advancing its run of
+    /// consecutive restarts.
+    fn next_delay(&mut self, name: &str, now: Duration) -> Option<Duration> {
+        let backoff = self.flags.backoff?;
+        let child = self.children.iter_mut().find(|c| c.name == name)?;
+        let healthy = child
+            .started_at
+            .is_some_and(|t| now.saturating_sub(t) >= backoff.reset_after);
+        let attempt = if healthy { 0 } else { child.attempt };
+        child.attempt = attempt.saturating_add(1);
+        let nominal = (backoff.base.as_secs_f64() * 2f64.powi(attempt.min(1023) as i32))
+            .min(backoff.max.as_secs_f64());
+        let jitter = 0.8 + (1.2 - 0.8) * self.rng.f64();
+        Some(Duration::try_from_secs_f64(nominal * jitter).unwrap_or(Duration::MAX))
+    }
+
     /// OTP's `restart/2`: counts the restart caused by `failing`, then starts `group`
-    /// in order, or gives up.
+    /// in order (after the backoff delay, if any), or gives up.
     fn restart(&mut self, failing: &str, reason: Reason, group: Vec<String>, now: Duration) {
         if !self.add_restart(now) {
             self.exited(failing, reason, false);
@@ -363,27 +465,51 @@ impl Model {
             self.escalated = true;
             return;
         }
+        let generation = self.next_generation;
+        self.next_generation += 1;
         for name in &group {
             if let Some(child) = self.child_mut(name) {
                 if !child.waiting {
                     child.restarts += 1;
                 }
                 child.waiting = true;
+                child.pending = Some(generation);
             }
         }
-        self.exited(failing, reason, true);
+        let delay = self.next_delay(failing, now);
+        self.exited_after(failing, reason, true, delay);
+        match delay {
+            None => self.run_group(&group, generation, now),
+            Some(delay) => {
+                let due = tick(now + delay);
+                self.tied |= self.timers.iter().any(|t| t.due == due);
+                self.timers.push(Timer {
+                    due,
+                    generation,
+                    group,
+                });
+            }
+        }
+    }
+
+    /// Starts the members of `group` still waiting for restart `generation`, in order;
+    /// a failed start is a crash of that child, and the rest of the group is planned
+    /// again.
+    fn run_group(&mut self, group: &[String], generation: u64, now: Duration) {
         for (i, name) in group.iter().enumerate() {
             let Some(child) = self.child_mut(name) else {
                 continue;
             };
-            if !child.waiting {
+            if child.pending != Some(generation) {
                 continue;
             }
+            child.pending = None;
             child.waiting = false;
             match self.try_start(name) {
                 Some(incarnation) => {
                     let child = self.child_mut(name).expect("in the table");
                     child.incarnation = Some(incarnation);
+                    child.started_at = Some(now);
                     let restarts = child.restarts;
                     self.decisions.push(Decision::Restarted {
                         name: name.clone(),
@@ -405,20 +531,15 @@ impl Model {
 
     /// `start_child`: a new child, last in start order; one that fails to start is not
     /// kept (OTP's `handle_start_child/2`).
-    pub fn start_child(&mut self, name: &str, restart: RestartType) -> CallResult {
+    pub fn start_child(&mut self, name: &str, restart: RestartType, now: Duration) -> CallResult {
         // OTP: `already_started` or `already_present`; nothing is started.
         if self.pos(name).is_some() {
             return CallResult::Duplicate;
         }
         match self.try_start(name) {
             Some(incarnation) => {
-                self.children.push(Child {
-                    name: name.to_string(),
-                    restart,
-                    incarnation: Some(incarnation),
-                    restarts: 0,
-                    waiting: false,
-                });
+                self.children
+                    .push(Child::new(name, restart, incarnation, now));
                 CallResult::Ok
             }
             None => {
@@ -440,18 +561,22 @@ impl Model {
     }
 
     /// `restart_child`: starts a child that is down; not counted against the intensity.
-    pub fn restart_child(&mut self, name: &str) -> CallResult {
+    pub fn restart_child(&mut self, name: &str, now: Duration) -> CallResult {
         let Some(pos) = self.pos(name) else {
             return CallResult::NoSuchChild;
         };
         if self.children[pos].incarnation.is_some() {
             return CallResult::Running;
         }
+        if self.children[pos].pending.is_some() {
+            return CallResult::Restarting;
+        }
         self.children[pos].restarts += 1;
         match self.try_start(name) {
             Some(incarnation) => {
                 let child = &mut self.children[pos];
                 child.incarnation = Some(incarnation);
+                child.started_at = Some(now);
                 let restarts = child.restarts;
                 self.decisions.push(Decision::Restarted {
                     name: name.to_string(),
@@ -472,4 +597,26 @@ impl Model {
             self.terminate(&name);
         }
     }
+}
+
+impl Child {
+    fn new(name: &str, restart: RestartType, incarnation: u32, now: Duration) -> Self {
+        Self {
+            name: name.to_string(),
+            restart,
+            incarnation: Some(incarnation),
+            restarts: 0,
+            waiting: false,
+            pending: None,
+            started_at: Some(now),
+            attempt: 0,
+        }
+    }
+}
+
+/// When a timer set for `at` fires: tokio's timer wheel counts whole milliseconds and
+/// rounds a deadline up to the next one.
+pub fn tick(at: Duration) -> Duration {
+    let ms = at.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
