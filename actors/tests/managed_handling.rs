@@ -328,9 +328,10 @@ async fn own_mailbox_counts_into_the_actors_counters_and_keeps_them_alive() {
         tree.view().counters("root/own").is_none(),
         "the child is gone"
     );
-    // The mailbox's strong count is now the last one: a send counts, then fails and
-    // un-counts, on live memory.
-    assert!(given.cast(OwnMsg::Bounce(0, None)).is_err());
+    // The mailbox's strong count is now the last one: a send counts (and, the actor
+    // being gone, fails and un-counts) on live memory, which memcheck checks. Whether
+    // ractor refuses it at once or drops it later is ractor's business.
+    let _ = given.cast(OwnMsg::Bounce(0, None));
     drop(given);
     tree.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! The real supervisor against a reference model of OTP's `supervisor.erl` (tests/model):
-//! random trees (strategy, intensity, period, 1–6 children of random restart types) go
+//! random trees (strategy, intensity, period, 1–6 children of random restart types, some
+//! of which fail their first starts: nevil retries them, OTP would not start) go
 //! through random sequences of events (a child exits normally, by shutdown, by panic, by
 //! error or killed, possibly with its restarts failing; `start_child`, `stop_child`,
 //! `restart_child`; time passes), and after each event the supervisor must have taken
@@ -72,7 +73,8 @@ struct Case {
     period_ms: u64,
     /// nevil's restart backoff: base, max and reset_after in ms, and the jitter's seed.
     backoff: Option<(u64, u64, u64, u64)>,
-    children: Vec<RestartType>,
+    /// Each child's restart type, and how many of its first starts fail.
+    children: Vec<(RestartType, u32)>,
     ops: Vec<Op>,
 }
 
@@ -130,7 +132,10 @@ fn case() -> impl Strategy<Value = Case> {
         0..=5u32,
         1..=300u64,
         prop::option::of((5..=60u64, 20..=300u64, 0..=400u64, any::<u64>())),
-        prop::collection::vec(restart_type(), 1..=6),
+        prop::collection::vec(
+            (restart_type(), prop_oneof![6 => Just(0u32), 1 => 1..=3u32]),
+            1..=6,
+        ),
         prop::collection::vec(op(), 1..=30),
     )
         .prop_map(
@@ -253,15 +258,26 @@ struct Real {
     events: broadcast::Receiver<TreeEvent>,
 }
 
+/// What a supervisor whose start failed reported.
+struct Failed {
+    lives: support::Events,
+    events: broadcast::Receiver<TreeEvent>,
+}
+
 impl Real {
-    async fn start(case: &Case, names: &[String]) -> Self {
+    async fn start(case: &Case, names: &[String]) -> Result<Self, Failed> {
         let (log, lives) = support::log();
         let feed = EventFeed::default();
         let events = feed.subscribe();
         let specs: Vec<ChildSpec> = names
             .iter()
             .zip(&case.children)
-            .map(|(name, r)| Probe::new(name, &log).spec().restart(real_restart(*r)))
+            .map(|(name, (r, failing))| {
+                if *failing > 0 {
+                    log.fail_starts(name, *failing);
+                }
+                Probe::new(name, &log).spec().restart(real_restart(*r))
+            })
             .collect();
         let mut flags = SupervisorFlags::new(real_strategy(case.strategy))
             .intensity(case.intensity, Duration::from_millis(case.period_ms));
@@ -278,12 +294,15 @@ impl Real {
             events: feed,
             ..TreeContext::default()
         };
-        let tree = Tree::start_in("root", flags, specs, context).await.unwrap();
-        Self {
-            tree,
-            log,
-            lives,
-            events,
+        match Tree::start_in("root", flags, specs, context).await {
+            Ok(tree) => Ok(Self {
+                tree,
+                log,
+                lives,
+                events,
+            }),
+            Err(StartError::Escalated(_)) => Err(Failed { lives, events }),
+            Err(other) => panic!("the tree did not start: {other}"),
         }
     }
 
@@ -335,13 +354,14 @@ fn expected(model: &mut Model) -> (Vec<Result<Decision, String>>, Vec<String>) {
 /// Runs `case` on the real supervisor and the model side by side.
 async fn check(case: Case) -> Result<(), TestCaseError> {
     let names: Vec<String> = (0..case.children.len()).map(|i| format!("c{i}")).collect();
-    let specs: Vec<(String, RestartType)> = names
+    let specs: Vec<(String, RestartType, u32)> = names
         .iter()
         .cloned()
         .zip(case.children.iter().copied())
+        .map(|(name, (r, failing))| (name, r, failing))
         .collect();
     let t0 = Instant::now();
-    let mut real = Real::start(&case, &names).await;
+    let started = Real::start(&case, &names).await;
     let mut model = Model::start(
         Flags {
             strategy: case.strategy,
@@ -351,6 +371,17 @@ async fn check(case: Case) -> Result<(), TestCaseError> {
         },
         &specs,
     );
+    prop_assert_eq!(t0.elapsed(), model.started_at(), "its start took");
+    let mut real = match started {
+        Ok(real) => real,
+        Err(mut failed) => {
+            prop_assert!(model.escalated(), "the supervisor failed to start");
+            let reported = (decisions(&mut failed.events), failed.lives.drain());
+            prop_assert_eq!(reported, expected(&mut model), "at a failed start");
+            return Ok(());
+        }
+    };
+    prop_assert!(!model.escalated(), "the supervisor started");
     settled(&real.tree).await;
     prop_assert_eq!(real.reported(), expected(&mut model), "at start");
 
@@ -549,7 +580,7 @@ fn a_sibling_waiting_for_its_backed_off_restart_is_counted_once() {
         intensity: 3,
         period_ms: 1,
         backoff: Some((5, 20, 0, 0)),
-        children: vec![RestartType::Permanent, RestartType::Permanent],
+        children: vec![(RestartType::Permanent, 0), (RestartType::Permanent, 0)],
         ops: vec![
             Op::StartChild {
                 restart: RestartType::Permanent,

@@ -210,11 +210,15 @@ pub struct Model {
     next_generation: u64,
     /// The jitter source: the same generator, seeded as the supervisor's.
     rng: fastrand::Rng,
+    /// When the supervisor's own start ended.
+    started_at: Duration,
 }
 
 impl Model {
-    /// A supervisor with `flags` that starts `children` in order (every start succeeds).
-    pub fn start(flags: Flags, children: &[(String, RestartType)]) -> Self {
+    /// A supervisor with `flags` that starts `children` in order at time zero, the first
+    /// `failing` starts of each failing. See [`Model::escalated`] for whether it started
+    /// and [`Model::started_at`] for when (a backoff delays the retries).
+    pub fn start(flags: Flags, children: &[(String, RestartType, u32)]) -> Self {
         let mut model = Self {
             flags,
             children: Vec::new(),
@@ -228,14 +232,76 @@ impl Model {
             tied: false,
             next_generation: 0,
             rng: fastrand::Rng::with_seed(flags.backoff.map_or(0, |b| b.seed)),
+            started_at: Duration::ZERO,
         };
-        for (name, restart) in children {
-            let incarnation = model.begin(name);
-            model
-                .children
-                .push(Child::new(name, *restart, incarnation, Duration::ZERO));
+        for (name, restart, failing) in children {
+            if *failing > 0 {
+                model.fail_starts(name, *failing);
+            }
+            let mut child = Child::new(name, *restart, 0, Duration::ZERO);
+            child.incarnation = None;
+            child.started_at = None;
+            model.children.push(child);
         }
+        let mut now = Duration::ZERO;
+        for (name, ..) in children {
+            let mut failed = false;
+            while let Some(pos) = model.pos(name) {
+                if let Some(incarnation) = model.try_start(name) {
+                    let child = &mut model.children[pos];
+                    child.incarnation = Some(incarnation);
+                    child.started_at = Some(now);
+                    if failed {
+                        let restarts = child.restarts;
+                        model.decisions.push(Decision::Restarted {
+                            name: name.clone(),
+                            restarts,
+                        });
+                    }
+                    break;
+                }
+                // OTP: a child that fails to start fails the supervisor's own start at
+                // once. nevil retries it as a crash, counted against the intensity, after
+                // the backoff delay (the supervisor sleeps in its own start).
+                failed = true;
+                if model.children[pos].restart == RestartType::Temporary {
+                    model.exited(name, Reason::StartupFailure, false);
+                    model.children.remove(pos);
+                    break;
+                }
+                if !model.add_restart(now) {
+                    model.give_up(name, Reason::StartupFailure);
+                    model.started_at = now;
+                    return model;
+                }
+                model.children[pos].restarts += 1;
+                let delay = model.next_delay(name, now);
+                model.exited_after(name, Reason::StartupFailure, true, delay);
+                if let Some(delay) = delay {
+                    now = tick(now + delay);
+                }
+            }
+        }
+        model.started_at = now;
         model
+    }
+
+    /// When the supervisor's start ended.
+    pub fn started_at(&self) -> Duration {
+        self.started_at
+    }
+
+    /// More restarts than the intensity allows, the last caused by `failing`: the
+    /// supervisor stops its children, last started first, and escalates.
+    fn give_up(&mut self, failing: &str, reason: Reason) {
+        self.exited(failing, reason, false);
+        self.decisions.push(Decision::Escalated {
+            child: failing.to_string(),
+        });
+        for name in self.running().into_iter().rev() {
+            self.terminate(&name);
+        }
+        self.escalated = true;
     }
 
     /// Whether two restarts were ever due in the same millisecond tick: from then on
@@ -455,14 +521,7 @@ impl Model {
     /// in order (after the backoff delay, if any), or gives up.
     fn restart(&mut self, failing: &str, reason: Reason, group: Vec<String>, now: Duration) {
         if !self.add_restart(now) {
-            self.exited(failing, reason, false);
-            self.decisions.push(Decision::Escalated {
-                child: failing.to_string(),
-            });
-            for name in self.running().into_iter().rev() {
-                self.terminate(&name);
-            }
-            self.escalated = true;
+            self.give_up(failing, reason);
             return;
         }
         let generation = self.next_generation;
