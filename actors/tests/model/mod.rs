@@ -24,6 +24,11 @@
 //!   is `restarting`. The model draws the jitter from its own `fastrand` generator with
 //!   the supervisor's seed (one draw per counted restart, as nevil documents), and keeps
 //!   its own timers, due on the tokio timer wheel's millisecond tick.
+//! - A child that fails its first start is retried as a crash while the intensity
+//!   allows (OTP's `init` fails the supervisor's start at once).
+//! - Each child counts its restarts (OTP keeps no such count): one per restart it is
+//!   planned into, a retry of its own failed start included, but not again when a plan
+//!   it waits for is replaced by another; a manual `restart_child` counts too.
 //! - Quota kills and `auto_shutdown`/significant children are not modelled (the
 //!   property test runs without quotas).
 //!
