@@ -58,8 +58,10 @@
 //! ```
 
 #![warn(missing_docs, unreachable_pub)]
-// Unsafe code only where a module allows it by name (the allocator, the handling
-// adapter, the mailbox's own reference, the TSC read), each with its SAFETY comment.
+// Unsafe code only where a module allows it by name (the allocator and the mailbox's own
+// reference to the running actor's counters, both in `managed::alloc`; the handling
+// adapter; the TSC read), each with its SAFETY comment. What a type can carry, it does:
+// `alloc::Enter` takes an `&Arc<Counters>` and borrows it for the guard's life.
 #![deny(unsafe_code)]
 
 // A panic in an actor must unwind to its supervisor; with `panic = "abort"` it would end

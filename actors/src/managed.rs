@@ -271,19 +271,7 @@ impl<M: Message> Mailbox<M> {
     /// handler, with its `myself`. Outside a managed actor the counts go nowhere
     /// anyone reads (fresh counters).
     pub fn own(myself: &ActorRef<M>) -> Self {
-        let current = alloc::current();
-        let counters = if current.is_null() {
-            Arc::default()
-        } else {
-            // SAFETY: `current` was set by `alloc::Enter` from the `Arc<Counters>` that
-            // the polling `Managed` holds (see `Accounted`), so it points into a live
-            // `Arc`; taking one more strong count keeps it alive for this mailbox.
-            #[allow(unsafe_code)]
-            unsafe {
-                Arc::increment_strong_count(current);
-                Arc::from_raw(current)
-            }
-        };
+        let counters = alloc::current().unwrap_or_default();
         Self::new(myself.clone(), counters)
     }
 
@@ -313,7 +301,7 @@ pin_project_lite::pin_project! {
     struct Accounted<'a, F> {
         #[pin]
         inner: F,
-        counters: &'a Counters,
+        counters: &'a Arc<Counters>,
         busy: u64,
         held: Option<gate::Held<'a>>,
     }
@@ -352,7 +340,7 @@ impl<F: Future> Future for Accounted<'_, F> {
 /// (or the panic's payload) and the raw TSC ticks it took.
 #[inline(always)]
 fn poll_accounted<F: Future>(
-    counters: &Counters,
+    counters: &Arc<Counters>,
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> (std::thread::Result<Poll<F::Output>>, u64) {
@@ -365,7 +353,7 @@ fn poll_accounted<F: Future>(
     (result, ticks)
 }
 
-fn accounted<F: Future>(counters: &Counters, inner: F) -> Accounted<'_, F> {
+fn accounted<F: Future>(counters: &Arc<Counters>, inner: F) -> Accounted<'_, F> {
     Accounted {
         inner,
         counters,

@@ -331,9 +331,18 @@ impl SupervisorState {
     /// Stops the members of `group` other than `failing`, last started first, and drops
     /// the temporary ones (OTP does not restart them with their siblings); returns the
     /// group left to restart, in start order.
+    ///
+    /// A sibling still waiting for a (backed-off) restart has nothing to stop: the restart
+    /// planned now replaces the one it waits for and is counted as the same restart of it.
     async fn stop_siblings(&mut self, group: Vec<u64>, failing: u64) -> Vec<u64> {
         for &sibling in group.iter().rev().filter(|&&s| s != failing) {
-            self.stop_child(sibling).await;
+            let waiting = self
+                .table()
+                .get(sibling)
+                .is_some_and(|c| c.phase == Phase::Restarting);
+            if !waiting {
+                self.stop_child(sibling).await;
+            }
         }
         self.table().without_temporaries(group, failing)
     }

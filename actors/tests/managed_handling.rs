@@ -242,3 +242,96 @@ async fn a_duty_throttle_pauses_after_the_handler() {
         "paused {paused} s after {charged} s of handler time"
     );
 }
+
+/// An actor that takes its own [`Mailbox`] in `pre_start` and sends through it.
+#[derive(Clone)]
+struct OwnMailbox;
+
+enum OwnMsg {
+    /// Sends itself `Bounce(n - 1)` through its own mailbox, down to 0, which it answers.
+    Bounce(u32, Option<oneshot::Sender<()>>),
+    /// Hands out a clone of its own mailbox.
+    Give(oneshot::Sender<Mailbox<OwnMsg>>),
+}
+
+impl Actor for OwnMailbox {
+    type Msg = OwnMsg;
+    type State = Mailbox<OwnMsg>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<OwnMsg>,
+        _: (),
+    ) -> Result<Mailbox<OwnMsg>, ActorProcessingErr> {
+        Ok(Mailbox::own(&myself))
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<OwnMsg>,
+        msg: OwnMsg,
+        own: &mut Mailbox<OwnMsg>,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OwnMsg::Bounce(0, done) => {
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            OwnMsg::Bounce(n, done) => {
+                let _ = own.cast(OwnMsg::Bounce(n - 1, done));
+            }
+            OwnMsg::Give(reply) => {
+                let _ = reply.send(Mailbox::own(own.actor()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Mailbox::own` (the `Arc::from_raw` on the running actor's counters) counts into the
+/// actor's own counters, in `pre_start` and in a handler; outside an actor it counts into
+/// fresh ones; and a mailbox taken inside keeps the counters alive after the child is
+/// gone (under valgrind, a missing strong count would be a use after free here).
+#[tokio::test(start_paused = true)]
+async fn own_mailbox_counts_into_the_actors_counters_and_keeps_them_alive() {
+    let spec = ChildSpec::worker("own", OwnMailbox, ());
+    let tree = Tree::start("root", SupervisorFlags::default(), vec![spec])
+        .await
+        .unwrap();
+    let counters = tree.view().counters("root/own").unwrap();
+    let outside: ActorRef<OwnMsg> = tree.actor("root/own").unwrap().into();
+
+    let (done, finished) = oneshot::channel();
+    outside.cast(OwnMsg::Bounce(5, Some(done))).unwrap();
+    finished.await.unwrap();
+    assert_eq!(
+        counters.messages_sent(),
+        5,
+        "five bounces through its own mailbox"
+    );
+
+    // Outside any actor: fresh counters, the actor's are untouched.
+    let stray = Mailbox::own(&outside);
+    stray.cast(OwnMsg::Bounce(0, None)).unwrap();
+    settle(&tree).await;
+    idle().await;
+    assert_eq!(counters.messages_sent(), 5);
+
+    let (reply, given) = oneshot::channel();
+    outside.cast(OwnMsg::Give(reply)).unwrap();
+    let given = given.await.unwrap();
+    drop(counters);
+    tree.root().stop_child("own").await.unwrap();
+    assert!(
+        tree.view().counters("root/own").is_none(),
+        "the child is gone"
+    );
+    // The mailbox's strong count is now the last one: a send counts (and, the actor
+    // being gone, fails and un-counts) on live memory, which memcheck checks. Whether
+    // ractor refuses it at once or drops it later is ractor's business.
+    let _ = given.cast(OwnMsg::Bounce(0, None));
+    drop(given);
+    tree.shutdown().await;
+}

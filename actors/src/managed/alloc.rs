@@ -20,34 +20,51 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ptr;
+use std::sync::Arc;
 
 use super::Counters;
 
 thread_local! {
-    /// The counters of the actor whose handler this thread is polling, or null.
+    /// The counters of the actor whose handler this thread is polling, or null. Only
+    /// [`Enter::new`] sets a non-null value, and only from `Arc::as_ptr` of an
+    /// `&Arc<Counters>`: every non-null value points into a live `Arc` allocation, which
+    /// is what [`current`]'s `Arc::from_raw` (behind [`super::Mailbox::own`]) relies on.
     static CURRENT: Cell<*const Counters> = const { Cell::new(ptr::null()) };
 }
 
 /// Sets the current actor for the life of the guard (restored on drop, also on unwind).
-pub(crate) struct Enter {
+///
+/// The guard borrows the `Arc` it was made from, so the compiler keeps that `Arc` (and
+/// the counters `CURRENT` points at) alive until the previous value is restored.
+/// Guards nest (they live on the stack of the code they time) and are never
+/// `mem::forget`-ed: the one thing here no type can rule out, so nothing else in the
+/// crate makes one.
+pub(crate) struct Enter<'a> {
     previous: *const Counters,
+    _counters: PhantomData<&'a Arc<Counters>>,
 }
 
-impl Enter {
+impl<'a> Enter<'a> {
     /// Charges this thread's allocations to `counters` until the guard drops.
     ///
-    /// The caller keeps `counters` alive for the guard's life (it holds the `Arc`).
+    /// It takes the `Arc`, not a bare `&Counters`: the pointer it publishes must point
+    /// into an `Arc` allocation (see [`current`]), and the borrow keeps that `Arc` alive
+    /// for the guard's life (the guard borrows it).
     #[inline]
-    pub(crate) fn new(counters: &Counters) -> Self {
+    pub(crate) fn new(counters: &'a Arc<Counters>) -> Self {
         let previous = CURRENT
-            .try_with(|c| c.replace(counters as *const Counters))
+            .try_with(|c| c.replace(Arc::as_ptr(counters)))
             .unwrap_or(ptr::null());
-        Self { previous }
+        Self {
+            previous,
+            _counters: PhantomData,
+        }
     }
 }
 
-impl Drop for Enter {
+impl Drop for Enter<'_> {
     #[inline]
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|c| c.set(self.previous));
@@ -60,22 +77,44 @@ pub fn uncharged<R>(f: impl FnOnce() -> R) -> R {
     let previous = CURRENT
         .try_with(|c| c.replace(ptr::null()))
         .unwrap_or(ptr::null());
-    let _restore = Enter { previous };
+    let _restore = Enter {
+        previous,
+        _counters: PhantomData,
+    };
     f()
 }
 
-/// The counters of the actor running on this thread, if any (for [`super::Mailbox`]).
-pub(crate) fn current() -> *const Counters {
-    CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
+/// The counters of the actor running on this thread, if any (for
+/// [`super::Mailbox::own`]): one more strong reference to the `Arc<Counters>` that an
+/// [`Enter`] guard on this thread's stack borrows.
+///
+/// The `Arc::from_raw` is here, next to the only code that sets `CURRENT`, so the
+/// invariant it relies on is kept within this module and by `Enter::new`'s signature.
+pub(crate) fn current() -> Option<Arc<Counters>> {
+    let p = CURRENT.try_with(Cell::get).unwrap_or(ptr::null());
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null `CURRENT` was set by `Enter::new`, which only takes an
+    // `&Arc<Counters>` and publishes `Arc::as_ptr` of it while the guard borrows that `Arc`
+    // (the guard restores the previous value when it drops, and `uncharged` only restores
+    // values an outer `Enter` set). So `p` is what `Arc::into_raw` would return for an
+    // `Arc` alive now: one more strong count first makes the returned `Arc` own it.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
 }
 
 fn charge(allocated: usize, freed: usize) {
     let _ = CURRENT.try_with(|c| {
         let p = c.get();
         if !p.is_null() {
-            // SAFETY: `p` was set by `Enter::new` from a live `&Counters` whose `Arc` the
-            // polling `Managed` holds until the guard drops; the guard restores the
-            // previous value before that borrow ends.
+            // SAFETY: a non-null `p` was set by `Enter::new` from an `&Arc<Counters>` that
+            // the guard borrows (the borrow checker keeps the `Arc` alive while the guard
+            // lives), and the guard restores the previous value when it drops, so `p`
+            // points to live counters. `uncharged`'s guard only ever restores a value
+            // that an outer `Enter` set.
             unsafe { (*p).charge_memory(allocated, freed) };
         }
     });

@@ -190,7 +190,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let managed: &'m Managed<A> = this.managed;
-        let counters = &*managed.counters;
+        let counters = &managed.counters;
         loop {
             match this.phase.as_mut().project() {
                 PhaseProj::Running { handler } => {
