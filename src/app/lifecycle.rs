@@ -14,8 +14,10 @@ use ractor::ActorRef;
 use super::drills::{check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills};
 use super::inject::{Fault, Injection};
 use super::layout::{bulkhead_runtime, layout, Parts};
+use super::reload::{LogFilter, Reloads};
 use super::RunReport;
 use crate::bus::{Bus, EStop};
+use crate::config::reload::{Generation, LiveConfigSender};
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
@@ -68,6 +70,10 @@ pub struct RunOptions {
     pub inject: Vec<Injection>,
     /// What drives the control loop.
     pub loop_timer: crate::core::ticker::Timer,
+    /// The config file a reload re-reads (`None`: the embedded default).
+    pub config_path: Option<PathBuf>,
+    /// Sets the log filter when a reload changes `log.level`.
+    pub log_filter: Option<LogFilter>,
 }
 
 /// Why the robot could not start.
@@ -102,6 +108,7 @@ pub struct Robot {
     drills: Vec<tokio::task::JoinHandle<()>>,
     fired: FiredDrills,
     analytics: AnalyticsHandle,
+    reloads: Reloads,
 }
 
 impl Robot {
@@ -120,6 +127,7 @@ impl Robot {
     ) -> Result<Self, AppError> {
         let (command_deadline, heartbeat_deadline) =
             DeadMan::deadlines(config.motion.period(), config.safety.check_period());
+        let live = LiveConfigSender::new(Arc::new(config.clone()));
         let parts = Parts {
             bus: Bus::new(config.bus.queue),
             clock,
@@ -135,6 +143,8 @@ impl Robot {
             }),
             events: EventFeed::default(),
             analytics: AnalyticsHandle::new(Default::default(), clock),
+            live: live.subscribe(),
+            generation: Generation::new(),
         };
         let groups = layout(config, opts, &parts);
         let targets = opts
@@ -200,6 +210,14 @@ impl Robot {
                 Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
+        let reloads = Reloads::start(
+            Arc::new(config.clone()),
+            opts.config_path.clone(),
+            &tree.view(),
+            live,
+            parts.generation,
+            opts.log_filter.clone(),
+        );
         tracing::info!(backend = ?config.robot.backend, "robot started");
         Ok(Self {
             bulkhead,
@@ -215,7 +233,16 @@ impl Robot {
             drills,
             fired,
             analytics: parts.analytics,
+            reloads,
         })
+    }
+
+    /// Config reloads: ask for one, follow their outcomes ([`ReloadEvent`]s), read the
+    /// config generation.
+    ///
+    /// [`ReloadEvent`]: super::reload::ReloadEvent
+    pub fn reloads(&self) -> &Reloads {
+        &self.reloads
     }
 
     /// The run's error analytics (see [`crate::services::analytics::model`]).
@@ -315,6 +342,7 @@ impl Robot {
         for drill in &self.drills {
             drill.abort();
         }
+        self.reloads.stop();
         let exit = self.tree.shutdown().await;
         self.deadman.stop();
         if let Some(rt) = self.bulkhead {
@@ -355,5 +383,9 @@ impl crate::ops::signals::Running for Robot {
         limit: Duration,
     ) -> impl std::future::Future<Output = Result<PathBuf, String>> {
         Robot::dump_tree_within(self, limit)
+    }
+
+    fn reload(&self) {
+        self.reloads.request();
     }
 }

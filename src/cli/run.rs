@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::RunArgs;
+use crate::app::reload::LogFilter;
 use crate::app::{Devices, Robot, RunOptions};
 use crate::config::Config;
 use crate::core::clock::Clock;
@@ -78,6 +80,11 @@ struct Http {
 }
 
 async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
+    if let Some(level) = &config.log.level {
+        if let Err(e) = super::logging::set_filter(Some(level)) {
+            tracing::error!(error = %e, "log.level: could not set the log filter");
+        }
+    }
     let clock = Clock::start();
     let devices = match Devices::open(&config, clock) {
         Ok(d) => d,
@@ -102,6 +109,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         record: args.record.clone(),
         inject: args.inject.clone(),
         loop_timer: crate::core::ticker::Timer::Precise,
+        config_path: args.config.clone(),
+        log_filter: Some(LogFilter(Arc::new(super::logging::set_filter))),
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {
         Ok(r) => r,
@@ -119,6 +128,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         telemetry: http.telemetry,
         estops: robot.estops().clone(),
         analytics: robot.analytics().clone(),
+        generation: robot.reloads().generation().clone(),
     };
     let server = match Server::start(http.listener, endpoint, http.limits) {
         Ok(server) => server,

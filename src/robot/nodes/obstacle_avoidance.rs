@@ -69,6 +69,12 @@ impl Behaviour for ObstacleAvoidance {
     fn on_input(&mut self, input: &Range) -> Option<Command> {
         self.on_range(input)
     }
+    fn retune(&mut self, cfg: &BehaviourConfig) {
+        self.cfg = BehaviourConfig {
+            mode: self.cfg.mode,
+            ..*cfg
+        };
+    }
 }
 
 #[cfg(test)]

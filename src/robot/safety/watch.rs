@@ -105,6 +105,24 @@ impl Watch {
         }
     }
 
+    /// Takes the limits a reload put in force: each watched sensor's stale limit (by
+    /// name; the watched set itself needs a restart) and the battery thresholds. What
+    /// was heard, and when, is kept.
+    pub fn retune(
+        &mut self,
+        sensors: &[(String, Duration)],
+        battery_low_v: f64,
+        battery_hysteresis_v: f64,
+    ) {
+        for (name, _, silence) in &mut self.sensors {
+            if let Some((_, limit)) = sensors.iter().find(|(n, _)| n == name) {
+                silence.limit = *limit;
+            }
+        }
+        self.battery_low_v = battery_low_v;
+        self.battery_hysteresis_v = battery_hysteresis_v;
+    }
+
     /// A valid reading of sensor `name` arrived at `now`.
     pub fn heard(&mut self, name: &str, now: Instant) {
         if let Some((_, _, s)) = self.sensors.iter_mut().find(|s| s.0 == name) {
