@@ -114,14 +114,18 @@ impl Watchdog {
         }
     }
 
-    /// Takes a reload's thresholds into `state`, if one happened since it last looked.
+    /// Takes a reload's thresholds into `state`, if one happened since it last looked
+    /// and changed them.
     fn follow(state: &mut WatchdogState) {
-        if let Some(config) = state.live.changed() {
-            state.watch.retune(
-                &stale_limits(&config),
-                config.safety.battery_low_v,
-                config.safety.battery_hysteresis_v,
-            );
+        let Some(config) = state.live.changed() else {
+            return;
+        };
+        let changed = state.watch.retune(
+            &stale_limits(&config),
+            config.safety.battery_low_v,
+            config.safety.battery_hysteresis_v,
+        );
+        if changed {
             tracing::info!(
                 battery_low_v = config.safety.battery_low_v,
                 stale_periods = config.safety.stale_periods,

@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn retuned_limits_take_the_power_down_by_the_new_ramp() {
+        let mut m = Motion::new(cfg());
+        for i in 0..20 {
+            m.on_command(cmd(i * 20_000, 100.0, 0.0, false));
+            m.step(i * 20_000);
+        }
+        assert_eq!(m.step(400_000).left, 60.0);
+        let mut tighter = cfg();
+        tighter.max_power = 40.0;
+        tighter.ramp_pct_per_s = 500.0;
+        tighter.loop_hz = 10.0;
+        m.retune(&tighter);
+        m.on_command(cmd(420_000, 100.0, 0.0, false));
+        // 500 %/s at the unchanged 50 Hz is 10 % per tick: 60 → 50 → 40, and no lower.
+        assert_eq!(m.step(420_000).left, 50.0);
+        assert_eq!(m.step(440_000).left, 40.0);
+        assert_eq!(m.step(460_000).left, 40.0);
+    }
+
+    #[test]
     fn stale_commands_stop_the_car() {
         let mut m = Motion::new(cfg());
         m.on_command(cmd(0, 30.0, 0.0, false));

@@ -99,6 +99,26 @@ mod tests {
     }
 
     #[test]
+    fn retuned_thresholds_apply_and_the_mode_stays() {
+        let mut oa = ObstacleAvoidance::new(cfg(Mode::ObstacleAvoidance), 30.0);
+        assert_eq!(
+            oa.on_range(&at(Some(0.6))).unwrap().power,
+            40.0,
+            "clear at 0.6 m"
+        );
+        let mut wider = cfg(Mode::LineFollowing);
+        wider.avoid_distance_m = 0.8;
+        wider.cruise_power = 20.0;
+        oa.retune(&wider);
+        let c = oa.on_range(&at(Some(0.6))).unwrap();
+        assert_eq!(
+            (c.power, c.urgent),
+            (0.6 * 20.0, false),
+            "avoids, still as itself"
+        );
+    }
+
+    #[test]
     fn cruises_turns_and_backs_up() {
         let mut oa = ObstacleAvoidance::new(cfg(Mode::ObstacleAvoidance), 30.0);
         let c = oa.on_range(&at(None)).unwrap();
