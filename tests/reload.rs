@@ -80,7 +80,7 @@ fn a_valid_change_applies_live_as_generation_2() {
         &[
             ("battery_low_v = 6.4", "battery_low_v = 6.0"),
             ("cruise_power = 35", "cruise_power = 30"),
-            ("[recorder]", "[log]\nlevel = \"info\"\n\n[recorder]"),
+            ("# level = \"info\"", "level = \"info\""),
         ],
     );
     robot.signal("HUP");
@@ -154,7 +154,7 @@ fn an_invalid_file_or_a_backend_change_is_refused_and_the_robot_runs_on() {
 #[test]
 fn a_reload_that_breaks_the_robot_is_rolled_back_by_itself() {
     let dir = scratch("reload-rollback");
-    let probation = ("[recorder]", "[reload]\nprobation_s = 20\n\n[recorder]");
+    let probation = ("probation_s = 30", "probation_s = 20");
     let path = config_with(&dir, &[probation]);
     let (mut robot, base) = start(&path);
 

@@ -76,7 +76,7 @@ async fn each_outcome_is_an_event_and_a_rollback_returns_to_the_last_good_config
 
     let good = text(&[
         ("battery_low_v = 6.4", "battery_low_v = 6.2"),
-        ("[recorder]", "[reload]\nprobation_s = 5\n\n[recorder]"),
+        ("probation_s = 30", "probation_s = 5"),
     ]);
     reload(&robot, &path, &good).await;
     assert_eq!(

@@ -337,9 +337,14 @@ impl Generation {
 mod tests {
     use super::*;
 
-    fn with(edit: &str) -> Config {
-        let text = format!("{}\n{edit}", crate::config::DEFAULT_TOML);
-        Config::parse(&text, "test").unwrap()
+    /// The default config's text with each `(from, to)` replaced once.
+    fn edited(edits: &[(&str, &str)]) -> String {
+        let mut text = crate::config::DEFAULT_TOML.to_string();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from}");
+            text = text.replacen(from, to, 1);
+        }
+        text
     }
 
     fn base() -> Config {
@@ -359,11 +364,18 @@ mod tests {
 
     #[test]
     fn quotas_thresholds_limits_and_log_level_are_live() {
-        let new = with(
-            "[quotas.groups.tight]\nrate = { soft = 1, hard = 2 }\n\
-             [quotas.actors.\"root/management/tree_service\"]\ngroup = \"tight\"\n\
-             [log]\nlevel = \"debug\"\n[reload]\nprobation_s = 5\n",
-        );
+        let text = edited(&[
+            ("# level = \"info\"", "level = \"debug\""),
+            ("probation_s = 30", "probation_s = 5"),
+        ]);
+        let new = Config::parse(
+            &format!(
+                "{text}\n[quotas.groups.tight]\nrate = {{ soft = 1, hard = 2 }}\n\
+                 [quotas.actors.\"root/management/tree_service\"]\ngroup = \"tight\"\n"
+            ),
+            "test",
+        )
+        .unwrap();
         let d = diff(&base(), &new);
         assert_eq!(
             d.live,
@@ -476,10 +488,10 @@ mod tests {
 
     #[test]
     fn a_bad_log_filter_or_probation_is_a_problem_at_its_key() {
-        let text = format!(
-            "{}\n[log]\nlevel = \"info,[[[\"\n[reload]\nprobation_s = 0\n",
-            crate::config::DEFAULT_TOML
-        );
+        let text = edited(&[
+            ("# level = \"info\"", "level = \"info,[[[\""),
+            ("probation_s = 30", "probation_s = 0"),
+        ]);
         let err = Config::parse(&text, "test").unwrap_err().problems();
         assert!(err.iter().any(|p| p.starts_with("log.level:")), "{err:?}");
         assert!(
