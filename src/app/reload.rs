@@ -41,9 +41,13 @@ use tokio::time::Instant;
 use crate::config::reload::{diff, Generation, LiveConfigSender};
 use crate::config::Config;
 
-/// Sets the log filter: `Some(filter)` from `log.level`, `None` for the run's default.
+/// Sets the log filter to `Some(filter)` (`log.level`), or `None` for the run's
+/// default; why it could not.
+pub type SetFilter = dyn Fn(Option<&str>) -> Result<(), String> + Send + Sync;
+
+/// How a reload changes the log filter (the CLI's logging, which this layer cannot name).
 #[derive(Clone)]
-pub struct LogFilter(pub Arc<dyn Fn(Option<&str>) -> Result<(), String> + Send + Sync>);
+pub struct LogFilter(pub Arc<SetFilter>);
 
 impl std::fmt::Debug for LogFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -300,9 +304,8 @@ impl Reloader {
             return;
         }
         let sup = &self.current.supervision;
-        match storm(p, event, sup.max_restarts, sup.period_s) {
-            Some(cause) => self.roll_back(cause),
-            None => {}
+        if let Some(cause) = storm(p, event, sup.max_restarts, sup.period_s) {
+            self.roll_back(cause);
         }
     }
 
