@@ -215,3 +215,50 @@ fn a_reload_that_breaks_the_robot_is_rolled_back_by_itself() {
     robot.signal("TERM");
     assert_eq!(robot.finish().0, Some(0));
 }
+
+/// `log.level` changes the filter live: at `warn` the second SIGHUP's own info line is
+/// filtered out (the refusal, an error, is not), and with the key removed again the
+/// start's filter (`RUST_LOG=info`) is back.
+#[test]
+fn the_log_level_changes_live_and_back() {
+    let dir = scratch("reload-log");
+    let path = config_with(&dir, &[]);
+    let (mut robot, _base) = start(&path);
+
+    rewrite(&path, &[("# level = \"info\"", "level = \"warn\"")]);
+    robot.signal("HUP");
+    robot.wait_for("SIGHUP: reloading the config");
+    std::fs::write(&path, "not = = toml").unwrap();
+    robot.signal("HUP");
+    robot.wait_for("reload refused");
+    rewrite(&path, &[]);
+    robot.signal("HUP");
+    let applied = robot.wait_for("reload applied");
+    assert!(applied.contains("log.level"), "{applied}");
+
+    robot.signal("TERM");
+    let (code, lines) = robot.finish();
+    assert_eq!(code, Some(0));
+    let refused = lines
+        .iter()
+        .position(|l| l.contains("reload refused"))
+        .unwrap();
+    let hups = |range: &[String]| {
+        range
+            .iter()
+            .filter(|l| l.contains("SIGHUP: reloading the config"))
+            .count()
+    };
+    assert_eq!(
+        hups(&lines[..refused]),
+        1,
+        "only the first, before warn:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines[refused..]
+            .iter()
+            .any(|l| l.contains("log filter changed")),
+        "back to info"
+    );
+}
