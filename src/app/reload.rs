@@ -121,7 +121,7 @@ impl Reloads {
             .collect();
         let reloader = Reloader {
             path,
-            good: (config.clone(), 1),
+            good: (config.clone(), generation.get()),
             current: config,
             probation: None,
             generation: generation.clone(),
@@ -202,7 +202,7 @@ impl Reloader {
             };
             tokio::select! {
                 request = requests.recv() => match request {
-                    Some(()) => self.reload(),
+                    Some(()) => self.reload().await,
                     None => return,
                 },
                 event = tree.recv() => match event {
@@ -236,11 +236,15 @@ impl Reloader {
         });
     }
 
-    /// SIGHUP: reads, validates, and applies or refuses.
-    fn reload(&mut self) {
-        let new = match Config::load(self.path.as_deref()) {
-            Ok(c) => c,
-            Err(e) => return self.refuse(e.problems()),
+    /// SIGHUP: reads (on the blocking pool, off the async workers), validates, and
+    /// applies or refuses.
+    async fn reload(&mut self) {
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(path.as_deref())).await;
+        let new = match loaded {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return self.refuse(e.problems()),
+            Err(e) => return self.refuse(vec![format!("reading the config failed: {e}")]),
         };
         let d = diff(&self.current, &new);
         if !d.restart.is_empty() {
