@@ -1,9 +1,10 @@
 //! The command line: one module per subcommand (`run`, `check-config`, `tree`, `bench`,
-//! `hw-check`, `hw-stop`, `replay`), each with a `main` that maps its outcome to the exit
+//! `hw-check`, `hw-stop`, `replay`, `audit`), each with a `main` that maps its outcome to the exit
 //! code: 0 success, 1 the robot failed (hardware, escalation, replay mismatch), 2 bad
 //! input (arguments, config, drill, recording).
 
 pub mod args;
+pub mod audit;
 pub mod bench;
 pub mod check_config;
 pub mod hw_check;
@@ -16,7 +17,7 @@ pub mod tree;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub use args::{Cli, Command, HwArgs, LogFormat, RunArgs, MAX_RUN_DURATION_S};
+pub use args::{AuditCommand, Cli, Command, HwArgs, LogFormat, RunArgs, MAX_RUN_DURATION_S};
 
 use crate::config::Config;
 
@@ -39,6 +40,9 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Replay { file, config, json } => replay::main(&file, config.as_deref(), json),
         Command::Bench { json } => bench::main(json),
         Command::Tree { url, json } => tree::main(&url, json),
+        Command::Audit {
+            command: AuditCommand::Verify { path },
+        } => audit::verify(&path),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Config {
     /// The flight recorder.
     #[serde(default)]
     pub recorder: RecorderConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// The async runtime.
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -453,6 +456,30 @@ pub struct RecorderConfig {
     pub keep_files: u32,
 }
 
+/// `[audit]`: the hash-chained audit trail (see [`crate::services::audit`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where to append the trail; unset disables it. `run --audit` overrides.
+    pub path: Option<std::path::PathBuf>,
+    /// Size of one file before it rotates, in bytes (4096 to 1 GiB; default 8 MiB).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Rotated files kept besides the current one (0–100; default 3).
+    #[serde(default = "default_max_files")]
+    pub keep_files: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_file_bytes: default_max_file_bytes(),
+            keep_files: default_max_files(),
+        }
+    }
+}
+
 fn default_max_file_bytes() -> u64 {
     8 << 20
 }
@@ -741,6 +768,21 @@ impl Config {
                     "must be between 0 and 100 (is {})",
                     self.recorder.keep_files
                 ),
+            );
+        }
+        if !(4096..=1 << 30).contains(&self.audit.max_file_bytes) {
+            p.push(
+                "audit.max_file_bytes",
+                format!(
+                    "must be between 4096 and 1073741824 (1 GiB) (is {})",
+                    self.audit.max_file_bytes
+                ),
+            );
+        }
+        if self.audit.keep_files > 100 {
+            p.push(
+                "audit.keep_files",
+                format!("must be between 0 and 100 (is {})", self.audit.keep_files),
             );
         }
         if !(1..=64).contains(&self.runtime.worker_threads) {
@@ -1129,6 +1171,31 @@ mod tests {
             got,
             ["safety.watch[2]: \"ultrasonic\" is listed twice (also safety.watch[0])"]
         );
+    }
+
+    #[test]
+    fn audit_sizes_are_bounded() {
+        assert_refused(&[
+            (
+                "max_file_bytes = 1048576",
+                "max_file_bytes = 100",
+                "audit.max_file_bytes",
+            ),
+            (
+                "max_file_bytes = 1048576",
+                "max_file_bytes = 1099511627776",
+                "audit.max_file_bytes",
+            ),
+            ("keep_files = 8", "keep_files = 101", "audit.keep_files"),
+        ]);
+        assert!(problems_with(&[("keep_files = 8", "keep_files = 0")]).is_empty());
+        let config = Config::parse(
+            &DEFAULT_TOML.replace("# path = \"audit.jsonl\"", "path = \"a.jsonl\""),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.audit.path.as_deref(), Some(Path::new("a.jsonl")));
+        assert_eq!(Config::load(None).unwrap().audit.path, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! beside the tree service.
 
 pub mod analytics;
+pub mod audit;
 pub mod monitor;
 pub mod recorder;
 pub mod telemetry;

@@ -38,6 +38,7 @@ const EXTRA_METRICS: &[&str] = &[
     "nevil_battery_volts",
     "nevil_host_cpu_ratio",
     "nevil_host_memory_used_ratio",
+    "nevil_audit_enabled",
 ];
 
 fn deploy(file: &str) -> PathBuf {

@@ -54,13 +54,20 @@ fn rewrite(path: &Path, edits: &[(&str, &str)]) {
 }
 
 fn start(path: &Path) -> (Running, String) {
-    let mut robot = Running::start(&[
+    start_with(path, &[])
+}
+
+/// `nevil run --config path` with `more` arguments; the robot and its endpoint's URL.
+fn start_with(path: &Path, more: &[&str]) -> (Running, String) {
+    let mut args = vec![
         "run",
         "--duration",
         "120",
         "--config",
         path.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let mut robot = Running::start(&args);
     // The endpoint serves once the robot has started.
     let base = robot.http_base();
     await_ready_generation(&base, 1);
@@ -156,7 +163,8 @@ fn a_reload_that_breaks_the_robot_is_rolled_back_by_itself() {
     let dir = scratch("reload-rollback");
     let probation = ("probation_s = 30", "probation_s = 20");
     let path = config_with(&dir, &[probation]);
-    let (mut robot, base) = start(&path);
+    let trail = dir.join("audit.jsonl");
+    let (mut robot, base) = start_with(&path, &["--audit", trail.to_str().unwrap()]);
 
     rewrite(
         &path,
@@ -214,6 +222,29 @@ fn a_reload_that_breaks_the_robot_is_rolled_back_by_itself() {
 
     robot.signal("TERM");
     assert_eq!(robot.finish().0, Some(0));
+    // The audit trail has each generation's outcome, and it verifies.
+    let configs: Vec<_> = std::fs::read_to_string(&trail)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["kind"] == "config")
+        .map(|e| {
+            (
+                e["generation"].as_u64().unwrap(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        configs,
+        [
+            (1, "loaded".into()),
+            (2, "applied".into()),
+            (3, "rolled_back".into())
+        ]
+    );
+    let out = util::output(&["audit", "verify", trail.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", util::text(&out));
 }
 
 /// `log.level` changes the filter live: at `warn` the second SIGHUP's own info line is

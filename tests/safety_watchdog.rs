@@ -21,6 +21,7 @@ async fn robot(inject: &[&str]) -> (Config, Robot) {
         tree_dump: std::env::temp_dir().join("nevil-safety-test-tree.json"),
         record: None,
         inject: inject.iter().map(|s| s.parse().unwrap()).collect(),
+        audit: None,
         loop_timer: Timer::Tokio,
         ..RunOptions::default()
     };

@@ -164,12 +164,12 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
         ),
     ];
     if let Some(path) = recording {
-        let recorder = Recorder {
+        let recorder = Recorder::new(
             path,
-            max_file_bytes: config.recorder.max_file_bytes,
-            keep_files: config.recorder.keep_files,
-            bus: p.bus.clone(),
-        };
+            config.recorder.max_file_bytes,
+            config.recorder.keep_files,
+            p.bus.clone(),
+        );
         management.push(worker("recorder", recorder, || RecorderMsg::Noop));
     }
     let drivers = vec![

@@ -25,6 +25,7 @@ use crate::hw::sim::Sim;
 use crate::hw::{self, Hardware, HwError};
 use crate::robot::safety::{DeadMan, EStopLatch};
 use crate::services::analytics::AnalyticsHandle;
+use crate::services::audit::{Audit, Watch};
 use crate::services::monitor::HostStatus;
 use crate::services::tree::TreeServiceMsg;
 
@@ -68,6 +69,8 @@ pub struct RunOptions {
     pub record: Option<PathBuf>,
     /// Fault drills to run.
     pub inject: Vec<Injection>,
+    /// The audit trail to append the tree's events and the e-stop's changes to.
+    pub audit: Option<Audit>,
     /// What drives the control loop.
     pub loop_timer: crate::core::ticker::Timer,
     /// The config file a reload re-reads (`None`: the embedded default).
@@ -109,6 +112,7 @@ pub struct Robot {
     fired: FiredDrills,
     analytics: AnalyticsHandle,
     reloads: Reloads,
+    audit: Option<(Audit, Watch)>,
 }
 
 impl Robot {
@@ -194,6 +198,13 @@ impl Robot {
                 ChildSpec::supervisor(g.name, sampled, specs)
             })
             .collect();
+        // Before the tree starts: its first events and e-stop changes are audited too.
+        let audit = opts.audit.clone().map(|audit| {
+            let observer = audit.clone();
+            parts.latch.observe(move |event| observer.estop(event));
+            let watch = audit.watch(&parts.events);
+            (audit, watch)
+        });
         let context = TreeContext {
             pressure: parts.pressure.clone(),
             events: parts.events,
@@ -210,7 +221,7 @@ impl Robot {
                 Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
-        let reloads = Reloads::start(
+        let mut reloads = Reloads::start(
             Arc::new(config.clone()),
             opts.config_path.clone(),
             &tree.view(),
@@ -218,6 +229,13 @@ impl Robot {
             parts.generation,
             opts.log_filter.clone(),
         );
+        if let Some((audit, _)) = &audit {
+            let origin = opts
+                .config_path
+                .as_ref()
+                .map_or_else(|| "default config".to_string(), |p| p.display().to_string());
+            reloads.audit_to(audit.clone(), Some(origin));
+        }
         tracing::info!(backend = ?config.robot.backend, "robot started");
         Ok(Self {
             bulkhead,
@@ -234,6 +252,7 @@ impl Robot {
             fired,
             analytics: parts.analytics,
             reloads,
+            audit,
         })
     }
 
@@ -248,6 +267,12 @@ impl Robot {
     /// The run's error analytics (see [`crate::services::analytics::model`]).
     pub fn analytics(&self) -> &AnalyticsHandle {
         &self.analytics
+    }
+
+    /// The audit trail, when the run has one: a config reload appends its outcome with
+    /// [`Audit::config`].
+    pub fn audit(&self) -> Option<&Audit> {
+        self.audit.as_ref().map(|(audit, _)| audit)
     }
 
     /// The actor tree.
@@ -345,6 +370,11 @@ impl Robot {
         self.reloads.stop();
         let exit = self.tree.shutdown().await;
         self.deadman.stop();
+        if let Some((audit, watch)) = self.audit {
+            // Every event of the run, the shutdown's e-stop included, is on disk.
+            watch.finish().await;
+            audit.close().await;
+        }
         if let Some(rt) = self.bulkhead {
             // Its actors are stopped; its threads go without blocking this one.
             rt.shutdown_background();

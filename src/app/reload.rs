@@ -40,6 +40,7 @@ use tokio::time::Instant;
 
 use crate::config::reload::{diff, Generation, LiveConfigSender};
 use crate::config::Config;
+use crate::services::audit::{Audit, ConfigOutcome};
 
 /// Sets the log filter to `Some(filter)` (`log.level`), or `None` for the run's
 /// default; why it could not.
@@ -96,6 +97,8 @@ pub struct Reloads {
     events: broadcast::Sender<ReloadEvent>,
     generation: Generation,
     task: tokio::task::JoinHandle<()>,
+    /// The task appending outcomes to the audit trail, if the run has one.
+    audit: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Reloads {
@@ -137,7 +140,46 @@ impl Reloads {
             events,
             generation,
             task,
+            audit: None,
         }
+    }
+
+    /// Appends every outcome from now on to `audit` as a `config` entry: its
+    /// generation, the outcome, `origin` (the file) and the keys changed, refused (each
+    /// problem), or rolled back (then last, `cause: …`).
+    pub(super) fn audit_to(&mut self, audit: Audit, origin: Option<String>) {
+        let mut rx = self.subscribe();
+        self.audit = Some(tokio::spawn(async move {
+            loop {
+                let event = match rx.recv().await {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::error!(lost = n, "audit: reload outcomes lost");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let origin = origin.as_deref();
+                match event {
+                    ReloadEvent::Applied { generation, keys } => {
+                        audit.config(generation, ConfigOutcome::Applied, origin, &keys);
+                    }
+                    ReloadEvent::Refused {
+                        generation,
+                        problems,
+                    } => audit.config(generation, ConfigOutcome::Refused, origin, &problems),
+                    ReloadEvent::RolledBack {
+                        generation,
+                        mut keys,
+                        cause,
+                        ..
+                    } => {
+                        keys.push(format!("cause: {cause}"));
+                        audit.config(generation, ConfigOutcome::RolledBack, origin, &keys);
+                    }
+                }
+            }
+        }));
     }
 
     /// Asks for a reload (SIGHUP); it runs beside the caller.
@@ -160,6 +202,9 @@ impl Reloads {
     /// Stops the reloader (at shutdown).
     pub(super) fn stop(&self) {
         self.task.abort();
+        if let Some(audit) = &self.audit {
+            audit.abort();
+        }
     }
 }
 

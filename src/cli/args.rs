@@ -72,6 +72,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check an audit trail (written by `run --audit`).
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `nevil audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of a trail and its rotated files (FILE.n … FILE.1, FILE):
+    /// exit 0 when intact, 1 naming the first bad line, 2 if a file cannot be read.
+    Verify {
+        /// The trail.
+        path: PathBuf,
+    },
 }
 
 /// Options of `nevil run`.
@@ -94,6 +111,9 @@ pub struct RunArgs {
     /// Record every bus message to this file (overrides `[recorder] path`).
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Append the audit trail (hash-chained JSON lines) here (overrides `[audit] path`).
+    #[arg(long, value_name = "PATH")]
+    pub audit: Option<PathBuf>,
     /// At exit, write a JSON run report here (jitter, e-stops, bus drops, sim outcome).
     #[arg(long)]
     pub report: Option<PathBuf>,

@@ -1,6 +1,7 @@
-//! `nevil run`: the robot itself. Opens the devices, starts the tree, serves the
-//! endpoint, tells systemd, and runs until the end of `--duration`, SIGTERM/SIGINT or
-//! an escalation; then stops the motors first and writes the run report.
+//! `nevil run`: the robot itself. Opens the devices (and the audit trail, if any),
+//! starts the tree, serves the endpoint, tells systemd, and runs until the end of
+//! `--duration`, SIGTERM/SIGINT or an escalation; then stops the motors first and
+//! writes the run report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::ops::http::{Endpoint, Limits, Server};
 use crate::ops::signals::{End, Signals};
+use crate::services::audit::{Audit, AuditError, ConfigOutcome};
 use crate::services::telemetry::Telemetry;
 
 /// `nevil run`: runs the robot of `args.config` until `--duration` ends, a signal
@@ -72,6 +74,32 @@ pub fn main(args: RunArgs) -> ExitCode {
     runtime.block_on(run_robot(config, args, http))
 }
 
+/// Opens the audit trail `--audit` or `[audit] path` names, if any, and records the
+/// config the run starts with (generation 1). Exit 2 for a file that is not a trail,
+/// 1 if it cannot be opened.
+fn open_audit(
+    config: &Config,
+    audit: Option<PathBuf>,
+    origin: Option<PathBuf>,
+) -> Result<Option<Audit>, ExitCode> {
+    let Some(path) = audit.as_ref().or(config.audit.path.as_ref()) else {
+        return Ok(None);
+    };
+    let audit =
+        Audit::open(path, config.audit.max_file_bytes, config.audit.keep_files).map_err(|e| {
+            eprintln!("nevil: {e}");
+            match e {
+                AuditError::NotATrail { .. } => ExitCode::from(super::BAD_INPUT),
+                _ => ExitCode::FAILURE,
+            }
+        })?;
+    let origin = origin
+        .as_ref()
+        .map_or_else(|| "default config".to_string(), |p| p.display().to_string());
+    audit.config(1, ConfigOutcome::Loaded, Some(&origin), &[]);
+    Ok(Some(audit))
+}
+
 /// The endpoint's socket and settings, until the robot it reports on has started.
 struct Http {
     listener: std::net::TcpListener,
@@ -95,6 +123,21 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
     };
     // However `run_robot` is left (a return or an unwind), the motors stop.
     let _motors = crate::robot::safety::emergency::MotorGuard::new(devices.hw.drive.clone());
+    // After the devices (without them, theirs is the error to report) and the metrics
+    // recorder (the trail's metrics count from its first line); its file I/O off the
+    // async workers.
+    let audit = {
+        let (config, path, origin) = (config.clone(), args.audit.clone(), args.config.clone());
+        tokio::task::spawn_blocking(move || open_audit(&config, path, origin)).await
+    };
+    let audit = match audit {
+        Ok(Ok(audit)) => audit,
+        Ok(Err(code)) => return code,
+        Err(e) => {
+            eprintln!("nevil: opening the audit trail failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Before the robot starts: a signal right after "robot started" must be handled.
     let signals = match Signals::install() {
         Ok(s) => s,
@@ -108,6 +151,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         tree_dump: tree_dump.clone(),
         record: args.record.clone(),
         inject: args.inject.clone(),
+        audit,
         loop_timer: crate::core::ticker::Timer::Precise,
         config_path: args.config.clone(),
         log_filter: Some(LogFilter(Arc::new(super::logging::set_filter))),

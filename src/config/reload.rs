@@ -12,7 +12,7 @@
 //! `behaviour.line_threshold`), `log.level` and `reload.probation_s`. Everything else
 //! needs a restart: the backend and devices, the tree's layout (`behaviour.mode`), every
 //! rate and period (they size the dead-man's and the watchdog's deadlines, which run
-//! outside the actors), the endpoint, the recorder, the runtime and bulkhead membership
+//! outside the actors), the endpoint, the recorder and the audit trail, the runtime and bulkhead membership
 //! (moving a running actor to another runtime means stopping it, which a reload must
 //! not do to the motors' controller), supervision intensity (held by running
 //! supervisors), `quotas.sample_interval_ms` and the system monitor.
@@ -148,6 +148,7 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         bus,
         supervision,
         recorder,
+        audit,
         runtime,
         quotas,
         http,
@@ -210,6 +211,11 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         r.max_file_bytes != o.max_file_bytes,
     );
     d.restart("recorder.keep_files", r.keep_files != o.keep_files);
+    // The trail is opened once, at start, with the start's configuration.
+    let (a, o) = (audit, &old.audit);
+    d.restart("audit.path", a.path != o.path);
+    d.restart("audit.max_file_bytes", a.max_file_bytes != o.max_file_bytes);
+    d.restart("audit.keep_files", a.keep_files != o.keep_files);
     let (r, o) = (runtime, &old.runtime);
     d.restart(
         "runtime.worker_threads",

@@ -30,6 +30,18 @@ pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
 pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
 /// The config generation in force: 1 at start, one more per reload or rollback.
 pub const CONFIG_GENERATION: &str = "nevil_config_generation";
+/// Lines written to the audit trail.
+pub const AUDIT_ENTRIES: &str = "nevil_audit_entries_total";
+/// Audit entries lost because the trail's writer fell behind.
+pub const AUDIT_LOST: &str = "nevil_audit_lost_total";
+/// 1 while the audit trail is written, 0 once a write error disabled it.
+pub const AUDIT_ENABLED: &str = "nevil_audit_enabled";
+/// Failed writes that turned the flight recorder off for the run (at most 1 per run).
+pub const RECORDER_WRITE_ERRORS: &str = "nevil_recorder_write_errors_total";
+/// Bus messages the flight recorder dropped because its writer thread fell behind.
+pub const RECORDER_DROPPED: &str = "nevil_recorder_records_dropped_total";
+/// 1 while the flight recorder has a file open and writes to it, else 0.
+pub const RECORDER_RECORDING: &str = "nevil_recorder_recording";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.

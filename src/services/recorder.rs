@@ -3,19 +3,28 @@
 //! replayed on a laptop with `nevil replay`.
 //!
 //! It is an ordinary bus subscriber, so if it falls behind, the bus drops (and counts)
-//! messages to it rather than slowing anyone down. Writes are buffered and flushed every
-//! 100 ms and when it stops.
+//! messages to it rather than slowing anyone down. The actor only queues: the file I/O
+//! runs on a writer thread ([`sink`]), which flushes every 100 ms, `fsync`s every second,
+//! before each rotation and when the recorder stops.
+//!
+//! It never takes the robot down: a write error (a full disk) turns recording off for
+//! the run with one error event while the actor keeps running, and a restart of the
+//! actor continues the current file instead of rotating, so a crash loop cannot push the
+//! good recordings out. A new run of the process rotates.
 
 pub mod recording;
+pub mod sink;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::Bus;
 use crate::core::ticker::{self, Timer};
-use crate::services::recorder::recording::{Record, Writer};
+use crate::services::recorder::recording::Record;
+use crate::services::recorder::sink::{Open, Sink};
 
 /// Messages of the [`Recorder`].
 pub enum RecorderMsg {
@@ -39,11 +48,55 @@ pub struct Recorder {
     pub keep_files: u32,
     /// The bus.
     pub bus: Bus,
+    /// The writer thread, shared by the actor's incarnations within a run.
+    run: Arc<Mutex<RunSink>>,
+}
+
+/// The writer of this run, if one was started.
+#[derive(Default)]
+struct RunSink {
+    sink: Option<Sink>,
+    started: bool,
 }
 
 /// State of the [`Recorder`].
 pub struct RecorderState {
-    writer: Writer,
+    sink: Sink,
+}
+
+impl Recorder {
+    /// A recorder of `bus` to `path`, rotating at `max_file_bytes` and keeping
+    /// `keep_files` rotated files.
+    pub fn new(path: PathBuf, max_file_bytes: u64, keep_files: u32, bus: Bus) -> Self {
+        Self {
+            path,
+            max_file_bytes,
+            keep_files,
+            bus,
+            run: Arc::default(),
+        }
+    }
+
+    /// The run's writer: the running one (or the failed one, which keeps recording off),
+    /// else a new one that rotates (first start of the run) or appends (the previous
+    /// writer thread died).
+    fn sink(&self) -> std::io::Result<Sink> {
+        let mut run = self.run.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sink) = &run.sink {
+            if sink.failed() || !sink.finished() {
+                return Ok(sink.clone());
+            }
+        }
+        let open = if run.started {
+            Open::Append
+        } else {
+            Open::Create
+        };
+        let sink = Sink::spawn(&self.path, self.max_file_bytes, self.keep_files, open)?;
+        run.sink = Some(sink.clone());
+        run.started = true;
+        Ok(sink)
+    }
 }
 
 impl Actor for Recorder {
@@ -56,8 +109,9 @@ impl Actor for Recorder {
         myself: ActorRef<RecorderMsg>,
         _: (),
     ) -> Result<RecorderState, ActorProcessingErr> {
-        let writer = Writer::create(&self.path, self.max_file_bytes, self.keep_files)
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let sink = self
+            .sink()
+            .map_err(|e| format!("{}: writer thread: {e}", self.path.display()))?;
         let b = &self.bus;
         let me = || myself.clone();
         b.range.subscribe("recorder", me(), |d| {
@@ -86,7 +140,7 @@ impl Actor for Recorder {
             |_| RecorderMsg::Flush,
         )?;
         tracing::info!(path = %self.path.display(), "recording bus messages");
-        Ok(RecorderState { writer })
+        Ok(RecorderState { sink })
     }
 
     async fn handle(
@@ -96,19 +150,88 @@ impl Actor for Recorder {
         state: &mut RecorderState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RecorderMsg::Record(r) => state.writer.append(&r)?,
-            RecorderMsg::Flush => state.writer.flush()?,
+            RecorderMsg::Record(r) => {
+                state.sink.record(r);
+            }
+            RecorderMsg::Flush => state.sink.flush(),
             RecorderMsg::Noop => {}
         }
         Ok(())
     }
 
+    /// A graceful stop (shutdown, or a supervisor stopping it) writes out and syncs
+    /// everything it queued; the writer thread stays for a successor. A crash skips
+    /// this, and the successor takes over the writer as it is.
     async fn post_stop(
         &self,
         _: ActorRef<RecorderMsg>,
         state: &mut RecorderState,
     ) -> Result<(), ActorProcessingErr> {
-        state.writer.flush()?;
+        if !state.sink.failed() {
+            state.sink.sync().await;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::Range;
+    use crate::services::recorder::recording::{read, rotated};
+
+    fn range(t: u64) -> Range {
+        Range {
+            t_us: t,
+            distance_m: None,
+        }
+    }
+
+    async fn incarnation(recorder: &Recorder) -> ActorRef<RecorderMsg> {
+        let (actor, _) = Actor::spawn(None, recorder.clone(), ()).await.unwrap();
+        actor
+    }
+
+    /// A graceful stop, a crash and a last graceful stop, all in one run: one file, no
+    /// rotation, the records of every incarnation in order (the crashed one's up to
+    /// where it was killed).
+    #[tokio::test]
+    async fn restarts_within_a_run_continue_the_file() {
+        let dir = std::env::temp_dir().join(format!("nevil-recorder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.rec");
+        // The previous run's file: rotated away once, at the first start.
+        std::fs::write(&path, b"previous run").unwrap();
+        let bus = Bus::new(10_000);
+        let recorder = Recorder::new(path.clone(), 1 << 20, 3, bus.clone());
+
+        let first = incarnation(&recorder).await;
+        (0..50).for_each(|t| assert_eq!(bus.range.publish(range(t)), 1));
+        first.drain_and_wait(None).await.unwrap();
+
+        let second = incarnation(&recorder).await;
+        (50..100).for_each(|t| assert_eq!(bus.range.publish(range(t)), 1));
+        second.kill_and_wait(None).await.unwrap();
+
+        let third = incarnation(&recorder).await;
+        (100..150).for_each(|t| assert_eq!(bus.range.publish(range(t)), 1));
+        third.drain_and_wait(None).await.unwrap();
+
+        assert_eq!(std::fs::read(rotated(&path, 1)).unwrap(), b"previous run");
+        assert!(!rotated(&path, 2).exists());
+        let got = read(&path).unwrap();
+        assert_eq!(got.truncated_bytes, 0);
+        let t: Vec<u64> = got
+            .records
+            .iter()
+            .map(|r| match r {
+                Record::Range(r) => r.t_us,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let crashed = t.len() - 100;
+        let want: Vec<u64> = (0..50 + crashed as u64).chain(100..150).collect();
+        assert_eq!(t, want);
     }
 }

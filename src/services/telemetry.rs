@@ -139,6 +139,18 @@ pub fn describe() {
         crate::core::metrics::CONFIG_GENERATION,
         "The config generation in force: 1 at start, one more per reload or rollback."
     );
+    describe_counter!(
+        crate::core::metrics::RECORDER_WRITE_ERRORS,
+        "Failed flight-recorder writes; the first one turns recording off for the run."
+    );
+    describe_counter!(
+        crate::core::metrics::RECORDER_DROPPED,
+        "Bus messages the flight recorder dropped because its writer thread fell behind."
+    );
+    describe_gauge!(
+        crate::core::metrics::RECORDER_RECORDING,
+        "1 while the flight recorder writes its file, else 0."
+    );
 }
 
 /// Copies every actor's figures into the recorder.

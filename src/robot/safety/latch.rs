@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::Serialize;
 
@@ -40,6 +40,16 @@ struct Inner {
     engaged: AtomicBool,
     state: Mutex<State>,
     dropped: AtomicU64,
+    observer: OnceLock<Observer>,
+}
+
+/// Told of every change as it is made ([`EStopLatch::observe`]).
+struct Observer(Box<dyn Fn(&EStopEvent) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -115,17 +125,28 @@ impl EStopLatch {
         (!s.reasons.is_empty()).then(|| summary(&s.reasons))
     }
 
+    /// Calls `observer` with every later change, in order, as it is made (under the
+    /// latch's lock: it must not wait, nor touch the latch). One observer per latch
+    /// (the audit trail); returns false, leaving the first, if one was already set.
+    pub fn observe(&self, observer: impl Fn(&EStopEvent) + Send + Sync + 'static) -> bool {
+        self.0.observer.set(Observer(Box::new(observer))).is_ok()
+    }
+
     fn push(&self, s: &mut State, at_s: f64, engaged: bool, reason: String) {
         metrics::gauge!(crate::core::metrics::ESTOP).set(if engaged { 1.0 } else { 0.0 });
         if s.events.len() == EVENTS_KEPT {
             s.events.pop_front();
             self.0.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        s.events.push_back(EStopEvent {
+        let event = EStopEvent {
             at_s,
             engaged,
             reason,
-        });
+        };
+        if let Some(observer) = self.0.observer.get() {
+            (observer.0)(&event);
+        }
+        s.events.push_back(event);
     }
 
     /// The latest change; its `engaged` says whether the e-stop holds now.
@@ -196,5 +217,25 @@ mod tests {
         assert_eq!(latch.events().len(), EVENTS_KEPT);
         assert_eq!(latch.events_dropped(), 2000 - EVENTS_KEPT as u64);
         assert_eq!(latch.latest().unwrap().at_s, 999.5);
+    }
+
+    #[test]
+    fn the_observer_sees_every_change_in_order_and_only_one_is_set() {
+        let latch = EStopLatch::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(latch.observe(move |e| tx.send((e.engaged, e.reason.clone())).unwrap()));
+        assert!(!latch.observe(|_| {}), "a second observer is refused");
+        latch.set("battery low", "battery low (6.1 V)".into(), 1.0);
+        latch.set("shutdown", "shutdown".into(), 2.0); // no change: still engaged
+        latch.clear("battery low", 3.0);
+        latch.clear("shutdown", 4.0);
+        let seen: Vec<_> = rx.try_iter().collect();
+        assert_eq!(
+            seen,
+            vec![
+                (true, "battery low (6.1 V)".to_string()),
+                (false, "cleared: shutdown".to_string())
+            ]
+        );
     }
 }

@@ -6,15 +6,17 @@
 //! the robot lost power mid-write — yields the records before it and says how many bytes
 //! were cut off; anything else malformed is an error naming the file and offset.
 //!
-//! [`Writer`] rotates: when the current file would pass `max_file_bytes`, it becomes
-//! `FILE.1` (the older ones shift to `FILE.2` … `FILE.<keep>`, the oldest is deleted) and
-//! a fresh `FILE` starts.
+//! [`Reader`] reads a recording as a stream, one record at a time; [`Writer`] appends
+//! to one, rotating it by size and syncing it to disk.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use bincode::{Decode, Encode};
+
+mod writer;
+pub use writer::{rotated, Writer};
 
 use crate::bus::{Battery, Command, Drive, EStop, Line, Range};
 
@@ -73,6 +75,9 @@ pub enum RecordingError {
 }
 
 /// The records of a recording, and how many trailing bytes were cut off mid-record.
+///
+/// Holds every record at once: for tests and small files. `nevil replay` streams with
+/// a [`Reader`] instead.
 #[derive(Debug)]
 pub struct Recording {
     /// Records in the order they were written.
@@ -81,154 +86,217 @@ pub struct Recording {
     pub truncated_bytes: usize,
 }
 
-/// Reads a whole recording file.
+/// Reads a whole recording file into memory (through a [`Reader`]).
 ///
 /// # Errors
 ///
 /// [`RecordingError::Io`] when it cannot be read, [`RecordingError::Corrupt`] when it is
 /// not a recording or a record does not decode.
 pub fn read(path: &Path) -> Result<Recording, RecordingError> {
-    let io_err = |source| RecordingError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let corrupt = |offset: usize, reason: String| RecordingError::Corrupt {
-        path: path.to_path_buf(),
-        offset: offset as u64,
-        reason,
-    };
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io_err)?;
-    if bytes.len() < 12 || &bytes[..8] != MAGIC {
-        return Err(corrupt(
-            0,
-            "not a nevil recording (no NEVILREC header)".into(),
-        ));
-    }
-    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != VERSION {
-        return Err(corrupt(
-            8,
-            format!("format version {version}, expected {VERSION}"),
-        ));
-    }
+    let mut reader = Reader::open(path)?;
     let mut records = Vec::new();
-    let mut at = 12;
-    while at < bytes.len() {
-        let Some(len) = bytes.get(at..at + 4) else {
-            break;
-        };
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
-        if len > MAX_RECORD {
-            return Err(corrupt(at, format!("record length {len} is implausible")));
-        }
-        let Some(body) = bytes.get(at + 4..at + 4 + len as usize) else {
-            break;
-        };
-        let (record, used) = bincode::decode_from_slice(body, decoding())
-            .map_err(|e| corrupt(at, format!("record does not decode: {e}")))?;
-        if used != body.len() {
-            return Err(corrupt(at, "record has trailing bytes".into()));
-        }
+    while let Some(record) = reader.next_record()? {
         records.push(record);
-        at += 4 + len as usize;
     }
     Ok(Recording {
         records,
-        truncated_bytes: bytes.len() - at,
+        truncated_bytes: usize::try_from(reader.truncated_bytes()).unwrap_or(usize::MAX),
     })
 }
 
-/// Appends records to a file, rotating it by size.
-pub struct Writer {
+/// Reads a recording one record at a time from any byte stream, holding at most one
+/// record (≤ 1 MiB, and never more than the stream actually has) in memory.
+///
+/// A stream that ends inside a record — or whose rest is all zero bytes, as a file
+/// system may leave after a power cut — ends the records cleanly and reports the
+/// cut-off bytes in [`Reader::truncated_bytes`]; anything else malformed is a
+/// [`RecordingError::Corrupt`] naming the byte offset.
+pub struct Reader<R> {
+    inner: R,
     path: PathBuf,
-    out: BufWriter<File>,
-    written: u64,
-    max_file_bytes: u64,
-    keep: u32,
+    /// Offset of the end of the last complete record (or header).
+    offset: u64,
+    started: bool,
+    done: bool,
+    truncated: u64,
+    body: Vec<u8>,
 }
 
-impl Writer {
-    /// Starts a new recording at `path` (an existing file there is rotated away first).
+impl Reader<BufReader<File>> {
+    /// Opens the recording at `path` (errors name it).
     ///
     /// # Errors
     ///
-    /// The OS error if the file cannot be created.
-    pub fn create(path: &Path, max_file_bytes: u64, keep: u32) -> io::Result<Self> {
-        if path.exists() {
-            rotate(path, keep)?;
-        }
-        let (out, written) = start_file(path)?;
-        Ok(Self {
+    /// [`RecordingError::Io`] if it cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, RecordingError> {
+        let file = File::open(path).map_err(|source| RecordingError::Io {
             path: path.to_path_buf(),
-            out,
-            written,
-            max_file_bytes,
-            keep,
-        })
+            source,
+        })?;
+        Ok(Self::named(BufReader::new(file), path))
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads a recording from `inner` (errors call it `recording`); for bytes in
+    /// memory, `Reader::new(&bytes[..])`.
+    pub fn new(inner: R) -> Self {
+        Self::named(inner, Path::new("recording"))
     }
 
-    /// Appends one record.
+    /// Reads a recording from `inner`, naming `path` in errors.
+    pub fn named(inner: R, path: &Path) -> Self {
+        Self {
+            inner,
+            path: path.to_path_buf(),
+            offset: 0,
+            started: false,
+            done: false,
+            truncated: 0,
+            body: Vec::new(),
+        }
+    }
+
+    /// Bytes of an incomplete (or zero-filled) tail after the last complete record; 0
+    /// until the stream has been read to its end, and for a cleanly closed file.
+    pub fn truncated_bytes(&self) -> u64 {
+        self.truncated
+    }
+
+    /// The byte offset just after the last complete record read: where a writer
+    /// appending to this file continues.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next record, `None` at the end of the records.
     ///
     /// # Errors
     ///
-    /// The OS error of a failed write or rotation.
-    pub fn append(&mut self, record: &Record) -> io::Result<()> {
-        let body = bincode::encode_to_vec(record, bincode::config::standard())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let size = 4 + body.len() as u64;
-        if self.written + size > self.max_file_bytes && self.written > 12 {
-            self.out.flush()?;
-            rotate(&self.path, self.keep)?;
-            (self.out, self.written) = start_file(&self.path)?;
+    /// [`RecordingError::Io`] on a read error, [`RecordingError::Corrupt`] for a stream
+    /// that is not a recording or a record that is malformed before the end.
+    pub fn next_record(&mut self) -> Result<Option<Record>, RecordingError> {
+        if self.done {
+            return Ok(None);
         }
-        self.out.write_all(&(body.len() as u32).to_le_bytes())?;
-        self.out.write_all(&body)?;
-        self.written += size;
+        if !self.started {
+            self.header()?;
+        }
+        let mut len = [0u8; 4];
+        let got = self.fill(&mut len)?;
+        if got < len.len() {
+            return Ok(self.end(got as u64));
+        }
+        let len = u32::from_le_bytes(len);
+        if len == 0 {
+            // No record is empty. Zeros to the end are what a power cut can leave.
+            let rest = self.zeros_to_end()?;
+            return match rest {
+                Some(rest) => Ok(self.end(4 + rest)),
+                None => Err(self.corrupt("record length 0 before the end of the file".into())),
+            };
+        }
+        if len > MAX_RECORD {
+            return Err(self.corrupt(format!("record length {len} is implausible")));
+        }
+        self.body.clear();
+        // Grows only as bytes arrive: a length the stream does not back allocates nothing.
+        let read = (&mut self.inner)
+            .take(u64::from(len))
+            .read_to_end(&mut self.body);
+        read.map_err(|e| self.io(e))?;
+        if self.body.len() < len as usize {
+            return Ok(self.end(4 + self.body.len() as u64));
+        }
+        match bincode::decode_from_slice::<Record, _>(&self.body, decoding()) {
+            Ok((record, used)) if used == self.body.len() => {
+                self.offset += 4 + u64::from(len);
+                Ok(Some(record))
+            }
+            Ok(_) => Err(self.corrupt("record has trailing bytes".into())),
+            Err(e) => Err(self.corrupt(format!("record does not decode: {e}"))),
+        }
+    }
+
+    fn header(&mut self) -> Result<(), RecordingError> {
+        self.started = true;
+        let mut head = [0u8; 12];
+        let got = self.fill(&mut head)?;
+        if got < head.len() || &head[..8] != MAGIC {
+            self.done = true;
+            return Err(self.corrupt("not a nevil recording (no NEVILREC header)".into()));
+        }
+        let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if version != VERSION {
+            self.done = true;
+            self.offset = 8;
+            return Err(self.corrupt(format!("format version {version}, expected {VERSION}")));
+        }
+        self.offset = 12;
         Ok(())
     }
 
-    /// Pushes buffered records to the OS.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of a failed write.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+    /// Reads into `buf` until it is full or the stream ends; how many bytes it got.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, RecordingError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io(e)),
+            }
+        }
+        Ok(got)
     }
-}
 
-fn start_file(path: &Path) -> io::Result<(BufWriter<File>, u64)> {
-    let mut out = BufWriter::new(File::create(path)?);
-    out.write_all(MAGIC)?;
-    out.write_all(&VERSION.to_le_bytes())?;
-    Ok((out, 12))
-}
-
-/// `FILE.N` for a rotated file.
-pub fn rotated(path: &Path, n: u32) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
-}
-
-fn rotate(path: &Path, keep: u32) -> io::Result<()> {
-    if keep == 0 {
-        return std::fs::remove_file(path);
-    }
-    let oldest = rotated(path, keep);
-    if oldest.exists() {
-        std::fs::remove_file(&oldest)?;
-    }
-    for n in (1..keep).rev() {
-        let from = rotated(path, n);
-        if from.exists() {
-            std::fs::rename(&from, rotated(path, n + 1))?;
+    /// `Some(n)` if the rest of the stream is `n` zero bytes, `None` at a non-zero byte.
+    fn zeros_to_end(&mut self) -> Result<Option<u64>, RecordingError> {
+        let mut buf = [0u8; 4096];
+        let mut n = 0u64;
+        loop {
+            let got = self.fill(&mut buf)?;
+            if buf[..got].iter().any(|b| *b != 0) {
+                return Ok(None);
+            }
+            n += got as u64;
+            if got < buf.len() {
+                return Ok(Some(n));
+            }
         }
     }
-    std::fs::rename(path, rotated(path, 1))
+
+    /// The end of the records, with `cut` bytes of an incomplete tail after them.
+    fn end(&mut self, cut: u64) -> Option<Record> {
+        self.done = true;
+        self.truncated = cut;
+        None
+    }
+
+    fn corrupt(&mut self, reason: String) -> RecordingError {
+        self.done = true;
+        RecordingError::Corrupt {
+            path: self.path.clone(),
+            offset: self.offset,
+            reason,
+        }
+    }
+
+    fn io(&mut self, source: io::Error) -> RecordingError {
+        self.done = true;
+        RecordingError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, RecordingError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
 }
 
 #[cfg(test)]
@@ -266,7 +334,7 @@ mod tests {
             }),
         ];
         for r in &recs {
-            w.append(r).unwrap();
+            w.write(r).unwrap();
         }
         w.flush().unwrap();
         let read = read(&path).unwrap();
@@ -279,7 +347,7 @@ mod tests {
         let path = tmp("rot");
         let mut w = Writer::create(&path, 200, 2).unwrap();
         for t in 0..100 {
-            w.append(&range(t)).unwrap();
+            w.write(&range(t)).unwrap();
         }
         w.flush().unwrap();
         assert!(rotated(&path, 1).exists() && rotated(&path, 2).exists());
@@ -295,8 +363,8 @@ mod tests {
     fn truncated_tail_is_tolerated_and_garbage_is_named() {
         let path = tmp("trunc");
         let mut w = Writer::create(&path, 1 << 20, 0).unwrap();
-        w.append(&range(1)).unwrap();
-        w.append(&range(2)).unwrap();
+        w.write(&range(1)).unwrap();
+        w.write(&range(2)).unwrap();
         w.flush().unwrap();
         let len = std::fs::metadata(&path).unwrap().len();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -308,6 +376,158 @@ mod tests {
         std::fs::write(&path, b"hello world, not a recording").unwrap();
         let e = read(&path).unwrap_err().to_string();
         assert!(e.contains("not a nevil recording"), "{e}");
+    }
+
+    fn records(bytes: &[u8]) -> (Vec<Record>, u64) {
+        let mut reader = Reader::new(bytes);
+        let records = reader.by_ref().collect::<Result<Vec<_>, _>>().unwrap();
+        (records, reader.truncated_bytes())
+    }
+
+    #[test]
+    fn the_reader_streams_from_bytes_and_stops_at_a_torn_tail() {
+        let path = tmp("stream");
+        let mut w = Writer::create(&path, 1 << 20, 0).unwrap();
+        for t in 0..5 {
+            w.write(&range(t)).unwrap();
+        }
+        w.flush().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(records(&bytes), ((0..5).map(range).collect(), 0));
+        // Cut anywhere inside the last record: the four before it, the rest reported.
+        let last = records(&bytes[..bytes.len() - 1]);
+        assert_eq!(last.0.len(), 4);
+        assert!(last.1 > 0);
+        let record_len = (bytes.len() - 12) / 5;
+        for cut in 1..record_len {
+            let (recs, torn) = records(&bytes[..bytes.len() - cut]);
+            assert_eq!(recs.len(), 4, "cut {cut}");
+            assert_eq!(torn as usize, record_len - cut, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_zero_filled_tail_is_a_torn_tail_but_zeros_before_data_are_garbage() {
+        let path = tmp("zeros");
+        let mut w = Writer::create(&path, 1 << 20, 0).unwrap();
+        w.write(&range(1)).unwrap();
+        w.flush().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[0; 5000]);
+        assert_eq!(records(&bytes), (vec![range(1)], 5000));
+
+        let good = bytes.len() - 5000;
+        bytes.push(7);
+        let e = Reader::new(&bytes[..])
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("at byte {good}")), "{e}");
+    }
+
+    #[test]
+    fn garbage_between_records_is_an_error_at_its_offset() {
+        let path = tmp("garbage");
+        let mut w = Writer::create(&path, 1 << 20, 0).unwrap();
+        w.write(&range(1)).unwrap();
+        w.flush().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len();
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(&[0xFF, 0xFF, 0xFF]);
+        bytes.extend_from_slice(&std::fs::read(&path).unwrap()[12..]);
+        let mut reader = Reader::new(&bytes[..]);
+        assert_eq!(reader.next_record().unwrap(), Some(range(1)));
+        let e = reader.next_record().unwrap_err().to_string();
+        assert!(
+            e.contains("record does not decode") && e.contains(&format!("at byte {at}")),
+            "{e}"
+        );
+        // It does not go on after an error.
+        assert!(reader.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn append_continues_the_file_without_rotating() {
+        let path = tmp("append");
+        let mut w = Writer::create(&path, 1 << 20, 2).unwrap();
+        w.write(&range(1)).unwrap();
+        w.write(&range(2)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut w = Writer::append(&path, 1 << 20, 2).unwrap();
+        w.write(&range(3)).unwrap();
+        w.sync().unwrap();
+        assert_eq!(w.rotations(), 0);
+        assert!(!rotated(&path, 1).exists());
+        let r = read(&path).unwrap();
+        assert_eq!(r.records, vec![range(1), range(2), range(3)]);
+        assert_eq!(r.truncated_bytes, 0);
+        assert_eq!(w.file_bytes(), std::fs::metadata(&path).unwrap().len());
+    }
+
+    #[test]
+    fn append_after_a_torn_record_cuts_it_off_first() {
+        let path = tmp("append-torn");
+        let mut w = Writer::create(&path, 1 << 20, 2).unwrap();
+        w.write(&range(1)).unwrap();
+        w.write(&range(2)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 2).unwrap();
+        let mut w = Writer::append(&path, 1 << 20, 2).unwrap();
+        w.write(&range(3)).unwrap();
+        w.flush().unwrap();
+        let r = read(&path).unwrap();
+        assert_eq!(r.records, vec![range(1), range(3)]);
+        assert_eq!(r.truncated_bytes, 0);
+    }
+
+    #[test]
+    fn append_to_a_missing_or_foreign_file_starts_afresh() {
+        let path = tmp("append-foreign");
+        let mut w = Writer::append(&path, 1 << 20, 2).unwrap();
+        w.write(&range(1)).unwrap();
+        w.flush().unwrap();
+        assert_eq!(read(&path).unwrap().records, vec![range(1)]);
+
+        std::fs::write(&path, b"someone else's file, not a recording").unwrap();
+        let mut w = Writer::append(&path, 1 << 20, 2).unwrap();
+        w.write(&range(2)).unwrap();
+        w.flush().unwrap();
+        assert_eq!(read(&path).unwrap().records, vec![range(2)]);
+        // The foreign file is kept, rotated away.
+        assert_eq!(
+            std::fs::read(rotated(&path, 1)).unwrap(),
+            b"someone else's file, not a recording"
+        );
+    }
+
+    #[test]
+    fn rotation_syncs_the_file_it_rotates_away() {
+        let path = tmp("rot-sync");
+        let mut w = Writer::create(&path, 200, 3).unwrap();
+        let mut seen = 0;
+        for t in 0..100 {
+            let (rotations, syncs) = (w.rotations(), w.syncs());
+            w.write(&range(t)).unwrap();
+            if w.rotations() > rotations {
+                // Synced (once) before the rename.
+                assert_eq!(w.syncs(), syncs + 1);
+                seen += 1;
+            } else {
+                assert_eq!(w.syncs(), syncs);
+            }
+        }
+        assert!(seen >= 3, "{seen} rotations");
+        // Every rotated file is complete: nothing was left in a buffer.
+        for n in 1..=3 {
+            let r = read(&rotated(&path, n)).unwrap();
+            assert!(!r.records.is_empty());
+            assert_eq!(r.truncated_bytes, 0);
+        }
     }
 
     /// A record whose e-stop reason claims `claimed` bytes it does not have: 28 bytes in
