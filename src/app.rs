@@ -19,12 +19,14 @@
 //!
 //! `layout` says which worker runs where, `lifecycle` starts and stops the
 //! [`Robot`], `report` is what a run did, [`inject`] parses `--inject` and `drills`
-//! resolves and fires it.
+//! resolves and fires it, and [`reload`] reloads the config on SIGHUP (with probation
+//! and rollback).
 
 mod drills;
 pub mod inject;
 mod layout;
 mod lifecycle;
+pub mod reload;
 mod report;
 
 pub use drills::{check_drills, DrillTargetError, FiredDrill};

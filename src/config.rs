@@ -11,6 +11,7 @@
 //! simulated robot, embedded in the binary.
 
 pub mod monitor;
+pub mod reload;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use nevil_actors::{Problem, Problems};
 use serde::Deserialize;
 
 pub use monitor::MonitorConfig;
+pub use reload::{LogConfig, ReloadConfig};
 
 /// `config/default.toml`, embedded: the simulated robot.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -67,6 +69,12 @@ pub struct Config {
     /// The real robot's HAT (backend `picarx`).
     #[serde(default)]
     pub picarx: crate::hw::picarx::PicarxConfig,
+    /// Live reload on SIGHUP: the probation window ([`reload`]).
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    /// The log filter, which a reload may change.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `[robot]`: which hardware backend runs the robot.
@@ -805,6 +813,8 @@ impl Config {
         }
         self.sim.check("sim", &mut p);
         self.picarx.check("picarx", &mut p);
+        self.reload.check(&mut p);
+        self.log.check(&mut p);
         p.0
     }
 }

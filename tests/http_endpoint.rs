@@ -56,7 +56,7 @@ fn serves_metrics_tree_and_health_of_the_running_robot() {
     let base = robot.http_base();
 
     let ready = await_status(&format!("{base}/health/ready"), 200, "robot started");
-    assert_eq!(ready, r#"{"ok":true,"reasons":[]}"#);
+    assert_eq!(ready, r#"{"ok":true,"reasons":[],"config_generation":1}"#);
     assert_eq!(http_get(&format!("{base}/health/live")).0, 200);
 
     // The loop's first tick and the battery's first sample come a moment after start.

@@ -23,6 +23,7 @@ async fn robot(inject: &[&str]) -> (Config, Robot) {
         inject: inject.iter().map(|s| s.parse().unwrap()).collect(),
         audit: None,
         loop_timer: Timer::Tokio,
+        ..RunOptions::default()
     };
     let robot = Robot::start(&config, devices, clock, &opts).await.unwrap();
     (config, robot)

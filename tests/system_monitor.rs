@@ -100,6 +100,9 @@ impl Rig {
             clock,
             latch: EStopLatch::default(),
             deadman: DeadMan::new(clock, CHECK * 3, CHECK * 3),
+            live: nevil::config::reload::LiveConfig::fixed(
+                nevil::config::Config::load(None).unwrap(),
+            ),
         };
         let (tx, estops) = mpsc::unbounded_channel();
         bus.estop

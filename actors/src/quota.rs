@@ -85,6 +85,10 @@
 //! watching the whole machine sets it to critical, non-exempt groups are enforced with
 //! their CPU, memory and rate limits scaled down ([`PressurePolicy`]).
 //!
+//! //! **Live changes.** A running tree's groups can be changed by worker path through its
+//! [`Pressure`] handle's [`LiveQuotas`] table; a supervisor adopts a change at its next
+//! sample, and the table outlives restarts (see [`LiveQuotas`]).
+//!
 //! **Records.** Each decision the supervisor applies becomes an [`Enforcement`] in the
 //! child's [`History`] (the last 32 by default) and a log line with the child's path.
 //!
@@ -125,6 +129,7 @@ mod group;
 mod history;
 mod ladder;
 mod limits;
+mod live;
 mod pressure;
 mod state;
 #[cfg(test)]
@@ -136,6 +141,7 @@ pub use group::{Escalation, HardAction, QuotaGroup};
 pub use history::{Enforcement, History};
 pub use ladder::QuotaState;
 pub use limits::{throttle_factor, Limits, Resource, Usage};
+pub use live::LiveQuotas;
 pub use pressure::{Pressure, PressureLevel, PressurePolicy};
 pub use state::{Action, Decision, QuotaStatus};
 

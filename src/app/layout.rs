@@ -8,6 +8,7 @@ use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy, Supervis
 
 use super::{AppError, RunOptions};
 use crate::bus::Bus;
+use crate::config::reload::{Generation, LiveConfig};
 use crate::config::{Backend, Config, Mode, SensorConfig};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
@@ -60,6 +61,10 @@ pub(super) struct Parts {
     /// The tree's event feed, made before the tree so its services see the start.
     pub(super) events: EventFeed,
     pub(super) analytics: AnalyticsHandle,
+    /// The configuration in force, for the actors that take a reload live.
+    pub(super) live: LiveConfig,
+    /// The run's config generation.
+    pub(super) generation: Generation,
 }
 
 impl Parts {
@@ -143,6 +148,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 view: p.view.clone(),
                 analytics: p.analytics.clone(),
                 path: opts.tree_dump.clone(),
+                generation: p.generation.clone(),
             },
             || TreeServiceMsg::Noop,
         ),
@@ -220,6 +226,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
                 timer: opts.loop_timer,
                 latch: p.latch.clone(),
                 deadman: p.deadman.clone(),
+                live: p.live.clone(),
             },
             || MotionMsg::Noop,
         ),
@@ -228,6 +235,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
             BehaviourActor {
                 node: ObstacleAvoidance::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
+                live: p.live.clone(),
             },
             || BehaviourMsg::Noop,
         ),
@@ -238,12 +246,14 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
             BehaviourActor {
                 node: LineFollower::new(config.behaviour, max_steer),
                 bus: p.bus.clone(),
+                live: p.live.clone(),
             },
             || BehaviourMsg::Noop,
         ));
     }
     let watchdog = Watchdog::from_config(
         config,
+        p.live.clone(),
         p.bus.clone(),
         p.clock,
         p.latch.clone(),

@@ -14,8 +14,10 @@ use ractor::ActorRef;
 use super::drills::{check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills};
 use super::inject::{Fault, Injection};
 use super::layout::{bulkhead_runtime, layout, Parts};
+use super::reload::{LogFilter, Reloads};
 use super::RunReport;
 use crate::bus::{Bus, EStop};
+use crate::config::reload::{Generation, LiveConfigSender};
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
@@ -71,6 +73,10 @@ pub struct RunOptions {
     pub audit: Option<Audit>,
     /// What drives the control loop.
     pub loop_timer: crate::core::ticker::Timer,
+    /// The config file a reload re-reads (`None`: the embedded default).
+    pub config_path: Option<PathBuf>,
+    /// Sets the log filter when a reload changes `log.level`.
+    pub log_filter: Option<LogFilter>,
 }
 
 /// Why the robot could not start.
@@ -105,6 +111,7 @@ pub struct Robot {
     drills: Vec<tokio::task::JoinHandle<()>>,
     fired: FiredDrills,
     analytics: AnalyticsHandle,
+    reloads: Reloads,
     audit: Option<(Audit, Watch)>,
 }
 
@@ -124,6 +131,7 @@ impl Robot {
     ) -> Result<Self, AppError> {
         let (command_deadline, heartbeat_deadline) =
             DeadMan::deadlines(config.motion.period(), config.safety.check_period());
+        let live = LiveConfigSender::new(Arc::new(config.clone()));
         let parts = Parts {
             bus: Bus::new(config.bus.queue),
             clock,
@@ -139,6 +147,8 @@ impl Robot {
             }),
             events: EventFeed::default(),
             analytics: AnalyticsHandle::new(Default::default(), clock),
+            live: live.subscribe(),
+            generation: Generation::new(),
         };
         let groups = layout(config, opts, &parts);
         let targets = opts
@@ -211,6 +221,21 @@ impl Robot {
                 Fault::Actor(fault) => schedule(tree.view(), injection, fault, path, fired.clone()),
             })
             .collect();
+        let mut reloads = Reloads::start(
+            Arc::new(config.clone()),
+            opts.config_path.clone(),
+            &tree.view(),
+            live,
+            parts.generation,
+            opts.log_filter.clone(),
+        );
+        if let Some((audit, _)) = &audit {
+            let origin = opts
+                .config_path
+                .as_ref()
+                .map_or_else(|| "default config".to_string(), |p| p.display().to_string());
+            reloads.audit_to(audit.clone(), Some(origin));
+        }
         tracing::info!(backend = ?config.robot.backend, "robot started");
         Ok(Self {
             bulkhead,
@@ -226,8 +251,17 @@ impl Robot {
             drills,
             fired,
             analytics: parts.analytics,
+            reloads,
             audit,
         })
+    }
+
+    /// Config reloads: ask for one, follow their outcomes ([`ReloadEvent`]s), read the
+    /// config generation.
+    ///
+    /// [`ReloadEvent`]: super::reload::ReloadEvent
+    pub fn reloads(&self) -> &Reloads {
+        &self.reloads
     }
 
     /// The run's error analytics (see [`crate::services::analytics::model`]).
@@ -333,6 +367,7 @@ impl Robot {
         for drill in &self.drills {
             drill.abort();
         }
+        self.reloads.stop();
         let exit = self.tree.shutdown().await;
         self.deadman.stop();
         if let Some((audit, watch)) = self.audit {
@@ -378,5 +413,9 @@ impl crate::ops::signals::Running for Robot {
         limit: Duration,
     ) -> impl std::future::Future<Output = Result<PathBuf, String>> {
         Robot::dump_tree_within(self, limit)
+    }
+
+    fn reload(&self) {
+        self.reloads.request();
     }
 }

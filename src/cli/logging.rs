@@ -1,21 +1,61 @@
 //! Logging for every subcommand: text or JSON lines on stderr, and panics as events.
+//! The filter can be changed while running ([`set_filter`]: `log.level` on reload).
+
+use std::sync::OnceLock;
+
+use tracing_subscriber::EnvFilter;
 
 use super::LogFormat;
+
+/// Replaces the installed subscriber's filter.
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// The filter the process started with (as text) and how to replace it; set by [`init`].
+static FILTER: OnceLock<(String, Reload)> = OnceLock::new();
 
 /// Logs to stderr in `format` at `default_level` unless `RUST_LOG` says otherwise, and
 /// turns panics into log events (`log_panic`).
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let start = filter.to_string();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let reload: Reload = match format {
+        LogFormat::Text => {
+            let builder = builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+        LogFormat::Json => {
+            let builder = builder.json().with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.init();
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+    };
+    let _ = FILTER.set((start, reload));
     std::panic::set_hook(Box::new(log_panic));
+}
+
+/// Sets the log filter to `filter` (`log.level`), or back to the one the process
+/// started with when `None`.
+///
+/// # Errors
+///
+/// `filter` is not a valid filter, or logging was not set up by [`init`].
+pub fn set_filter(filter: Option<&str>) -> Result<(), String> {
+    let (start, reload) = FILTER.get().ok_or("logging is not set up")?;
+    let text = filter.unwrap_or(start);
+    let parsed = EnvFilter::builder()
+        .parse(text)
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    reload(parsed)?;
+    tracing::info!(filter = text, "log filter changed");
+    Ok(())
 }
 
 /// Logs a panic as one error event instead of the default hook's loose stderr lines:

@@ -5,8 +5,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::RunArgs;
+use crate::app::reload::LogFilter;
 use crate::app::{Devices, Robot, RunOptions};
 use crate::config::Config;
 use crate::core::clock::Clock;
@@ -106,6 +108,11 @@ struct Http {
 }
 
 async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
+    if let Some(level) = &config.log.level {
+        if let Err(e) = super::logging::set_filter(Some(level)) {
+            tracing::error!(error = %e, "log.level: could not set the log filter");
+        }
+    }
     let clock = Clock::start();
     let devices = match Devices::open(&config, clock) {
         Ok(d) => d,
@@ -146,6 +153,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         inject: args.inject.clone(),
         audit,
         loop_timer: crate::core::ticker::Timer::Precise,
+        config_path: args.config.clone(),
+        log_filter: Some(LogFilter(Arc::new(super::logging::set_filter))),
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {
         Ok(r) => r,
@@ -163,6 +172,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         telemetry: http.telemetry,
         estops: robot.estops().clone(),
         analytics: robot.analytics().clone(),
+        generation: robot.reloads().generation().clone(),
     };
     let server = match Server::start(http.listener, endpoint, http.limits) {
         Ok(server) => server,

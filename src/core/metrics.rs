@@ -28,6 +28,8 @@ pub const ESTOP: &str = "nevil_estop_engaged";
 pub const DEADMAN_TRIPS: &str = "nevil_deadman_trips_total";
 /// Failed reads of a sensor driver (per `sensor`: `ultrasonic`, `grayscale`, `battery`).
 pub const SENSOR_READ_ERRORS: &str = "nevil_sensor_read_errors_total";
+/// The config generation in force: 1 at start, one more per reload or rollback.
+pub const CONFIG_GENERATION: &str = "nevil_config_generation";
 /// Lines written to the audit trail.
 pub const AUDIT_ENTRIES: &str = "nevil_audit_entries_total";
 /// Audit entries lost because the trail's writer fell behind.

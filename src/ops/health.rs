@@ -17,6 +17,10 @@ pub struct Health {
     pub ok: bool,
     /// Why it does not, one line each; empty when it passes.
     pub reasons: Vec<String>,
+    /// The config generation in force, in `/health/ready`'s answer (absent from
+    /// `/health/live`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_generation: Option<u64>,
 }
 
 impl Health {
@@ -24,6 +28,7 @@ impl Health {
         Self {
             ok: reasons.is_empty(),
             reasons,
+            config_generation: None,
         }
     }
 }

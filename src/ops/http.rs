@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use nevil_actors::TreeView;
 use tokio::sync::{oneshot, Semaphore};
 
+use crate::config::reload::Generation;
 use crate::core::metrics::READY;
 use crate::ops::health::{self, Health};
 use crate::robot::safety::EStopLatch;
@@ -60,6 +61,8 @@ pub struct Endpoint {
     pub estops: EStopLatch,
     /// The error analytics, served in `/tree` as in the SIGUSR1 dump.
     pub analytics: AnalyticsHandle,
+    /// The run's config generation, in `/tree` and `/health/ready`.
+    pub generation: Generation,
 }
 
 impl Endpoint {
@@ -95,7 +98,11 @@ impl Endpoint {
                 )
             }
             "/tree" => {
-                match serde_json::to_string_pretty(&tree_document(snapshot, &self.analytics)) {
+                match serde_json::to_string_pretty(&tree_document(
+                    snapshot,
+                    &self.analytics,
+                    &self.generation,
+                )) {
                     Ok(json) => with_type(StatusCode::OK, "application/json", json),
                     Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
                 }
@@ -106,7 +113,10 @@ impl Endpoint {
     }
 
     fn ready(&self, snapshot: &nevil_actors::TreeSnapshot) -> Health {
-        health::ready(snapshot, self.estops.latest().as_ref())
+        Health {
+            config_generation: Some(self.generation.get()),
+            ..health::ready(snapshot, self.estops.latest().as_ref())
+        }
     }
 }
 

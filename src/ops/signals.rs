@@ -1,8 +1,9 @@
-//! The run loop's signals: SIGUSR1 dumps the tree (and the robot keeps running);
-//! SIGTERM and SIGINT end the run gracefully, as does the end of `--duration`.
+//! The run loop's signals: SIGUSR1 dumps the tree and SIGHUP reloads the config (and
+//! the robot keeps running); SIGTERM and SIGINT end the run gracefully, as does the end
+//! of `--duration`.
 //!
 //! Install the handlers ([`Signals::install`]) before the robot starts: until then a
-//! signal has its default action, and SIGUSR1's is to terminate the process. A
+//! signal has its default action, and SIGUSR1's and SIGHUP's is to terminate the process. A
 //! `systemctl reload` or a test sending SIGUSR1 right after "robot started" (or after
 //! systemd's READY=1) must find them in place.
 
@@ -26,6 +27,10 @@ pub trait Running {
     ///
     /// Why the dump failed or that it took longer than `limit`.
     fn dump_tree_within(&self, limit: Duration) -> impl Future<Output = Result<PathBuf, String>>;
+
+    /// Asks for a reload of the config (SIGHUP), without waiting for it: it is
+    /// validated, applied or refused, and watched on probation beside the run loop.
+    fn reload(&self);
 }
 
 /// Why a run ended.
@@ -43,12 +48,13 @@ pub enum End {
 /// [`Signals::run_until_stopped`] wait for it.
 pub struct Signals {
     usr1: Signal,
+    hup: Signal,
     term: Signal,
     int: Signal,
 }
 
 impl Signals {
-    /// Installs the handlers for SIGUSR1, SIGTERM and SIGINT.
+    /// Installs the handlers for SIGUSR1, SIGHUP, SIGTERM and SIGINT.
     ///
     /// # Errors
     ///
@@ -56,12 +62,14 @@ impl Signals {
     pub fn install() -> std::io::Result<Self> {
         Ok(Self {
             usr1: signal(SignalKind::user_defined1())?,
+            hup: signal(SignalKind::hangup())?,
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
         })
     }
 
-    /// Runs until the robot should stop, dumping the tree on every SIGUSR1.
+    /// Runs until the robot should stop, dumping the tree on every SIGUSR1 and asking
+    /// for a reload on every SIGHUP.
     ///
     /// A dump runs beside the loop, bounded by [`DUMP_TIMEOUT`]: a hung tree service
     /// delays neither SIGTERM nor the end of the run. SIGUSR1s that arrive while a
@@ -100,6 +108,10 @@ impl Signals {
                     if requests.done() {
                         dump.set(robot.dump_tree_within(DUMP_TIMEOUT).fuse());
                     }
+                }
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    robot.reload();
                 }
                 _ = self.term.recv() => return End::Signal("SIGTERM"),
                 _ = self.int.recv() => return End::Signal("SIGINT"),

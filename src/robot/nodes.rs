@@ -11,6 +11,8 @@ pub mod obstacle_avoidance;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::bus::{Bus, Command, Delivery, Topic};
+use crate::config::reload::LiveConfig;
+use crate::config::BehaviourConfig;
 
 /// A behaviour: turns the readings of one topic into motion commands. Pure; the
 /// [`BehaviourActor`] runs it.
@@ -23,6 +25,9 @@ pub trait Behaviour: Clone + Send + Sync + 'static {
     fn topic(bus: &Bus) -> &Topic<Self::Input>;
     /// The command for a reading, if it has one.
     fn on_input(&mut self, input: &Self::Input) -> Option<Command>;
+    /// Takes the thresholds a reload put in force (`cruise_power`, the distances,
+    /// `line_threshold`; not the mode, which changes the tree and needs a restart).
+    fn retune(&mut self, cfg: &BehaviourConfig);
 }
 
 /// Messages of a [`BehaviourActor`].
@@ -41,11 +46,15 @@ pub struct BehaviourActor<B> {
     pub node: B,
     /// The bus.
     pub bus: Bus,
+    /// The configuration in force: a (re)started behaviour starts with its thresholds,
+    /// and takes a reload's at its next reading.
+    pub live: LiveConfig,
 }
 
 /// State of a [`BehaviourActor`].
 pub struct BehaviourState<B> {
     node: B,
+    live: LiveConfig,
 }
 
 impl<B: Behaviour> Actor for BehaviourActor<B> {
@@ -59,9 +68,13 @@ impl<B: Behaviour> Actor for BehaviourActor<B> {
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
         B::topic(&self.bus).subscribe(B::NAME, myself, BehaviourMsg::Input);
-        Ok(BehaviourState {
-            node: self.node.clone(),
-        })
+        let mut live = self.live.clone();
+        let mut node = self.node.clone();
+        // A reload since the tree started: this incarnation starts under it.
+        if let Some(config) = live.changed() {
+            node.retune(&config.behaviour);
+        }
+        Ok(BehaviourState { node, live })
     }
 
     async fn handle(
@@ -72,6 +85,9 @@ impl<B: Behaviour> Actor for BehaviourActor<B> {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BehaviourMsg::Input(input) => {
+                if let Some(config) = state.live.changed() {
+                    state.node.retune(&config.behaviour);
+                }
                 if let Some(c) = state.node.on_input(&input) {
                     self.bus.command.publish(c);
                 }

@@ -33,6 +33,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
 use crate::bus::{self, Bus, Delivery, EStop};
+use crate::config::reload::LiveConfig;
 use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
@@ -84,35 +85,23 @@ pub struct Watchdog {
     pub latch: EStopLatch,
     /// The dead-man at the motors, whose heart this watchdog beats.
     pub deadman: DeadMan,
+    /// The configuration in force: a reload's thresholds apply from the next check
+    /// (and to an incarnation started after it).
+    pub live: LiveConfig,
 }
 
 impl Watchdog {
-    /// The watchdog `config` asks for.
+    /// The watchdog `config` asks for, following `live` for its thresholds.
     pub fn from_config(
         config: &Config,
+        live: LiveConfig,
         bus: Bus,
         clock: Clock,
         latch: EStopLatch,
         deadman: DeadMan,
     ) -> Self {
-        let sensors = config
-            .safety
-            .watch
-            .iter()
-            .filter_map(|name| {
-                let (_, sensor) = config
-                    .drivers
-                    .sensors()
-                    .into_iter()
-                    .find(|(n, _)| n == name)?;
-                Some((
-                    name.clone(),
-                    sensor.period().mul_f64(config.safety.stale_periods),
-                ))
-            })
-            .collect();
         Self {
-            sensors,
+            sensors: stale_limits(config),
             controller_limit: crate::robot::nodes::motion::silence_limit(&config.motion),
             battery_low_v: config.safety.battery_low_v,
             battery_hysteresis_v: config.safety.battery_hysteresis_v,
@@ -121,6 +110,27 @@ impl Watchdog {
             clock,
             latch,
             deadman,
+            live,
+        }
+    }
+
+    /// Takes a reload's thresholds into `state`, if one happened since it last looked
+    /// and changed them.
+    fn follow(state: &mut WatchdogState) {
+        let Some(config) = state.live.changed() else {
+            return;
+        };
+        let changed = state.watch.retune(
+            &stale_limits(&config),
+            config.safety.battery_low_v,
+            config.safety.battery_hysteresis_v,
+        );
+        if changed {
+            tracing::info!(
+                battery_low_v = config.safety.battery_low_v,
+                stale_periods = config.safety.stale_periods,
+                "watchdog thresholds changed"
+            );
         }
     }
 
@@ -171,9 +181,32 @@ impl Watchdog {
     }
 }
 
+/// Each watched sensor's stale limit under `config`: `stale_periods` of its sampling
+/// periods.
+pub fn stale_limits(config: &Config) -> Vec<(String, Duration)> {
+    config
+        .safety
+        .watch
+        .iter()
+        .filter_map(|name| {
+            let (_, sensor) = config
+                .drivers
+                .sensors()
+                .into_iter()
+                .find(|(n, _)| n == name)?;
+            Some((
+                name.clone(),
+                sensor.period().mul_f64(config.safety.stale_periods),
+            ))
+        })
+        .collect()
+}
+
 /// State of the [`Watchdog`].
 pub struct WatchdogState {
     watch: Watch,
+    /// The configuration in force, as this incarnation last saw it.
+    live: LiveConfig,
     /// When the e-stop was last published.
     published: Instant,
 }
@@ -215,10 +248,14 @@ impl Actor for Watchdog {
             now,
         );
         self.deadman.heartbeat();
-        Ok(WatchdogState {
+        let mut state = WatchdogState {
             watch,
+            live: self.live.clone(),
             published: now,
-        })
+        };
+        // A reload since the tree started: this incarnation starts under it.
+        Self::follow(&mut state);
+        Ok(state)
     }
 
     async fn handle(
@@ -231,6 +268,7 @@ impl Actor for Watchdog {
         match msg {
             WatchdogMsg::Check => {
                 self.deadman.heartbeat();
+                Self::follow(state);
                 self.check(state, now);
             }
             WatchdogMsg::Range(_) => state.watch.heard("ultrasonic", now),

@@ -135,6 +135,10 @@ pub fn describe() {
         "Sensor reads that failed; the driver published nothing for them."
     );
     describe_gauge!(PROCESS_RSS, Unit::Bytes, "Resident memory size in bytes.");
+    describe_gauge!(
+        crate::core::metrics::CONFIG_GENERATION,
+        "The config generation in force: 1 at start, one more per reload or rollback."
+    );
     describe_counter!(
         crate::core::metrics::RECORDER_WRITE_ERRORS,
         "Failed flight-recorder writes; the first one turns recording off for the run."

@@ -8,6 +8,7 @@
 
 pub mod text;
 
+use crate::config::reload::Generation;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -18,11 +19,13 @@ use serde::Serialize;
 use crate::services::analytics::model::AnalyticsReport;
 use crate::services::analytics::AnalyticsHandle;
 
-/// The tree dump: DESIGN.md's tree JSON (`pid`, `uptime_s`, `root`) with the error
-/// analytics beside them under `analytics`. The SIGUSR1 dump writes it and `GET /tree`
-/// serves it.
+/// The tree dump: DESIGN.md's tree JSON (`config_generation` first, then `pid`,
+/// `uptime_s`, `root`) with the error analytics beside them under `analytics`. The
+/// SIGUSR1 dump writes it and `GET /tree` serves it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TreeDocument {
+    /// The config generation in force (1 at start; see `config::reload::Generation`).
+    pub config_generation: u64,
     /// `pid`, `uptime_s` and `root`, flattened to the top level.
     #[serde(flatten)]
     pub tree: TreeSnapshot,
@@ -31,8 +34,13 @@ pub struct TreeDocument {
 }
 
 /// Builds the tree document from a snapshot of the tree and the run's analytics.
-pub fn tree_document(snapshot: TreeSnapshot, analytics: &AnalyticsHandle) -> TreeDocument {
+pub fn tree_document(
+    snapshot: TreeSnapshot,
+    analytics: &AnalyticsHandle,
+    generation: &Generation,
+) -> TreeDocument {
     TreeDocument {
+        config_generation: generation.get(),
         tree: snapshot,
         analytics: analytics.report(),
     }
@@ -56,6 +64,8 @@ pub struct TreeService {
     pub analytics: AnalyticsHandle,
     /// Where the JSON goes.
     pub path: PathBuf,
+    /// The run's config generation, at the top of each dump.
+    pub generation: Generation,
 }
 
 /// Writes `json` to `path` atomically (temp file, then rename).
@@ -74,7 +84,7 @@ impl TreeService {
             .ok_or("the tree has not finished starting")?;
         let snapshot = view.snapshot();
         tracing::info!("actor tree:\n{}", snapshot.root);
-        let document = tree_document(snapshot, &self.analytics);
+        let document = tree_document(snapshot, &self.analytics, &self.generation);
         let json = serde_json::to_vec_pretty(&document).map_err(|e| e.to_string())?;
         let path = self.path.clone();
         let written = path.clone();

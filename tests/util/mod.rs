@@ -185,6 +185,7 @@ pub fn assert_node_schema(node: &serde_json::Value) {
 
 /// Asserts DESIGN.md's top-level tree JSON, plus the error analytics beside it.
 pub fn assert_tree_schema(tree: &serde_json::Value) {
+    assert!(tree["config_generation"].is_u64(), "{tree}");
     assert!(tree["pid"].is_u64(), "{tree}");
     assert!(tree["uptime_s"].is_f64());
     assert_eq!(tree["root"]["path"], "root");
@@ -194,7 +195,7 @@ pub fn assert_tree_schema(tree: &serde_json::Value) {
         .expect("tree is an object")
         .keys()
         .collect();
-    assert_eq!(keys.len(), 4, "top-level keys: {keys:?}");
+    assert_eq!(keys.len(), 5, "top-level keys: {keys:?}");
     assert_analytics_schema(&tree["analytics"]);
 }
 

@@ -47,6 +47,8 @@ pub(crate) struct Governed {
     baseline: Option<Baseline>,
     /// Since when the child has been stuck (see [`Resource::Stall`]), while it is.
     stuck_since: Option<Instant>,
+    /// The [`LiveQuotas`](super::LiveQuotas) version last looked at (0: none yet).
+    live_seen: u64,
 }
 
 impl Governed {
@@ -58,6 +60,7 @@ impl Governed {
             history: History::new(HISTORY),
             baseline: None,
             stuck_since: None,
+            live_seen: 0,
         }
     }
 
@@ -90,13 +93,18 @@ impl Governed {
     /// before it (a long gap between samples is the runtime's stall, not the child's);
     /// each further one adds the time since. Progress, an empty mailbox or a closed gate
     /// ends it.
+    ///
+    /// First, if the tree's [`LiveQuotas`](super::LiveQuotas) changed since the last
+    /// look, the child at `path` adopts the group set for it there, if any.
     pub(crate) fn sample(
         &mut self,
+        path: &str,
         counters: &Counters,
         now: Instant,
         interval: Duration,
         pressure: &Pressure,
     ) -> Option<(Decision, Usage)> {
+        self.adopt_live(path, pressure);
         let min_window = interval / 2;
         if let Some(b) = &self.baseline {
             if now.saturating_duration_since(b.at) < min_window {
@@ -146,6 +154,26 @@ impl Governed {
             &decision,
         ));
         Some((decision, usage))
+    }
+}
+
+impl Governed {
+    /// Adopts the group the tree's live table sets for `path`, when the table changed
+    /// since the last look.
+    fn adopt_live(&mut self, path: &str, pressure: &Pressure) {
+        let live = pressure.live();
+        let version = live.version();
+        if version == self.live_seen {
+            return;
+        }
+        self.live_seen = version;
+        if let Some((name, group)) = live.get(path) {
+            if name != self.group_name || group != self.group {
+                tracing::info!(%path, group = %name, "quota group changed live");
+            }
+            self.group_name = name;
+            self.group = group;
+        }
     }
 }
 
@@ -212,7 +240,7 @@ mod tests {
     ) -> (f64, Option<Action>) {
         c.set_counts(sent, handled);
         let now = t0 + Duration::from_millis(ms);
-        let out = g.sample(c, now, TICK, &Pressure::default());
+        let out = g.sample("root/x", c, now, TICK, &Pressure::default());
         let stall = g
             .stuck_since
             .map_or(0.0, |s| now.saturating_duration_since(s).as_secs_f64());
@@ -274,6 +302,37 @@ mod tests {
                 assert_eq!(action, None, "{name} at {ms} ms");
             }
         }
+    }
+
+    #[test]
+    fn a_live_group_is_adopted_at_the_next_sample_and_after_a_restart() {
+        let pressure = Pressure::default();
+        let mut g = Governed::new("lightweight".into(), QuotaGroup::lightweight());
+        let (c, t0) = (Counters::default(), Instant::now());
+        // A group that restarts at 1 message per second.
+        let mut tight = QuotaGroup::lightweight();
+        tight.rate = Some(crate::quota::Limits::midway(0.5, 1.0));
+        tight.hard_action = crate::quota::HardAction::Restart;
+        pressure.live().set("root/other", "tight", tight.clone());
+        c.set_counts(0, 0);
+        assert!(g.sample("root/x", &c, t0, TICK, &pressure).is_none());
+        assert_eq!(
+            g.group_name, "lightweight",
+            "another path's entry changes nothing"
+        );
+        pressure.live().set("root/x", "tight", tight);
+        c.set_counts(10, 10);
+        let (d, _) = g
+            .sample("root/x", &c, t0 + TICK, TICK, &pressure)
+            .expect("100 msgs/s is over the new hard limit");
+        assert_eq!(
+            (g.group_name.as_str(), d.action),
+            ("tight", Action::Restart)
+        );
+        // A new child (its supervisor restarted, its spec says lightweight) adopts it too.
+        let mut fresh = Governed::new("lightweight".into(), QuotaGroup::lightweight());
+        assert!(fresh.sample("root/x", &c, t0, TICK, &pressure).is_none());
+        assert_eq!(fresh.group_name, "tight");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{QuotaGroup, Resource};
+use super::{LiveQuotas, QuotaGroup, Resource};
 
 /// How short of resources the machine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
@@ -139,6 +139,7 @@ impl PressurePolicy {
 struct Inner {
     level: AtomicU8,
     policy: PressurePolicy,
+    live: LiveQuotas,
 }
 
 /// The shared pressure level of a tree and the policy that turns it into tighter quotas.
@@ -153,6 +154,7 @@ impl Pressure {
         Self(Arc::new(Inner {
             level: AtomicU8::new(PressureLevel::Normal as u8),
             policy,
+            live: LiveQuotas::default(),
         }))
     }
 
@@ -169,6 +171,12 @@ impl Pressure {
     /// The policy.
     pub fn policy(&self) -> &PressurePolicy {
         &self.0.policy
+    }
+
+    /// The tree's quota groups set at run time ([`LiveQuotas`]): what its supervisors
+    /// enforce besides the level, changed from outside the tree like it.
+    pub fn live(&self) -> &LiveQuotas {
+        &self.0.live
     }
 
     /// `group` (called `name`) as enforced at the current level; `None` when unchanged.

@@ -30,7 +30,13 @@ impl SupervisorState {
             let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
                 continue;
             };
-            let sampled = governed.sample(&c.counters, now, interval, &self.shared.pressure);
+            let sampled = governed.sample(
+                c.path.as_str(),
+                &c.counters,
+                now,
+                interval,
+                &self.shared.pressure,
+            );
             let Some((d, usage)) = sampled else {
                 continue;
             };

@@ -50,6 +50,7 @@ fn endpoint(tree: &Tree, handle: metrics_exporter_prometheus::PrometheusHandle) 
         telemetry: Telemetry::from_handle(handle),
         estops: EStopLatch::default(),
         analytics: AnalyticsHandle::new(Default::default(), crate::core::clock::Clock::start()),
+        generation: crate::config::reload::Generation::new(),
     }
 }
 
@@ -79,12 +80,27 @@ async fn routes_answer_from_the_tree() {
     let tree_json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(tree_json["root"]["children"][0]["path"], "root/idle");
     assert!(tree_json["analytics"].is_object(), "as in the dump: {json}");
+    assert_eq!(tree_json["config_generation"], 1);
+    assert!(
+        json.trim_start()
+            .starts_with("{\n  \"config_generation\": 1,"),
+        "at the top: {json}"
+    );
 
-    for path in ["/health/live", "/health/ready"] {
-        let (status, json) = body(ep.respond(&Method::GET, path)).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {json}");
-        assert_eq!(json, r#"{"ok":true,"reasons":[]}"#);
-    }
+    let (status, json) = body(ep.respond(&Method::GET, "/health/live")).await;
+    assert_eq!(
+        (status, json.as_str()),
+        (StatusCode::OK, r#"{"ok":true,"reasons":[]}"#)
+    );
+    ep.generation.bump();
+    let (status, json) = body(ep.respond(&Method::GET, "/health/ready")).await;
+    assert_eq!(
+        (status, json.as_str()),
+        (
+            StatusCode::OK,
+            r#"{"ok":true,"reasons":[],"config_generation":2}"#
+        )
+    );
     tree.shutdown().await;
 }
 

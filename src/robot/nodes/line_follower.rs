@@ -59,6 +59,12 @@ impl Behaviour for LineFollower {
     fn on_input(&mut self, input: &Line) -> Option<Command> {
         Some(self.on_line(input))
     }
+    fn retune(&mut self, cfg: &BehaviourConfig) {
+        self.cfg = BehaviourConfig {
+            mode: self.cfg.mode,
+            ..*cfg
+        };
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
 use crate::bus::{Bus, Command, Delivery, Drive, EStop, Micros};
+use crate::config::reload::LiveConfig;
 use crate::config::MotionConfig;
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
@@ -77,6 +78,14 @@ impl Motion {
         if e.engaged {
             self.power = 0.0;
         }
+    }
+
+    /// Takes the limits a reload put in force: `max_power` and `ramp_pct_per_s` (the
+    /// loop rate and steering range need a restart). The power now is kept: the ramp
+    /// takes it to a lower limit at the next ticks.
+    pub fn retune(&mut self, cfg: &MotionConfig) {
+        self.cfg.max_power = cfg.max_power;
+        self.cfg.ramp_pct_per_s = cfg.ramp_pct_per_s;
     }
 
     /// Commands and e-stop changes taken so far.
@@ -143,11 +152,15 @@ pub struct MotionActor {
     pub latch: EStopLatch,
     /// The dead-man at the motors, which this controller's stop halts.
     pub deadman: DeadMan,
+    /// The configuration in force: a (re)started controller starts with its limits,
+    /// and takes a reload's at its next tick.
+    pub live: LiveConfig,
 }
 
 /// State of the [`MotionActor`].
 pub struct MotionState {
     motion: Motion,
+    live: LiveConfig,
 }
 
 impl Actor for MotionActor {
@@ -161,6 +174,11 @@ impl Actor for MotionActor {
         _: (),
     ) -> Result<MotionState, ActorProcessingErr> {
         let mut motion = Motion::starting(self.cfg, self.latch.engaged());
+        let mut live = self.live.clone();
+        // A reload since the tree started: this incarnation starts under it.
+        if let Some(config) = live.changed() {
+            motion.retune(&config.motion);
+        }
         // A (re)started controller first tells the actuators to stand still.
         self.bus.drive.publish(motion.step(self.clock.now_us()));
         self.bus
@@ -176,7 +194,7 @@ impl Actor for MotionActor {
             myself,
             MotionMsg::Tick,
         )?;
-        Ok(MotionState { motion })
+        Ok(MotionState { motion, live })
     }
 
     async fn handle(
@@ -189,6 +207,9 @@ impl Actor for MotionActor {
             MotionMsg::Tick(due) => {
                 self.jitter
                     .record(Instant::now().saturating_duration_since(due));
+                if let Some(config) = state.live.changed() {
+                    state.motion.retune(&config.motion);
+                }
                 let out = state.motion.step(self.clock.now_us());
                 self.bus.drive.publish(out);
             }
@@ -262,6 +283,26 @@ mod tests {
             m.on_command(cmd(i * 20_000, 100.0, 0.0, false));
         }
         assert_eq!(last.left, 60.0, "power clamped to max_power");
+    }
+
+    #[test]
+    fn retuned_limits_take_the_power_down_by_the_new_ramp() {
+        let mut m = Motion::new(cfg());
+        for i in 0..20 {
+            m.on_command(cmd(i * 20_000, 100.0, 0.0, false));
+            m.step(i * 20_000);
+        }
+        assert_eq!(m.step(400_000).left, 60.0);
+        let mut tighter = cfg();
+        tighter.max_power = 40.0;
+        tighter.ramp_pct_per_s = 500.0;
+        tighter.loop_hz = 10.0;
+        m.retune(&tighter);
+        m.on_command(cmd(420_000, 100.0, 0.0, false));
+        // 500 %/s at the unchanged 50 Hz is 10 % per tick: 60 → 50 → 40, and no lower.
+        assert_eq!(m.step(420_000).left, 50.0);
+        assert_eq!(m.step(440_000).left, 40.0);
+        assert_eq!(m.step(460_000).left, 40.0);
     }
 
     #[test]

@@ -69,6 +69,12 @@ impl Behaviour for ObstacleAvoidance {
     fn on_input(&mut self, input: &Range) -> Option<Command> {
         self.on_range(input)
     }
+    fn retune(&mut self, cfg: &BehaviourConfig) {
+        self.cfg = BehaviourConfig {
+            mode: self.cfg.mode,
+            ..*cfg
+        };
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +96,26 @@ mod tests {
             t_us: 7,
             distance_m: d,
         }
+    }
+
+    #[test]
+    fn retuned_thresholds_apply_and_the_mode_stays() {
+        let mut oa = ObstacleAvoidance::new(cfg(Mode::ObstacleAvoidance), 30.0);
+        assert_eq!(
+            oa.on_range(&at(Some(0.6))).unwrap().power,
+            40.0,
+            "clear at 0.6 m"
+        );
+        let mut wider = cfg(Mode::LineFollowing);
+        wider.avoid_distance_m = 0.8;
+        wider.cruise_power = 20.0;
+        oa.retune(&wider);
+        let c = oa.on_range(&at(Some(0.6))).unwrap();
+        assert_eq!(
+            (c.power, c.urgent),
+            (0.6 * 20.0, false),
+            "avoids, still as itself"
+        );
     }
 
     #[test]

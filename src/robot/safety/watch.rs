@@ -105,6 +105,29 @@ impl Watch {
         }
     }
 
+    /// Takes the limits a reload put in force: each watched sensor's stale limit (by
+    /// name; the watched set itself needs a restart) and the battery thresholds. What
+    /// was heard, and when, is kept. Whether any limit changed.
+    pub fn retune(
+        &mut self,
+        sensors: &[(String, Duration)],
+        battery_low_v: f64,
+        battery_hysteresis_v: f64,
+    ) -> bool {
+        let mut changed = false;
+        for (name, _, silence) in &mut self.sensors {
+            if let Some((_, limit)) = sensors.iter().find(|(n, _)| n == name) {
+                changed |= silence.limit != *limit;
+                silence.limit = *limit;
+            }
+        }
+        changed |= self.battery_low_v != battery_low_v
+            || self.battery_hysteresis_v != battery_hysteresis_v;
+        self.battery_low_v = battery_low_v;
+        self.battery_hysteresis_v = battery_hysteresis_v;
+        changed
+    }
+
     /// A valid reading of sensor `name` arrived at `now`.
     pub fn heard(&mut self, name: &str, now: Instant) {
         if let Some((_, _, s)) = self.sensors.iter_mut().find(|s| s.0 == name) {
@@ -235,6 +258,28 @@ mod tests {
         );
         assert_eq!(finding(&w, t0, keys::BATTERY), Finding::Unknown);
         assert_eq!(finding(&w, t0, keys::TEMPERATURE), Finding::Unknown);
+    }
+
+    #[test]
+    fn retuned_limits_apply_to_what_was_heard_and_say_whether_they_changed() {
+        let t0 = Instant::now();
+        let mut w = watch(t0);
+        w.heard("ultrasonic", t0);
+        w.battery(6.2);
+        assert!(matches!(finding(&w, t0, keys::BATTERY), Finding::Holds(_)));
+        let longer = [("ultrasonic".to_string(), Duration::from_millis(200))];
+        assert!(w.retune(&longer, 6.0, 0.1));
+        assert!(
+            !w.retune(&longer, 6.0, 0.1),
+            "the same limits change nothing"
+        );
+        // 6.2 V is above the new 6.0 + 0.1 V; 100 ms of silence is within 200 ms.
+        assert_eq!(finding(&w, t0, keys::BATTERY), Finding::Clear);
+        let later = t0 + Duration::from_millis(100);
+        assert_eq!(
+            finding(&w, later, &keys::stale("ultrasonic")),
+            Finding::Clear
+        );
     }
 
     #[test]

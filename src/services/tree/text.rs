@@ -23,7 +23,12 @@ pub fn render(json: &str) -> Result<String, String> {
         .get("uptime_s")
         .and_then(Value::as_f64)
         .unwrap_or_default();
-    let _ = writeln!(out, "pid {pid}, up {uptime:.1} s");
+    let _ = write!(out, "pid {pid}, up {uptime:.1} s");
+    // Absent from an older nevil's tree: shown when there.
+    if let Some(generation) = doc.get("config_generation").and_then(Value::as_u64) {
+        let _ = write!(out, ", config generation {generation}");
+    }
+    out.push('\n');
     node(&mut out, root, 0)?;
     Ok(out)
 }
@@ -91,6 +96,18 @@ mod tests {
              root (one_for_one) [running] restarts=0\n  \
              motors [restarting] restarts=2 handled=10 mailbox=1 cpu=0.013s mem=1.5 KiB \
              quota=standard:throttled last_exit=\"panic: boom\"\n"
+        );
+    }
+
+    #[test]
+    fn the_config_generation_is_in_the_header_when_there() {
+        let json = r#"{"config_generation": 3, "pid": 7, "uptime_s": 2.5, "root": {
+            "name": "root", "path": "root", "kind": "supervisor", "strategy": "one_for_one",
+            "status": "running", "restarts": 0, "children": []}}"#;
+        let text = render(json).unwrap();
+        assert!(
+            text.starts_with("pid 7, up 2.5 s, config generation 3\n"),
+            "{text}"
         );
     }
 
