@@ -20,7 +20,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = ranging(op);
     }
     let written = serde_json::to_string_pretty(&ops).expect("operations serialise");
-    let back: Vec<Operation> =
-        serde_json::from_str(&written).expect("a written trace reads back");
+    let back: Vec<Operation> = serde_json::from_str(&written).expect("a written trace reads back");
     assert_eq!(back, ops);
 });

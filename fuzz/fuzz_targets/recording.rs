@@ -17,7 +17,11 @@ fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let dir = PathBuf::from("/dev/shm");
-        let dir = if dir.is_dir() { dir } else { std::env::temp_dir() };
+        let dir = if dir.is_dir() {
+            dir
+        } else {
+            std::env::temp_dir()
+        };
         dir.join(format!("nevil-fuzz-recording-{}.rec", std::process::id()))
     })
 }
@@ -30,7 +34,10 @@ fn config() -> &'static Config {
 fuzz_target!(|data: &[u8]| {
     let path = scratch();
     std::fs::write(path, data).expect("the scratch file is writable");
-    match recording::read(path) {
+    let read = recording::read(path);
+    // Removed each time: nothing is left behind when the process ends.
+    let _ = std::fs::remove_file(path);
+    match read {
         Ok(rec) => {
             assert!(rec.truncated_bytes <= data.len());
             let report = replay(&rec.records, config());
