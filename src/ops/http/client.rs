@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
@@ -25,6 +25,15 @@ pub enum ClientError {
         /// What failed.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The answer's body is larger than [`MAX_BODY`]: not a tree document, and reading
+    /// on would only fill the memory.
+    #[error("{url}: answer larger than {limit} bytes")]
+    TooLarge {
+        /// The URL given.
+        url: String,
+        /// The most it reads.
+        limit: usize,
+    },
     /// No answer within the timeout.
     #[error("{url}: no answer within {0:?}", .timeout)]
     Timeout {
@@ -34,6 +43,11 @@ pub enum ClientError {
         timeout: Duration,
     },
 }
+
+/// The largest body [`get`] reads: a `/tree` document holds under a kilobyte per
+/// actor, so this is tens of thousands of actors. A server that sends more (hostile or
+/// broken) gets an error, not all of the memory.
+pub const MAX_BODY: usize = 16 << 20;
 
 /// `base` with `/tree` appended unless it names a path already.
 pub fn tree_url(base: &str) -> String {
@@ -49,8 +63,17 @@ pub fn tree_url(base: &str) -> String {
 ///
 /// # Errors
 ///
-/// [`ClientError`] naming the URL.
+/// [`ClientError`] naming the URL; [`ClientError::TooLarge`] for a body over
+/// [`MAX_BODY`].
 pub async fn get(url: &str, timeout: Duration) -> Result<(u16, String), ClientError> {
+    get_limited(url, timeout, MAX_BODY).await
+}
+
+async fn get_limited(
+    url: &str,
+    timeout: Duration,
+    limit: usize,
+) -> Result<(u16, String), ClientError> {
     let bad = |why| ClientError::Url {
         url: url.to_string(),
         why,
@@ -86,11 +109,19 @@ pub async fn get(url: &str, timeout: Duration) -> Result<(u16, String), ClientEr
             .await
             .map_err(|e| io(e.into()))?;
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
+        let body = Limited::new(response.into_body(), limit)
             .collect()
             .await
-            .map_err(|e| io(e.into()))?
+            .map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    ClientError::TooLarge {
+                        url: url.to_string(),
+                        limit,
+                    }
+                } else {
+                    io(e)
+                }
+            })?
             .to_bytes();
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     };
@@ -129,6 +160,36 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("no host"), "{e}");
+    }
+
+    /// Found reviewing `nevil tree`'s input for fuzzing: the body was collected whole,
+    /// so a server streaming without end filled the memory.
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_an_error_not_an_allocation() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/tree", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).await.unwrap();
+            let head = "HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n";
+            stream.write_all(head.as_bytes()).await.unwrap();
+            // The client may hang up once it has had enough.
+            let _ = stream.write_all(&[b' '; 4096]).await;
+        });
+        let e = get_limited(&url, Duration::from_secs(30), 1024)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ClientError::TooLarge { limit: 1024, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("{url}: answer larger than 1024 bytes")
+        );
+        server.await.unwrap();
     }
 
     #[tokio::test]
