@@ -28,5 +28,5 @@ mod lifecycle;
 mod report;
 
 pub use drills::{check_drills, DrillTargetError, FiredDrill};
-pub use lifecycle::{AppError, Devices, Robot, RunOptions};
+pub use lifecycle::{AppError, Devices, ExtraWorkers, Robot, RunOptions};
 pub use report::RunReport;

@@ -22,6 +22,7 @@ async fn robot(inject: &[&str]) -> (Config, Robot) {
         record: None,
         inject: inject.iter().map(|s| s.parse().unwrap()).collect(),
         loop_timer: Timer::Tokio,
+        ..RunOptions::default()
     };
     let robot = Robot::start(&config, devices, clock, &opts).await.unwrap();
     (config, robot)

@@ -68,6 +68,21 @@ pub struct RunOptions {
     pub inject: Vec<Injection>,
     /// What drives the control loop.
     pub loop_timer: crate::core::ticker::Timer,
+    /// Workers added after the `management` group's own (the soak's probe).
+    pub extra: ExtraWorkers,
+}
+
+/// Workers a caller adds to the `management` group, after its own: `nevil soak` adds
+/// its suspend/resume probe this way, so the probe lives in the same tree as the robot.
+#[derive(Clone, Default)]
+pub struct ExtraWorkers(pub Vec<ChildSpec>);
+
+impl std::fmt::Debug for ExtraWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(ChildSpec::name))
+            .finish()
+    }
 }
 
 /// Why the robot could not start.

@@ -102,6 +102,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         record: args.record.clone(),
         inject: args.inject.clone(),
         loop_timer: crate::core::ticker::Timer::Precise,
+        ..RunOptions::default()
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {
         Ok(r) => r,
