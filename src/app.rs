@@ -19,13 +19,15 @@
 //!
 //! `layout` says which worker runs where, `lifecycle` starts and stops the
 //! [`Robot`], `report` is what a run did, [`inject`] parses `--inject` and `drills`
-//! resolves and fires it.
+//! resolves and fires it; [`soak`] runs random drills for minutes with the invariants
+//! checked (`nevil soak`).
 
 mod drills;
 pub mod inject;
 mod layout;
 mod lifecycle;
 mod report;
+pub mod soak;
 
 pub use drills::{check_drills, DrillTargetError, FiredDrill};
 pub use lifecycle::{AppError, Devices, ExtraWorkers, Robot, RunOptions};
