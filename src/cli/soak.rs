@@ -2,6 +2,10 @@
 //! A progress line a minute on stderr; at the end the summary on stdout (text, or one
 //! JSON object with `--json`). Exit 0 when every invariant held; 1 with the broken
 //! invariant, the seed and the command that replays it; 2 for bad input.
+//!
+//! Run it without `RUST_BACKTRACE`: with it, every injected panic captures and prints a
+//! backtrace from the panic hook, on the worker thread that panicked — in a debug build,
+//! symbolizing the first one maps ~150 MB of debug info, which the RSS check then sees.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -17,6 +21,12 @@ pub fn main(args: SoakArgs) -> ExitCode {
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+        eprintln!(
+            "nevil soak: warning: RUST_BACKTRACE is set: each injected panic will print a \
+             backtrace, and symbolizing them costs memory the RSS check counts"
+        );
+    }
     let opts = SoakOptions {
         minutes: args.minutes,
         seed,
