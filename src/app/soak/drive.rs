@@ -317,10 +317,13 @@ impl Soak {
                 *self.counts.faults.entry(fault.name()).or_default() += 1;
                 use nevil_actors::Fault as F;
                 if matches!(fault, F::Hang | F::Spin) && stops_motion(target) {
+                    // Only a stop answers it: the dead-man or the watchdog must act within
+                    // the ceiling, whether or not the actor is replaced (the soak's own
+                    // kill at the dwell's end must not pass for a stop).
                     self.pending.push(Trace::Hazard {
                         at_s,
                         what: format!("{fault} injected into {target}"),
-                        key: target.clone(),
+                        key: format!("{fault} {target}"),
                     });
                 }
                 if schedule::is_lasting(Fault::Actor(*fault)) {
@@ -381,6 +384,11 @@ impl Soak {
             }
         }
         self.next_seq = sent;
+        if sent == start {
+            // The probe is between incarnations: no round.
+            self.view.resume(&self.probe_path);
+            return;
+        }
         self.counts.messages += sent - start;
         self.round = Some(ProbeRound {
             sent: start..sent,
