@@ -19,7 +19,7 @@ use crate::app::inject::Fault;
 use crate::app::{AppError, Devices, ExtraWorkers, Robot, RunOptions};
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
-use crate::hw::sim::{Sim, SimSensor};
+use crate::hw::sim::{DriveCommand, Sim, SimSensor};
 use crate::services::telemetry::ProcessStats;
 
 /// How often the loop looks: steps and endings fire on this grid.
@@ -189,6 +189,33 @@ struct Soak {
     next_seq: u64,
     counts: Counts,
     violation: Option<Violation>,
+}
+
+/// Invariant `clean_exit`: the root did not give up during the soak (`gave_up`), the
+/// tree's shutdown ended normally (`exit`), and the motors' last command, after the
+/// shutdown, is zero.
+///
+/// # Errors
+///
+/// The first of those that does not hold.
+fn check_exit(
+    gave_up: Option<&nevil_actors::ExitReason>,
+    exit: &nevil_actors::ExitReason,
+    last_drive: Option<DriveCommand>,
+) -> Result<(), String> {
+    if let Some(reason) = gave_up {
+        return Err(format!("the root supervisor gave up: {reason}"));
+    }
+    if exit.is_abnormal() {
+        return Err(format!("the tree ended abnormally: {exit}"));
+    }
+    match last_drive {
+        Some(d) if d.left != 0.0 || d.right != 0.0 => Err(format!(
+            "the motors are still powered after the shutdown: left {} %, right {} % since {:.3} s",
+            d.left, d.right, d.at_s
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the exit of the actor at `path` (a worker, or a group supervisor taking its
@@ -506,31 +533,15 @@ impl Soak {
         }
     }
 
-    /// The end's own checks: the root did not give up, the tree stopped cleanly, and
-    /// the motors are at zero after the shutdown.
+    /// The end's own checks ([`check_exit`]).
     fn finish(
         &mut self,
         gave_up: Option<nevil_actors::ExitReason>,
         exit: &nevil_actors::ExitReason,
     ) {
-        if let Some(reason) = gave_up {
-            self.fail(
-                invariant::CLEAN_EXIT,
-                format!("the root supervisor gave up: {reason}"),
-            );
-        }
-        if exit.is_abnormal() {
-            self.fail(
-                invariant::CLEAN_EXIT,
-                format!("the tree ended abnormally: {exit}"),
-            );
-        }
         let last = self.sim.report().last_drive;
-        if last.is_some_and(|d| d.left != 0.0 || d.right != 0.0) {
-            self.fail(
-                invariant::CLEAN_EXIT,
-                format!("the motors are still powered after the shutdown: {last:?}"),
-            );
+        if let Err(e) = check_exit(gave_up.as_ref(), exit, last) {
+            self.fail(invariant::CLEAN_EXIT, e);
         }
     }
 
@@ -566,6 +577,47 @@ impl Soak {
             warmup_peak_rss_bytes: self.rss.warmup_peak(),
             rss_bound_bytes: self.rss.bound(),
             exit: exit.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nevil_actors::ExitReason;
+
+    #[test]
+    fn a_clean_exit_holds_and_anything_else_fails() {
+        let stopped = DriveCommand {
+            left: 0.0,
+            right: 0.0,
+            at_s: 9.0,
+        };
+        check_exit(None, &ExitReason::Normal, Some(stopped)).unwrap();
+        check_exit(None, &ExitReason::Shutdown, None).unwrap();
+        let gave_up = ExitReason::Error("root: restart intensity exceeded".into());
+        let e = check_exit(Some(&gave_up), &gave_up, Some(stopped)).unwrap_err();
+        assert!(e.starts_with("the root supervisor gave up: "), "{e}");
+        let e = check_exit(None, &ExitReason::Killed, Some(stopped)).unwrap_err();
+        assert!(e.starts_with("the tree ended abnormally"), "{e}");
+        let moving = DriveCommand {
+            left: 20.0,
+            ..stopped
+        };
+        let e = check_exit(None, &ExitReason::Normal, Some(moving)).unwrap_err();
+        assert!(
+            e.contains("still powered after the shutdown: left 20 %"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_motion_path_is_the_motors_steering_controller_and_watchdog() {
+        for path in ["root/drivers/motors", "root/control/motion", "root/drivers"] {
+            assert!(stops_motion(path), "{path}");
+        }
+        for path in ["root/drivers/ultrasonic", "root/management", "root"] {
+            assert!(!stops_motion(path), "{path}");
         }
     }
 }
