@@ -30,8 +30,10 @@ pub const DWELL_MIN: Duration = Duration::from_millis(200);
 pub const DWELL_MAX: Duration = Duration::from_millis(1000);
 /// The fewest messages of one probe round.
 pub const PROBE_MIN: u32 = 10;
-/// The most messages of one probe round.
-pub const PROBE_MAX: u32 = 200;
+/// The most messages of one probe round: the burst of the probe's quota group
+/// (standard: mailbox 64 / 96 / 128), so a round tests the gate and not the quota — at
+/// the hard limit the quota restarts the probe, and its mailbox goes with it.
+pub const PROBE_MAX: u32 = 96;
 
 /// The sensor drivers, which `unplug` applies to.
 pub const SENSORS: [&str; 3] = ["ultrasonic", "grayscale", "battery"];
