@@ -19,8 +19,9 @@
 //!
 //! `layout` says which worker runs where, `lifecycle` starts and stops the
 //! [`Robot`], `report` is what a run did, [`inject`] parses `--inject` and `drills`
-//! resolves and fires it, and [`reload`] reloads the config on SIGHUP (with probation
-//! and rollback).
+//! resolves and fires it, [`reload`] reloads the config on SIGHUP (with probation
+//! and rollback), and [`soak`] runs random drills for minutes with the invariants
+//! checked (`nevil soak`).
 
 mod drills;
 pub mod inject;
@@ -28,7 +29,8 @@ mod layout;
 mod lifecycle;
 pub mod reload;
 mod report;
+pub mod soak;
 
 pub use drills::{check_drills, DrillTargetError, FiredDrill};
-pub use lifecycle::{AppError, Devices, Robot, RunOptions};
+pub use lifecycle::{AppError, Devices, ExtraWorkers, Robot, RunOptions};
 pub use report::RunReport;

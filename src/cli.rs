@@ -1,5 +1,5 @@
 //! The command line: one module per subcommand (`run`, `check-config`, `tree`, `bench`,
-//! `hw-check`, `hw-stop`, `replay`, `audit`), each with a `main` that maps its outcome to the exit
+//! `hw-check`, `hw-stop`, `replay`, `soak`, `audit`), each with a `main` that maps its outcome to the exit
 //! code: 0 success, 1 the robot failed (hardware, escalation, replay mismatch), 2 bad
 //! input (arguments, config, drill, recording).
 
@@ -12,12 +12,15 @@ pub mod hw_stop;
 pub mod logging;
 pub mod replay;
 pub mod run;
+pub mod soak;
 pub mod tree;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-pub use args::{AuditCommand, Cli, Command, HwArgs, LogFormat, RunArgs, MAX_RUN_DURATION_S};
+pub use args::{
+    AuditCommand, Cli, Command, HwArgs, LogFormat, RunArgs, SoakArgs, MAX_RUN_DURATION_S,
+};
 
 use crate::config::Config;
 
@@ -29,6 +32,8 @@ pub fn main(cli: Cli) -> ExitCode {
     // The bench restarts actors thousands of times: log only errors unless asked.
     let level = match cli.command {
         Command::Bench { .. } => "error",
+        // The soak's faults are logged by the hundred; its own lines say what matters.
+        Command::Soak(_) => "error",
         _ => "info",
     };
     logging::init(cli.log_format, level);
@@ -39,6 +44,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::HwStop(a) => hw_stop::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
         Command::Replay { file, config, json } => replay::main(&file, config.as_deref(), json),
         Command::Bench { json } => bench::main(json),
+        Command::Soak(args) => soak::main(args),
         Command::Tree { url, json } => tree::main(&url, json),
         Command::Audit {
             command: AuditCommand::Verify { path },

@@ -172,6 +172,7 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
         );
         management.push(worker("recorder", recorder, || RecorderMsg::Noop));
     }
+    management.extend(opts.extra.0.iter().cloned());
     let drivers = vec![
         worker(
             "ultrasonic",

@@ -77,6 +77,21 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
     /// Sets the log filter when a reload changes `log.level`.
     pub log_filter: Option<LogFilter>,
+    /// Workers added after the `management` group's own (the soak's probe).
+    pub extra: ExtraWorkers,
+}
+
+/// Workers a caller adds to the `management` group, after its own: `nevil soak` adds
+/// its suspend/resume probe this way, so the probe lives in the same tree as the robot.
+#[derive(Clone, Default)]
+pub struct ExtraWorkers(pub Vec<ChildSpec>);
+
+impl std::fmt::Debug for ExtraWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(ChildSpec::name))
+            .finish()
+    }
 }
 
 /// Why the robot could not start.

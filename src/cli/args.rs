@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chaos soak: random faults, suspensions and e-stops on the simulated robot for
+    /// minutes, with the invariants checked; exit 0 if all held, 1 naming the broken one.
+    Soak(SoakArgs),
     /// Feed a flight recording back through the nodes and check the motor commands.
     Replay {
         /// The recording (written by `run --record`).
@@ -123,6 +126,40 @@ pub struct RunArgs {
     pub listen: Option<String>,
 }
 
+/// Options of `nevil soak`.
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// How long, in minutes (fractions allowed: 0.5 is 30 s).
+    #[arg(long, value_parser = parse_minutes)]
+    pub minutes: f64,
+    /// The schedule's seed: the same seed plays the same faults at the same times
+    /// [default: a random one, printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (a simulated robot); the embedded default otherwise.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The longest soak: one day, in minutes.
+pub const MAX_SOAK_MINUTES: f64 = 1440.0;
+
+/// Parses `--minutes M`: a finite number > 0 and at most [`MAX_SOAK_MINUTES`].
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    let minutes: f64 = s
+        .parse()
+        .map_err(|_| format!("--minutes {s:?} is not a number of minutes"))?;
+    if !(minutes > 0.0 && minutes <= MAX_SOAK_MINUTES) {
+        return Err(format!(
+            "--minutes must be > 0 and at most {MAX_SOAK_MINUTES} (one day) (is {s})"
+        ));
+    }
+    Ok(minutes)
+}
+
 /// The longest `run --duration`: 30 days, in seconds.
 pub const MAX_RUN_DURATION_S: f64 = 30.0 * 86_400.0;
 
@@ -179,5 +216,21 @@ mod tests {
         }
         let e = parse_duration("soon").unwrap_err();
         assert_eq!(e, "--duration \"soon\" is not a number of seconds");
+    }
+
+    #[test]
+    fn soak_minutes_must_be_finite_positive_and_bounded() {
+        assert_eq!(parse_minutes("0.5"), Ok(0.5));
+        assert_eq!(parse_minutes("1440"), Ok(1440.0));
+        for bad in ["0", "-1", "inf", "NaN", "1440.5"] {
+            let e = parse_minutes(bad).unwrap_err();
+            assert!(
+                e.starts_with("--minutes must be > 0 and at most 1440"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(parse_minutes("long")
+            .unwrap_err()
+            .contains("not a number of minutes"));
     }
 }

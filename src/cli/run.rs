@@ -155,6 +155,7 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         loop_timer: crate::core::ticker::Timer::Precise,
         config_path: args.config.clone(),
         log_filter: Some(LogFilter(Arc::new(super::logging::set_filter))),
+        ..RunOptions::default()
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {
         Ok(r) => r,
