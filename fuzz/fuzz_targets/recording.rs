@@ -1,30 +1,17 @@
-//! The flight recording decoder, as `nevil replay` runs it: the bytes become a file,
-//! the file is read ([`nevil::services::recorder::recording::read`]) and whatever decodes
-//! is replayed through the default config's nodes. Neither may panic, abort or allocate
-//! from a length field it has not checked: a hostile file gets an error.
+//! The flight recording decoder, as `nevil replay` runs it: the bytes are streamed through
+//! [`nevil::services::recorder::recording::Reader`] one record at a time and every record
+//! that decodes is fed to the [`nevil::cli::replay::Replayer`] of the default config.
+//! Neither may panic, abort or allocate from a length field it has not checked: a
+//! hostile file gets an error naming it and the byte.
 #![no_main]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use nevil::cli::replay::replay;
+use nevil::cli::replay::Replayer;
 use nevil::config::Config;
-use nevil::services::recorder::recording;
-
-/// One scratch file per fuzzing process (in RAM where there is a /dev/shm).
-fn scratch() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = PathBuf::from("/dev/shm");
-        let dir = if dir.is_dir() {
-            dir
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("nevil-fuzz-recording-{}.rec", std::process::id()))
-    })
-}
+use nevil::services::recorder::recording::Reader;
 
 fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -32,22 +19,25 @@ fn config() -> &'static Config {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let path = scratch();
-    std::fs::write(path, data).expect("the scratch file is writable");
-    let read = recording::read(path);
-    // Removed each time: nothing is left behind when the process ends.
-    let _ = std::fs::remove_file(path);
-    match read {
-        Ok(rec) => {
-            assert!(rec.truncated_bytes <= data.len());
-            let report = replay(&rec.records, config());
-            assert_eq!(report.records, rec.records.len());
-            assert!(report.commands_matched <= report.commands_checked);
-            assert!(report.drives_matched <= report.drives_checked);
-        }
-        Err(e) => {
-            // The error names the file.
-            assert!(e.to_string().contains(&*path.to_string_lossy()), "{e}");
+    let name = Path::new("fuzz.rec");
+    let mut reader = Reader::named(data, name);
+    let mut replayer = Replayer::new(config());
+    loop {
+        match reader.next_record() {
+            Ok(Some(record)) => replayer.feed(record),
+            Ok(None) => break,
+            Err(e) => {
+                // The error names the file; nothing before it was lost.
+                assert!(e.to_string().contains("fuzz.rec"), "{e}");
+                return;
+            }
         }
     }
+    assert!(reader.truncated_bytes() <= data.len() as u64);
+    assert!(reader.offset() + reader.truncated_bytes() <= data.len() as u64);
+    let records = replayer.records();
+    let report = replayer.finish();
+    assert_eq!(report.records, records);
+    assert!(report.commands_matched <= report.commands_checked);
+    assert!(report.drives_matched <= report.drives_checked);
 });
