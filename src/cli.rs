@@ -60,6 +60,19 @@ fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
     })
 }
 
+/// The multi-threaded runtime a robot runs on (`runtime.worker_threads` workers), for
+/// `run` and `soak`; exit 1 naming `command` if it cannot start.
+fn robot_runtime(command: &str, config: &Config) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.runtime.worker_threads)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("{command}: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// Runs `future` to completion on a current-thread runtime, for a one-shot
 /// subcommand; exit 1 naming `command` if the runtime cannot start.
 fn block_on<F: std::future::Future>(command: &str, future: F) -> Result<F::Output, ExitCode> {

@@ -60,16 +60,9 @@ pub fn main(args: RunArgs) -> ExitCode {
             timeout: config.http.timeout(),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.runtime.worker_threads)
-        .enable_all()
-        .build();
-    let runtime = match runtime {
+    let runtime = match super::robot_runtime("nevil", &config) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("nevil: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(run_robot(config, args, http))
 }

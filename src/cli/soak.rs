@@ -36,16 +36,9 @@ pub fn main(args: SoakArgs) -> ExitCode {
         args.minutes,
         Summary::replay_command(args.minutes, seed)
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.runtime.worker_threads)
-        .enable_all()
-        .build();
-    let runtime = match runtime {
+    let runtime = match super::robot_runtime("nevil soak", &config) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("nevil soak: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let minutes = args.minutes;
     let summary = runtime.block_on(soak(&config, opts, |p| {
