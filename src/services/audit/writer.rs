@@ -38,12 +38,10 @@ pub enum AuditError {
     Thread(io::Error),
 }
 
-/// `path` with `.n` appended (`audit.jsonl.1`).
-pub fn rotated(path: &Path, n: u32) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
-}
+/// `path` with `.n` appended (`audit.jsonl.1`): the flight recorder's naming and
+/// rotation, shared.
+pub use crate::services::recorder::recording::rotated;
+use crate::services::recorder::recording::{rotate, sync_dir};
 
 /// An open trail: the current file and where the chain stands.
 pub struct Trail {
@@ -131,29 +129,15 @@ impl Trail {
 
     fn rotate(&mut self) -> io::Result<()> {
         self.file.sync_all()?;
-        let path = &self.path;
-        if self.keep_files == 0 {
-            std::fs::remove_file(path)?;
-        } else {
-            let oldest = rotated(path, self.keep_files);
-            if oldest.exists() {
-                std::fs::remove_file(&oldest)?;
-            }
-            for n in (1..self.keep_files).rev() {
-                let from = rotated(path, n);
-                if from.exists() {
-                    std::fs::rename(&from, rotated(path, n + 1))?;
-                }
-            }
-            std::fs::rename(path, rotated(path, 1))?;
-        }
-        self.file = OpenOptions::new().append(true).create(true).open(path)?;
+        rotate(&self.path, self.keep_files)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
         self.size = 0;
         // The renames and the new file survive a power cut only once the directory is
         // on disk too.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
+        sync_dir(&self.path)?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use bincode::{Decode, Encode};
 
 mod writer;
-pub use writer::{rotated, Writer};
+pub use writer::{rotate, rotated, sync_dir, Writer};
 
 use crate::bus::{Battery, Command, Drive, EStop, Line, Range};
 

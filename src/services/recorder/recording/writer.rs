@@ -178,7 +178,7 @@ fn start_file(path: &Path) -> io::Result<(BufWriter<File>, u64)> {
 
 /// Syncs the directory holding `path`, so a file created or renamed in it survives a
 /// power cut.
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -193,7 +193,10 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn rotate(path: &Path, keep: u32) -> io::Result<()> {
+/// Shifts `FILE.1` … `FILE.keep-1` up by one (dropping `FILE.keep`) and renames `path`
+/// to `FILE.1`; with `keep` 0 it removes `path`. The flight recorder and the audit
+/// trail rotate this way.
+pub fn rotate(path: &Path, keep: u32) -> io::Result<()> {
     if keep == 0 {
         return std::fs::remove_file(path);
     }
