@@ -11,6 +11,7 @@
 //! simulated robot, embedded in the binary.
 
 pub mod monitor;
+pub mod placement;
 pub mod reload;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use nevil_actors::{Problem, Problems};
 use serde::Deserialize;
 
 pub use monitor::MonitorConfig;
+pub use placement::{Placement, PlacementConfig};
 pub use reload::{LogConfig, ReloadConfig};
 
 /// `config/default.toml`, embedded: the simulated robot.
@@ -75,6 +77,9 @@ pub struct Config {
     /// The log filter, which a reload may change.
     #[serde(default)]
     pub log: LogConfig,
+    /// Where each supervisor group runs ([`placement`]).
+    #[serde(default)]
+    pub placement: PlacementConfig,
 }
 
 /// `[robot]`: which hardware backend runs the robot.
@@ -815,6 +820,7 @@ impl Config {
         self.picarx.check("picarx", &mut p);
         self.reload.check(&mut p);
         self.log.check(&mut p);
+        self.placement.check(&mut p);
         p.0
     }
 }

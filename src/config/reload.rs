@@ -157,6 +157,7 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         picarx,
         reload,
         log,
+        placement,
     } = new;
     d.restart("robot.backend", robot.backend != old.robot.backend);
     for ((name, s), (_, o)) in drivers.sensors().into_iter().zip(old.drivers.sensors()) {
@@ -248,6 +249,15 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         reload.probation_s != old.reload.probation_s,
     );
     d.live("log.level", log.level != old.log.level);
+    // A group moves between processes only with a restart of the robot.
+    let groups: std::collections::BTreeSet<_> =
+        placement.0.keys().chain(old.placement.0.keys()).collect();
+    for g in groups {
+        d.restart(
+            format!("placement.{g}"),
+            placement.of(g) != old.placement.of(g),
+        );
+    }
     diff
 }
 
