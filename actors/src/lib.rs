@@ -72,6 +72,7 @@ compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot cat
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod external;
 pub mod fault;
 pub mod introspect;
 pub mod managed;
@@ -84,6 +85,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
+pub use external::{External, Placement, Subtree};
 pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};

@@ -180,9 +180,21 @@ impl TreeView {
     /// # Errors
     ///
     /// [`InjectError`]: `target` names a supervisor or nothing, the worker is not running
-    /// now, or a flood on a worker whose spec has none ([`ChildSpec::flood`]).
+    /// now, a flood on a worker whose spec has none ([`ChildSpec::flood`]), or a worker
+    /// of a group in another process whose process did not take the fault
+    /// ([`External::inject`](crate::External::inject), which carries it out there).
     pub async fn inject(&self, target: &str, fault: Fault) -> Result<ActorPath, InjectError> {
         let path = self.resolve(target)?;
+        // A worker of a group in another process: its process carries the fault out.
+        if let Some(external) = crate::external::owner_of(&path, |p| self.counters(p)) {
+            return match external.inject(&path, fault) {
+                Ok(()) => Ok(path),
+                Err(reason) => Err(InjectError::External {
+                    path: path.to_string(),
+                    reason,
+                }),
+            };
+        }
         let not_running = || InjectError::NotRunning {
             path: path.to_string(),
         };
