@@ -571,6 +571,9 @@ impl Actor for Flooder {
 }
 
 #[cfg(test)]
+mod busy_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

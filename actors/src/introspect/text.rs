@@ -160,8 +160,11 @@ impl NodeSnapshot {
     /// its parent (`parent`), and is not placed in process.
     pub fn placement_line(&self, parent: Option<u32>) -> Option<(&str, u32, Option<&str>)> {
         let moved = parent.is_some_and(|p| p != self.pid);
-        (moved && self.placement != crate::Placement::IN_PROCESS)
-            .then(|| (self.placement.as_str(), self.pid, self.isolation.as_deref()))
+        (moved && self.placement != crate::Placement::IN_PROCESS).then_some((
+            self.placement.as_str(),
+            self.pid,
+            self.isolation.as_deref(),
+        ))
     }
 }
 
