@@ -25,7 +25,9 @@
 //!
 //! A restarted incarnation starts without an external until it attaches one again.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -116,19 +118,54 @@ pub fn attach(external: Arc<dyn External>) -> bool {
 
 /// A worker's attached [`External`], in its counters: read at samples and snapshots only,
 /// never on the message path.
+///
+/// Eight bytes, so that every worker's counters stay within their cache lines (a
+/// `Mutex<Option<Arc<dyn External>>>` there made each 64 B larger): a key into a
+/// process-wide table of the few externals attached, `0` for none — which is all most
+/// workers ever read, without a lock.
 #[derive(Default)]
-pub(crate) struct Slot(Mutex<Option<Arc<dyn External>>>);
+pub(crate) struct Slot(AtomicU64);
+
+/// The externals attached now, by slot key.
+static ATTACHED: Mutex<BTreeMap<u64, Arc<dyn External>>> = Mutex::new(BTreeMap::new());
+/// The next slot key (0 is none).
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+fn attached() -> std::sync::MutexGuard<'static, BTreeMap<u64, Arc<dyn External>>> {
+    ATTACHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl Slot {
     pub(crate) fn get(&self) -> Option<Arc<dyn External>> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        match self.0.load(Ordering::Acquire) {
+            0 => None,
+            key => attached().get(&key).cloned(),
+        }
     }
 
     pub(crate) fn set(&self, external: Option<Arc<dyn External>>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = external;
+        let key = match external {
+            Some(external) => {
+                let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+                attached().insert(key, external);
+                key
+            }
+            None => 0,
+        };
+        match self.0.swap(key, Ordering::AcqRel) {
+            0 => {}
+            old => {
+                attached().remove(&old);
+            }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if *self.0.get_mut() != 0 {
+            self.set(None);
+        }
     }
 }
 
@@ -239,5 +276,74 @@ impl Subtree {
     /// Forgets the tree (its process ended).
     pub fn clear(&self) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl External for Nothing {
+        fn cpu_seconds(&self) -> Option<f64> {
+            None
+        }
+        fn memory_bytes(&self) -> Option<u64> {
+            None
+        }
+        fn suspend(&self) {}
+        fn resume(&self) {}
+        fn throttle(&self, _: f64) {}
+        fn kill(&self) {}
+        fn placement(&self) -> Placement {
+            Placement::in_process()
+        }
+    }
+
+    fn held(key: u64) -> bool {
+        attached().contains_key(&key)
+    }
+
+    #[test]
+    fn a_slot_holds_one_external_and_lets_it_go() {
+        let slot = Slot::default();
+        assert!(slot.get().is_none());
+        slot.set(Some(Arc::new(Nothing)));
+        let first = slot.0.load(Ordering::Relaxed);
+        assert!(slot.get().is_some() && held(first));
+        slot.set(Some(Arc::new(Nothing)));
+        let second = slot.0.load(Ordering::Relaxed);
+        assert!(!held(first) && held(second), "replaced");
+        slot.set(None);
+        assert!(slot.get().is_none() && !held(second), "cleared");
+        slot.set(Some(Arc::new(Nothing)));
+        let third = slot.0.load(Ordering::Relaxed);
+        drop(slot);
+        assert!(!held(third), "dropped with the counters");
+    }
+
+    #[test]
+    fn the_default_inject_refuses_naming_the_worker() {
+        let e = Nothing.inject(&ActorPath::from("root/g/a"), Fault::Panic);
+        assert_eq!(
+            e.unwrap_err(),
+            "cannot inject panic into root/g/a: its process takes no faults"
+        );
+    }
+
+    #[test]
+    fn a_tree_reported_under_another_root_is_rebased() {
+        let mut remote = NodeSnapshot::new("group".into(), crate::ChildKind::Supervisor);
+        remote.children = vec![
+            NodeSnapshot::new("group/a".into(), crate::ChildKind::Worker),
+            NodeSnapshot::new("groupie".into(), crate::ChildKind::Worker),
+        ];
+        rebase(&mut remote, &ActorPath::from("root/control/group"));
+        let paths: Vec<_> = remote.walk().iter().map(|n| n.path.to_string()).collect();
+        assert_eq!(
+            paths,
+            ["root/control/group", "root/control/group/a", "groupie"]
+        );
     }
 }

@@ -11,6 +11,10 @@
 //! happening (two at most, counting the sample that first sees a rising value under the
 //! limit). The gate actions (throttle, suspend, recover) are applied here; restart and
 //! terminate go through the supervisor, which owns the child's life.
+//!
+//! A worker standing for work in another process ([`crate::external`]) is measured through
+//! its external instead for CPU and memory (the kernel's accounting of that process), and
+//! its gate actions are the kernel's too (see [`apply_gate`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -1,5 +1,9 @@
 //! Quota enforcement at each sampling tick: measure every governed child, apply gate
 //! actions at once and restart or terminate through the child's life cycle.
+//!
+//! A child standing for work in another process ([`crate::external`]) is killed through
+//! its external at the sample that decides a restart or termination, before it is stopped
+//! as any other: the kernel's kill is immediate, whatever that work's handlers do.
 
 use ractor::{ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
