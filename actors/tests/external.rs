@@ -464,6 +464,28 @@ async fn faults_for_the_subtree_go_to_the_external() {
     tree.shutdown().await;
 }
 
+/// The hand controls reach the process too: suspend freezes it, throttle limits its
+/// cores, resume thaws it; the worker's gate follows each.
+#[tokio::test(start_paused = true)]
+async fn hand_controls_act_on_the_process() {
+    let process = Process::new();
+    let (tree, _) = start(&process, QuotaGroup::ungoverned()).await;
+    let view = tree.view();
+    let counters = view.counters("root/group").unwrap();
+    assert!(view.suspend("root/group"));
+    assert_eq!(counters.gate_state(), "suspended");
+    assert!(view.throttle("root/group", None, Some(0.25)));
+    assert_eq!(counters.gate_state(), "throttled");
+    assert!(
+        view.throttle("root/group", Some(10.0), None),
+        "a rate alone: the gate's"
+    );
+    assert!(view.resume("root/group"));
+    assert_eq!(counters.gate_state(), "open");
+    assert_eq!(process.calls(), ["suspend", "throttle 0.250", "resume"]);
+    tree.shutdown().await;
+}
+
 /// `attach` outside a managed actor attaches nothing.
 #[test]
 fn attach_outside_an_actor_is_refused() {
