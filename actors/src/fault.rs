@@ -8,6 +8,7 @@
 //! | `exit` | stops itself normally |
 //! | `hang` | awaits forever (it stops handling messages) |
 //! | `spin` | burns CPU, yielding every millisecond, forever |
+//! | `busy` | spins forever without ever yielding (no `.await`) |
 //! | `leak` | allocates and holds ~1 MiB more every 100 ms |
 //! | `flood` | its mailbox receives messages faster than it handles them |
 //!
@@ -35,6 +36,12 @@
 //!   10 ms through the worker's counting [`Mailbox`], and while the flood
 //!   lasts each message costs [`FLOOD_ITEM_COST`] of busy time in the gate's slow path,
 //!   so the flood outpaces the handler.
+//!
+//! `busy` is the fault no in-process runtime survives: the handler never returns to its
+//! executor, so no stop, kill or quota reaches it, and it holds the thread it runs on for
+//! good (on a runtime with one thread, everything on it stops). Only a worker whose work
+//! runs in another OS process ([`crate::external`]) can be stopped then — by the kernel.
+//! Inject it in process only to see that.
 //!
 //! A fault targets one incarnation. Helpers are linked to it, and ractor stops an actor's
 //! linked children when it ends (`ActorCell::terminate` on its way out), so a leak or a
@@ -69,11 +76,13 @@ pub enum Fault {
     Leak,
     /// Its mailbox receives a flood of messages.
     Flood,
+    /// Spins forever without ever yielding: holds its thread for good in process.
+    Busy,
 }
 
 impl Fault {
     /// Every fault, by name.
-    pub const ALL: [(&'static str, Fault); 7] = [
+    pub const ALL: [(&'static str, Fault); 8] = [
         ("panic", Fault::Panic),
         ("error", Fault::Error),
         ("exit", Fault::Exit),
@@ -81,6 +90,7 @@ impl Fault {
         ("spin", Fault::Spin),
         ("leak", Fault::Leak),
         ("flood", Fault::Flood),
+        ("busy", Fault::Busy),
     ];
 
     /// The fault's name.
@@ -160,6 +170,15 @@ pub enum InjectError {
     FloodType {
         /// The worker's path.
         path: String,
+    },
+    /// The worker runs in another process and the fault could not be passed on to it
+    /// ([`External::inject`](crate::External::inject)).
+    #[error("{path} runs in another process, which did not take the fault: {reason}")]
+    External {
+        /// The worker's path.
+        path: String,
+        /// Why, as the external says.
+        reason: String,
     },
 }
 
@@ -421,10 +440,21 @@ pub(crate) async fn commit(fault: Fault, myself: &ActorCell) -> Result<(), Actor
             burn(Duration::from_millis(1));
             tokio::task::yield_now().await;
         },
+        Fault::Busy => busy(),
         // Driven by their helpers, never pending.
         Fault::Leak | Fault::Flood => {}
     }
     Ok(())
+}
+
+/// Spins forever, never returning to the executor (the `busy` fault).
+fn busy() -> ! {
+    let mut turns = 0u64;
+    loop {
+        std::hint::spin_loop();
+        // Observed, so the loop is work the compiler must keep.
+        turns = std::hint::black_box(turns.wrapping_add(1));
+    }
 }
 
 /// Holds one more [`LEAK_STEP`] in `ballast`, written so the pages are really held.
@@ -541,6 +571,9 @@ impl Actor for Flooder {
 }
 
 #[cfg(test)]
+mod busy_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -554,7 +587,7 @@ mod tests {
         let e = "melt".parse::<Fault>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown fault \"melt\" (expected one of: panic, error, exit, hang, spin, leak, flood)"
+            "unknown fault \"melt\" (expected one of: panic, error, exit, hang, spin, leak, flood, busy)"
         );
     }
 

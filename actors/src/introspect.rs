@@ -5,18 +5,21 @@
 //! and never slows the actors down. Children are listed in start order.
 
 use ractor::{ActorCell, ActorStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitReason;
 use crate::path::ActorPath;
 use crate::supervisor::{ChildKind, Strategy};
 
+mod exit_reason;
 mod text;
+
+pub use exit_reason::UnknownExitReason;
 
 pub use text::{TreeLine, WorkerFigures};
 
 /// The status of one actor in a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Being started (`pre_start` under way).
@@ -56,7 +59,10 @@ impl Status {
 }
 
 /// One actor and its subtree, as the tree JSON's `Node`.
-#[derive(Debug, Clone, Serialize)]
+///
+/// It reads back from that JSON too (`Deserialize`): a group placed in another process
+/// reports its tree to the parent as JSON lines ([`crate::external`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeSnapshot {
     /// The actor's name, unique among its siblings.
     pub name: String,
@@ -84,16 +90,24 @@ pub struct NodeSnapshot {
     pub memory_bytes: u64,
     /// Its quota group and state. No quotas yet (issue #5): `null`.
     pub quota: Option<QuotaSnapshot>,
+    /// Where it runs: `in_process`, or how the process it runs in was placed (e.g.
+    /// `process`; see [`crate::Placement`]).
+    pub placement: String,
+    /// The OS process it runs in.
+    pub pid: u32,
+    /// How that process is governed (`cgroup_v2`, `cgroup_v1`, `signals`); `null` in
+    /// process.
+    pub isolation: Option<String>,
     /// Children in start order (empty for workers).
     pub children: Vec<NodeSnapshot>,
     /// Its restart type: readiness probes ask whether every permanent actor runs.
-    /// Not part of the tree JSON contract, so not serialized.
+    /// Not part of the tree JSON contract, so not serialized (read back as permanent).
     #[serde(skip)]
     pub restart: crate::Restart,
 }
 
 /// A managed actor's quota group and enforcement state, as in the tree JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuotaSnapshot {
     /// The quota group, e.g. `standard`.
     pub group: String,
@@ -107,7 +121,7 @@ pub struct QuotaSnapshot {
     /// Cumulative enforcement actions by action name, e.g. `{"throttle": 2}`; every
     /// action is present, zeros included, so a metric series exists before its first
     /// increment.
-    pub enforcements_by_action: std::collections::BTreeMap<&'static str, u64>,
+    pub enforcements_by_action: std::collections::BTreeMap<String, u64>,
 }
 
 impl NodeSnapshot {
@@ -126,6 +140,9 @@ impl NodeSnapshot {
             cpu_seconds: 0.0,
             memory_bytes: 0,
             quota: None,
+            placement: crate::Placement::IN_PROCESS.to_string(),
+            pid: std::process::id(),
+            isolation: None,
             children: Vec::new(),
             restart: crate::Restart::Permanent,
         }
@@ -151,7 +168,7 @@ impl NodeSnapshot {
 }
 
 /// A whole tree with the process it runs in: the tree JSON's top level.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TreeSnapshot {
     /// The process id.
     pub pid: u32,

@@ -12,8 +12,13 @@
 //! in ractor's global registry, so the same tree can run twice in one process.
 //!
 //! To see supervision respond, any worker can be made to fail on purpose — panic, error,
-//! exit, hang, spin, leak or flood — through the tree ([`Tree::inject`], [`fault`]); its
-//! message type knows nothing of it.
+//! exit, hang, spin, leak, flood or busy — through the tree ([`Tree::inject`], [`fault`]);
+//! its message type knows nothing of it.
+//!
+//! A worker may stand for work that runs in another OS process (a supervisor group placed
+//! in a child process): it attaches an [`External`] and its supervisor measures and governs
+//! that process through it, and the tree shows the process's actors in place, each node
+//! saying where it runs ([`external`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -72,6 +77,7 @@ compile_error!("nevil-actors requires panic = \"unwind\": supervision cannot cat
 pub mod error;
 pub mod event;
 pub mod exit;
+pub mod external;
 pub mod fault;
 pub mod introspect;
 pub mod managed;
@@ -84,6 +90,7 @@ pub mod tree;
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
 pub use exit::{ExitReason, Panicked};
+pub use external::{External, Placement, Subtree};
 pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};

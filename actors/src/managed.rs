@@ -56,6 +56,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message, MessagingErr, Supervi
 use tracing::Instrument;
 
 use crate::exit::Panicked;
+use crate::external::{self, External};
 use crate::fault::{self, Faults, FloodFn, HelperEvent};
 use crate::path::ActorPath;
 
@@ -72,6 +73,9 @@ pub struct Counters {
     pub(crate) gate: gate::Gate,
     /// Faults injected into the actor ([`crate::fault`]).
     pub(crate) faults: Faults,
+    /// The work outside this process the worker stands for, if it attached one
+    /// ([`crate::external`]); read at samples and snapshots, never per message.
+    pub(crate) external: external::Slot,
 }
 
 /// One 64-byte cache line (x86-64, and the Raspberry Pi's Cortex-A72/A76), so that
@@ -163,6 +167,12 @@ impl Counters {
         self.gate.throttle(rate, duty);
     }
 
+    /// The [`External`] the current incarnation attached ([`crate::external::attach`]),
+    /// if any: its supervisor samples and governs that instead of these counters.
+    pub fn external(&self) -> Option<Arc<dyn External>> {
+        self.external.get()
+    }
+
     /// `open`, `suspended` or `throttled`.
     pub fn gate_state(&self) -> &'static str {
         self.gate.state_name()
@@ -183,6 +193,8 @@ impl Counters {
         bump(&self.own.dead_letters, self.mailbox_depth());
         // A fault targets one incarnation.
         self.faults.clear(&self.gate);
+        // So does an external: the new incarnation attaches its own (a new process).
+        self.external.set(None);
     }
 
     /// Adds `ticks` (raw TSC) read at `now` to the handler time.

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The slash-separated location of an actor in a supervision tree.
 ///
@@ -73,6 +73,14 @@ impl fmt::Debug for ActorPath {
 impl Serialize for ActorPath {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
+    }
+}
+
+/// Read back as written: the path's text.
+impl<'de> Deserialize<'de> for ActorPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::from(&*text))
     }
 }
 

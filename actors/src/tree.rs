@@ -141,21 +141,46 @@ impl TreeView {
     ///
     /// Its supervisor's quota enforcement may lift or change a hand-made suspension at its
     /// next sample if the worker is governed.
+    ///
+    /// A worker standing for work in another process ([`crate::external`]) has that
+    /// process frozen too ([`External::suspend`](crate::External::suspend)). The actors
+    /// inside such a process are not reached by path here: their own supervisor governs
+    /// them.
     pub fn suspend(&self, path: &str) -> bool {
-        self.counters(path).map(|c| c.gate.suspend()).is_some()
+        self.counters(path)
+            .map(|c| {
+                if let Some(external) = c.external() {
+                    external.suspend();
+                }
+                c.gate.suspend();
+            })
+            .is_some()
     }
 
-    /// Opens the gate of the worker at `path` again, lifting a suspension or a throttle.
-    /// `false` if no worker is there.
+    /// Opens the gate of the worker at `path` again, lifting a suspension or a throttle
+    /// (of its process too, for a worker standing for one). `false` if no worker is there.
     pub fn resume(&self, path: &str) -> bool {
-        self.counters(path).map(|c| c.gate.resume()).is_some()
+        self.counters(path)
+            .map(|c| {
+                if let Some(external) = c.external() {
+                    external.resume();
+                }
+                c.gate.resume();
+            })
+            .is_some()
     }
 
     /// Throttles the worker at `path` to `rate` messages per second and/or `duty` of one
-    /// core (either may be `None`). `false` if no worker is there.
+    /// core (either may be `None`); a worker standing for a process has that process
+    /// limited to `duty` cores. `false` if no worker is there.
     pub fn throttle(&self, path: &str, rate: Option<f64>, duty: Option<f64>) -> bool {
         self.counters(path)
-            .map(|c| c.gate.throttle(rate, duty))
+            .map(|c| {
+                if let Some((external, cores)) = c.external().zip(duty) {
+                    external.throttle(cores);
+                }
+                c.gate.throttle(rate, duty);
+            })
             .is_some()
     }
 
@@ -180,9 +205,21 @@ impl TreeView {
     /// # Errors
     ///
     /// [`InjectError`]: `target` names a supervisor or nothing, the worker is not running
-    /// now, or a flood on a worker whose spec has none ([`ChildSpec::flood`]).
+    /// now, a flood on a worker whose spec has none ([`ChildSpec::flood`]), or a worker
+    /// of a group in another process whose process did not take the fault
+    /// ([`External::inject`](crate::External::inject), which carries it out there).
     pub async fn inject(&self, target: &str, fault: Fault) -> Result<ActorPath, InjectError> {
         let path = self.resolve(target)?;
+        // A worker of a group in another process: its process carries the fault out.
+        if let Some(external) = crate::external::owner_of(&path, |p| self.counters(p)) {
+            return match external.inject(&path, fault) {
+                Ok(()) => Ok(path),
+                Err(reason) => Err(InjectError::External {
+                    path: path.to_string(),
+                    reason,
+                }),
+            };
+        }
         let not_running = || InjectError::NotRunning {
             path: path.to_string(),
         };

@@ -56,6 +56,9 @@ async fn snapshot_serializes_to_the_design_schema() {
             "cpu_seconds": null,
             "memory_bytes": 0,
             "quota": null,
+            "placement": "in_process",
+            "pid": std::process::id(),
+            "isolation": null,
             "children": []
         })
     );

@@ -146,7 +146,7 @@ async fn a_critical_child_over_its_cpu_limit_is_restarted_never_throttled() {
     assert!(quota
         .enforcements_by_action
         .iter()
-        .all(|(&action, &n)| n == 0 || action == "warn" || action == "restart"));
+        .all(|(action, &n)| n == 0 || action == "warn" || action == "restart"));
 }
 
 /// A critical child restarted for its CPU while its handler will not return (it burnt

@@ -10,6 +10,7 @@
 //! | `spin` | its handler burns CPU, yielding every millisecond, forever |
 //! | `leak` | it allocates and holds ~1 MiB more every 100 ms |
 //! | `flood` | its mailbox receives messages faster than it handles them |
+//! | `busy` | its handler spins forever without ever yielding (only a process placement stops it) |
 //! | `unplug` | its simulated sensor stops answering: every read fails (sensor drivers only) |
 //!
 //! Every fault but `unplug` belongs to the actor system ([`nevil_actors::fault`]): it is
@@ -173,7 +174,7 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown fault \"melt\""), "{e}");
         assert!(
-            e.contains("panic, error, exit, hang, spin, leak, flood, unplug"),
+            e.contains("panic, error, exit, hang, spin, leak, flood, busy, unplug"),
             "{e}"
         );
         let e = "motion:panic".parse::<Injection>().unwrap_err().to_string();

@@ -168,7 +168,7 @@ fn export_node(node: &NodeSnapshot) {
     metrics::gauge!(ACTOR_MEMORY, "path" => path.clone()).set(node.memory_bytes as f64);
     if let Some(quota) = &node.quota {
         for (action, n) in &quota.enforcements_by_action {
-            metrics::counter!(QUOTA_ENFORCEMENTS, "path" => path.clone(), "action" => *action)
+            metrics::counter!(QUOTA_ENFORCEMENTS, "path" => path.clone(), "action" => action.clone())
                 .absolute(*n);
         }
     }
@@ -226,7 +226,10 @@ mod tests {
             state: QuotaStatus::Ok.as_str().into(),
             enforcements_total: 2,
             history: Vec::new(),
-            enforcements_by_action: [("throttle", 2), ("warn", 0)].into_iter().collect(),
+            enforcements_by_action: [("throttle", 2), ("warn", 0)]
+                .into_iter()
+                .map(|(a, n)| (a.to_string(), n))
+                .collect(),
         });
         root.children.push(worker);
         TreeSnapshot {

@@ -159,11 +159,17 @@ pub fn assert_node_schema(node: &serde_json::Value) {
         "cpu_seconds",
         "memory_bytes",
         "quota",
+        "placement",
+        "pid",
+        "isolation",
         "children",
     ] {
         assert!(obj.contains_key(key), "node {} lacks {key}", node["path"]);
     }
-    assert_eq!(obj.len(), 13, "unexpected keys in {node}");
+    assert_eq!(obj.len(), 16, "unexpected keys in {node}");
+    // Where it runs: `in_process`, or a group's process (with its isolation).
+    assert!(node["placement"].is_string() && node["pid"].is_u64());
+    assert!(node["isolation"].is_null() || node["isolation"].is_string());
     assert!(node["name"].is_string() && node["path"].is_string());
     let kind = node["kind"].as_str().expect("kind");
     assert!(kind == "supervisor" || kind == "worker");

@@ -1,7 +1,8 @@
 //! The tree as indented text, one actor per line: the one renderer behind the log dump
 //! ([`NodeSnapshot`]'s `Display`) and any tool that prints a tree from its JSON.
 //!
-//! A line reads `name (strategy) [status] restarts=N`; then, when the caller has them,
+//! A line reads `name (strategy) [status] restarts=N`; then, on the line of a group placed
+//! in another process, where it runs (`process pid 4242 cgroup_v1`); then, when the caller has them,
 //! a worker's figures (`handled=N mailbox=N cpu=S.SSSs mem=SIZE`) and its quota
 //! (`quota=GROUP:STATE`); then `last_exit="…"` if an incarnation ended. Children follow
 //! in start order, two spaces deeper.
@@ -49,6 +50,9 @@ pub struct TreeLine<'a> {
     pub status: &'a str,
     /// Cumulative restarts.
     pub restarts: u64,
+    /// Where it runs — placement, pid, isolation — on the line of a group whose process
+    /// differs from its parent's (`None` elsewhere).
+    pub placement: Option<(&'a str, u32, Option<&'a str>)>,
     /// A worker's figures, when the text shows them.
     pub figures: Option<WorkerFigures>,
     /// Its quota group and state, when the text shows them.
@@ -82,6 +86,12 @@ impl TreeLine<'_> {
             write!(out, " ({strategy})")?;
         }
         write!(out, " [{}] restarts={}", self.status, self.restarts)?;
+        if let Some((placement, pid, isolation)) = self.placement {
+            write!(out, " {placement} pid {pid}")?;
+            if let Some(isolation) = isolation {
+                write!(out, " {isolation}")?;
+            }
+        }
         if let Some(f) = self.figures {
             write!(
                 out,
@@ -119,9 +129,15 @@ fn bytes(n: u64) -> String {
 }
 
 impl NodeSnapshot {
-    /// Writes this subtree as the log dump shows it: name, strategy, status, restarts
-    /// and last exit (no figures, no quota).
-    fn write_indented(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+    /// Writes this subtree as the log dump shows it: name, strategy, status, restarts,
+    /// where a group placed in another process runs, and last exit (no figures, no quota).
+    /// `parent` is the process the parent runs in (`None` for the root).
+    fn write_indented(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        depth: usize,
+        parent: Option<u32>,
+    ) -> fmt::Result {
         let strategy = self.strategy.map(|s| s.to_string());
         let last_exit = self.last_exit.as_ref().map(ToString::to_string);
         TreeLine {
@@ -129,6 +145,7 @@ impl NodeSnapshot {
             strategy: strategy.as_deref(),
             status: self.status.as_str(),
             restarts: self.restarts,
+            placement: self.placement_line(parent),
             figures: None,
             quota: None,
             last_exit: last_exit.as_deref(),
@@ -136,20 +153,48 @@ impl NodeSnapshot {
         .write(f, depth)?;
         self.children
             .iter()
-            .try_for_each(|c| c.write_indented(f, depth + 1))
+            .try_for_each(|c| c.write_indented(f, depth + 1, Some(self.pid)))
+    }
+
+    /// Its placement for its [`TreeLine`]: shown where it runs in another process than
+    /// its parent (`parent`), and is not placed in process.
+    pub fn placement_line(&self, parent: Option<u32>) -> Option<(&str, u32, Option<&str>)> {
+        let moved = parent.is_some_and(|p| p != self.pid);
+        (moved && self.placement != crate::Placement::IN_PROCESS).then_some((
+            self.placement.as_str(),
+            self.pid,
+            self.isolation.as_deref(),
+        ))
     }
 }
 
 /// Indented text, one actor per line, as the tree dump writes it to the log.
 impl fmt::Display for NodeSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_indented(f, 0)
+        self.write_indented(f, 0, None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_in_another_process_says_where_it_runs() {
+        let line = TreeLine {
+            name: "behaviours",
+            strategy: Some("one_for_one"),
+            status: "running",
+            placement: Some(("process", 4242, Some("cgroup_v1"))),
+            ..TreeLine::default()
+        };
+        let mut text = String::new();
+        line.write(&mut text, 2).unwrap();
+        assert_eq!(
+            text,
+            "    behaviours (one_for_one) [running] restarts=0 process pid 4242 cgroup_v1\n"
+        );
+    }
 
     #[test]
     fn sizes_are_binary_with_one_decimal() {

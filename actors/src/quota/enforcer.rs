@@ -11,6 +11,10 @@
 //! happening (two at most, counting the sample that first sees a rising value under the
 //! limit). The gate actions (throttle, suspend, recover) are applied here; restart and
 //! terminate go through the supervisor, which owns the child's life.
+//!
+//! A worker standing for work in another process ([`crate::external`]) is measured through
+//! its external instead for CPU and memory (the kernel's accounting of that process), and
+//! its gate actions are the kernel's too (see [`apply_gate`]).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,6 +40,9 @@ struct Baseline {
     at: Instant,
     handled: u64,
     cpu_seconds: f64,
+    /// Whether `cpu_seconds` was the external's ([`crate::external`]) rather than the
+    /// handlers': a change of source starts the CPU measure afresh.
+    external_cpu: bool,
 }
 
 /// A governed child's quota group, state and enforcement history.
@@ -112,16 +119,31 @@ impl Governed {
             }
         }
         let handled = counters.messages_handled();
-        let cpu_seconds = counters.cpu_seconds();
+        // Work in another process is measured by the kernel: its CPU and memory, read
+        // through the external, the handlers' counters while those are unreadable.
+        let external = counters.external();
+        let external_cpu = external.as_ref().and_then(|e| e.cpu_seconds());
+        let memory = external
+            .as_ref()
+            .and_then(|e| e.memory_bytes())
+            .unwrap_or_else(|| counters.memory_bytes());
+        let cpu_seconds = external_cpu.unwrap_or_else(|| counters.cpu_seconds());
         let previous = self.baseline.replace(Baseline {
             at: now,
             handled,
             cpu_seconds,
+            external_cpu: external_cpu.is_some(),
         })?;
         let dt = now.saturating_duration_since(previous.at).as_secs_f64();
         if dt <= 0.0 {
             return None;
         }
+        // Two sources' totals do not subtract: no CPU reading over this window.
+        let cpu_used = if previous.external_cpu == external_cpu.is_some() {
+            (cpu_seconds - previous.cpu_seconds).max(0.0)
+        } else {
+            0.0
+        };
         let depth = counters.mailbox_depth();
         let stuck = depth > 0 && handled == previous.handled && counters.gate.is_unrestricted();
         let stall = if stuck {
@@ -135,15 +157,12 @@ impl Governed {
             0.0
         };
         let usage = Usage::default()
-            .with(
-                Resource::Cpu,
-                (cpu_seconds - previous.cpu_seconds).max(0.0) / dt,
-            )
+            .with(Resource::Cpu, cpu_used / dt)
             .with(
                 Resource::Rate,
                 handled.saturating_sub(previous.handled) as f64 / dt,
             )
-            .with(Resource::Memory, counters.memory_bytes() as f64)
+            .with(Resource::Memory, memory as f64)
             .with(Resource::Mailbox, depth as f64)
             .with(Resource::Stall, stall);
         let tightened = pressure.tighten(&self.group_name, &self.group);
@@ -186,13 +205,25 @@ impl Governed {
 /// actor frees no memory and makes a backlog (or a wedge) worse (seen in a leak drill:
 /// a rate-throttled consumer fell behind its producers until its mailbox tripped) — the
 /// group's hard action deals with them. Suspend holds its messages; recover opens the gate.
+///
+/// A worker standing for work in another process ([`crate::external`]) has the same
+/// actions carried out by the kernel on that process: a CPU throttle to `factor` × its
+/// measured share in cores, a suspension by freezing it, a recovery by thawing it and
+/// lifting its CPU limit. Its own gate follows as for any worker, so that `gate_state`
+/// and the tree agree, and so that while the process is frozen the messages the worker
+/// would forward to it wait, in order, in its mailbox here (none lost in a frozen peer's
+/// buffers); the worker's own handlers only forward, so a duty cycle on them costs nothing.
 pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters) -> bool {
+    let external = || counters.external();
     match decision.action {
         Action::Warn => true,
         Action::Throttle { factor } => {
             match decision.resource {
                 Resource::Cpu => {
                     let cpu = usage.get(Resource::Cpu);
+                    if let Some(external) = external() {
+                        external.throttle((cpu * factor).max(0.001));
+                    }
                     counters.throttle(None, Some((cpu * factor).clamp(0.001, 1.0)));
                 }
                 Resource::Rate => {
@@ -204,10 +235,16 @@ pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters
             true
         }
         Action::Suspend => {
+            if let Some(external) = external() {
+                external.suspend();
+            }
             counters.suspend();
             true
         }
         Action::Recover => {
+            if let Some(external) = external() {
+                external.resume();
+            }
             counters.resume();
             true
         }

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::limits::Resource;
 use super::state::{Action, Decision};
@@ -13,11 +13,11 @@ use super::state::{Action, Decision};
 ///
 /// Serialized flat, `at` in seconds: `{"at": 12.3, "resource": "cpu", "usage": 0.4,
 /// "limit": 0.3, "action": "throttle", "factor": 0.5}`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Enforcement {
     /// When it was decided, as time since a reference the enforcer picks (the tree's
     /// start), so that it serializes as plain seconds.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(serialize_with = "as_secs", deserialize_with = "from_secs")]
     pub at: Duration,
     /// The resource that decided it.
     pub resource: Resource,
@@ -45,6 +45,12 @@ impl Enforcement {
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|e| serde::de::Error::custom(format_args!("enforcement time {secs} s: {e}")))
 }
 
 /// The last few [`Enforcement`]s of one child, oldest first: a bounded ring, so a child

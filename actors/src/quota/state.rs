@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::limits::Resource;
 
@@ -11,7 +11,7 @@ use super::limits::Resource;
 ///
 /// Serialized with the name under `action` and a throttle's factor beside it:
 /// `{"action": "throttle", "factor": 0.7}`, `{"action": "warn"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Log it and count it; nothing else changes.

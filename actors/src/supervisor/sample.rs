@@ -1,5 +1,9 @@
 //! Quota enforcement at each sampling tick: measure every governed child, apply gate
 //! actions at once and restart or terminate through the child's life cycle.
+//!
+//! A child standing for work in another process ([`crate::external`]) is killed through
+//! its external at the sample that decides a restart or termination, before it is stopped
+//! as any other: the kernel's kill is immediate, whatever that work's handlers do.
 
 use ractor::{ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
@@ -48,11 +52,17 @@ impl SupervisorState {
                 Shutdown::Infinity if governed.critical() => Some(interval),
                 _ => None,
             };
-            decided.push((c.id, c.path.clone(), d, gate_only, grace));
+            // Work in another process is killed by the kernel at the deciding sample: a
+            // handler there that never yields cannot delay it.
+            let external = (!gate_only).then(|| c.counters.external()).flatten();
+            decided.push((c.id, c.path.clone(), d, gate_only, grace, external));
         }
         // Logged once the table is released: readers (tree dumps) never wait on log I/O.
         let mut drastic = Vec::new();
-        for (id, path, d, gate_only, grace) in decided {
+        for (id, path, d, gate_only, grace, external) in decided {
+            if let Some(external) = external {
+                external.kill();
+            }
             tracing::warn!(
                 %path,
                 resource = d.resource.as_str(),

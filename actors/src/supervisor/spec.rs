@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, SpawnErr};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::backoff::Backoff;
 use super::{Shared, Supervisor, SupervisorArgs};
@@ -21,7 +21,7 @@ use crate::path::ActorPath;
 use crate::quota::{Pressure, QuotaGroup};
 
 /// Which siblings restart with a child that exited abnormally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Only the child that exited.
@@ -84,7 +84,7 @@ impl Shutdown {
 }
 
 /// Whether a child is a worker or a supervisor of its own subtree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildKind {
     /// Does the work; has no children of its own.

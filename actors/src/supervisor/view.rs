@@ -15,6 +15,7 @@ use super::children::{Children, Phase};
 use super::spec::{ChildKind, Strategy};
 use crate::event::EventFeed;
 use crate::exit::ExitReason;
+use crate::external;
 use crate::introspect::{NodeSnapshot, QuotaSnapshot, Status};
 use crate::managed::Counters;
 use crate::path::ActorPath;
@@ -98,19 +99,32 @@ impl Shared {
                         state: g.status().as_str().to_string(),
                         enforcements_total: g.history.enforcements_total(),
                         history: g.history.iter().copied().collect(),
-                        enforcements_by_action: g.history.enforcements_by_action().collect(),
+                        enforcements_by_action: g
+                            .history
+                            .enforcements_by_action()
+                            .map(|(a, n)| (a.to_string(), n))
+                            .collect(),
                     }),
                     restart: c.spec.restart_type(),
                     ..NodeSnapshot::new(c.path.clone(), c.spec.kind())
                 };
-                (node, c.view.clone())
+                // A worker standing for work in another process shows that work while
+                // it runs (a dead incarnation's process is gone).
+                let external = (c.phase == Phase::Running)
+                    .then(|| c.counters.external())
+                    .flatten();
+                (node, c.view.clone(), external)
             })
             .collect();
-        // Child tables are read after this one's lock is released.
+        // Child tables and externals (files the kernel writes) are read after this one's
+        // lock is released.
         rows.into_iter()
-            .map(|(mut node, view)| {
+            .map(|(mut node, view, external)| {
                 if let Some(view) = view {
                     node.children = view.children_snapshot();
+                }
+                if let Some(external) = external {
+                    external::graft(&mut node, &*external);
                 }
                 node
             })

@@ -29,11 +29,13 @@ pub fn render(json: &str) -> Result<String, String> {
         let _ = write!(out, ", config generation {generation}");
     }
     out.push('\n');
-    node(&mut out, root, 0)?;
+    node(&mut out, root, 0, None)?;
     Ok(out)
 }
 
-fn node(out: &mut String, n: &Value, depth: usize) -> Result<(), String> {
+/// Writes node `n` and its subtree; `parent` is the pid its parent runs in (`None` for the
+/// root), to show where a group placed in another process runs.
+fn node(out: &mut String, n: &Value, depth: usize, parent: Option<u64>) -> Result<(), String> {
     let name = n
         .get("name")
         .and_then(Value::as_str)
@@ -54,11 +56,18 @@ fn node(out: &mut String, n: &Value, depth: usize) -> Result<(), String> {
         let q = |key: &str| quota.get(key).and_then(Value::as_str).unwrap_or("?");
         (q("group"), q("state"))
     });
+    // Absent from an older nevil's tree: shown when there.
+    let pid = n.get("pid").and_then(Value::as_u64);
+    let placement = text("placement")
+        .filter(|p| *p != nevil_actors::Placement::IN_PROCESS)
+        .zip(pid.filter(|pid| parent.is_some_and(|p| p != *pid)))
+        .map(|(p, pid)| (p, pid as u32, text("isolation")));
     let line = TreeLine {
         name,
         strategy: text("strategy"),
         status: text("status").unwrap_or("?"),
         restarts: num("restarts"),
+        placement,
         figures,
         quota,
         last_exit: text("last_exit"),
@@ -70,7 +79,7 @@ fn node(out: &mut String, n: &Value, depth: usize) -> Result<(), String> {
         .into_iter()
         .flatten()
     {
-        node(out, child, depth + 1)?;
+        node(out, child, depth + 1, pid.or(parent))?;
     }
     Ok(())
 }
@@ -96,6 +105,27 @@ mod tests {
              root (one_for_one) [running] restarts=0\n  \
              motors [restarting] restarts=2 handled=10 mailbox=1 cpu=0.013s mem=1.5 KiB \
              quota=standard:throttled last_exit=\"panic: boom\"\n"
+        );
+    }
+
+    #[test]
+    fn a_group_in_another_process_says_where_it_runs_once() {
+        let json = r#"{"pid": 7, "uptime_s": 2.5, "root": {
+            "name": "root", "kind": "supervisor", "strategy": "one_for_one",
+            "status": "running", "restarts": 0, "placement": "in_process", "pid": 7,
+            "children": [{"name": "behaviours", "kind": "supervisor",
+                "strategy": "one_for_all", "status": "running", "restarts": 1,
+                "placement": "process", "pid": 4242, "isolation": "cgroup_v1",
+                "children": [{"name": "wander", "kind": "supervisor",
+                    "strategy": "one_for_one", "status": "running", "restarts": 0,
+                    "placement": "process", "pid": 4242, "isolation": "cgroup_v1"}]}]}}"#;
+        let text = render(json).unwrap();
+        assert_eq!(
+            text,
+            "pid 7, up 2.5 s\n\
+             root (one_for_one) [running] restarts=0\n  \
+             behaviours (one_for_all) [running] restarts=1 process pid 4242 cgroup_v1\n    \
+             wander (one_for_one) [running] restarts=0\n"
         );
     }
 
