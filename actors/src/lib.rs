@@ -83,7 +83,7 @@ pub mod tree;
 
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
-pub use exit::{ExitReason, Panicked};
+pub use exit::{ExitReason, OutOfMemory, Panicked};
 pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};
 pub use managed::{Counters, CountingAlloc, Mailbox, Managed, ManagedState};
