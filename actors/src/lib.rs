@@ -77,6 +77,7 @@ pub mod introspect;
 pub mod managed;
 pub mod path;
 pub mod problems;
+pub mod process;
 pub mod quota;
 pub mod supervisor;
 pub mod tree;
