@@ -457,6 +457,10 @@ fn unit_matches_the_runtime() {
         .map(|w| Path::new(w[1]))
         .expect("ExecStart sets --tree-dump");
     assert!(dump.starts_with(&writable), "{}", dump.display());
+    // Process placement makes sub-cgroups: the unit delegates its subtree and leaves
+    // the cgroup file system writable (nevil-actors' process::Jail).
+    assert_eq!(setting(&s, "Delegate"), ["yes"]);
+    assert_eq!(setting(&s, "ProtectControlGroups"), ["no"]);
     // The devices rppal opens on the HAT.
     let devices = setting(&s, "DeviceAllow");
     for dev in ["/dev/i2c-1 rw", "char-gpiochip rw", "/dev/gpiomem rw"] {

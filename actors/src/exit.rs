@@ -14,6 +14,7 @@
 //! | `ActorFailed` otherwise | [`ExitReason::Error`] |
 //! | `pre_start` failed or panicked | [`ExitReason::StartupFailure`] |
 //! | stopped by its supervisor's quota enforcement | [`ExitReason::Quota`] |
+//! | `ActorFailed` carrying [`OutOfMemory`], or a child process the kernel OOM-killed ([`crate::process::exit_reason`]) | [`ExitReason::Oom`] |
 
 use std::fmt;
 
@@ -40,6 +41,9 @@ pub enum ExitReason {
     StartupFailure(String),
     /// Its supervisor stopped it for breaking its resource quota; what it broke.
     Quota(String),
+    /// The kernel's OOM killer ended it (a child process over its memory limit), or a
+    /// handler failed with [`OutOfMemory`]. Abnormal.
+    Oom,
 }
 
 impl ExitReason {
@@ -56,7 +60,7 @@ impl ExitReason {
     }
 
     /// The variant's snake_case name (`normal`, `shutdown`, `error`, `panic`, `killed`,
-    /// `startup_failure`, `quota`): a log field and a metric label.
+    /// `startup_failure`, `quota`, `oom`): a log field and a metric label.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Normal => "normal",
@@ -66,14 +70,16 @@ impl ExitReason {
             Self::Killed => "killed",
             Self::StartupFailure(_) => "startup_failure",
             Self::Quota(_) => "quota",
+            Self::Oom => "oom",
         }
     }
 
     /// The text it carries (the error, the panic message, what the quota broke); empty
-    /// for [`ExitReason::Normal`], [`ExitReason::Shutdown`] and [`ExitReason::Killed`].
+    /// for [`ExitReason::Normal`], [`ExitReason::Shutdown`], [`ExitReason::Killed`] and
+    /// [`ExitReason::Oom`].
     pub fn message(&self) -> &str {
         match self {
-            Self::Normal | Self::Shutdown | Self::Killed => "",
+            Self::Normal | Self::Shutdown | Self::Killed | Self::Oom => "",
             Self::Error(m) | Self::Panic(m) | Self::StartupFailure(m) | Self::Quota(m) => m,
         }
     }
@@ -91,12 +97,16 @@ impl ExitReason {
         }
     }
 
-    /// Classifies a handler error: [`Panicked`] becomes [`ExitReason::Panic`].
+    /// Classifies a handler error: [`Panicked`] becomes [`ExitReason::Panic`],
+    /// [`OutOfMemory`] becomes [`ExitReason::Oom`].
     pub fn from_error(err: &ActorProcessingErr) -> Self {
-        match err.downcast_ref::<Panicked>() {
-            Some(p) => Self::Panic(p.0.clone()),
-            None => Self::Error(err.to_string()),
+        if let Some(p) = err.downcast_ref::<Panicked>() {
+            return Self::Panic(p.0.clone());
         }
+        if err.downcast_ref::<OutOfMemory>().is_some() {
+            return Self::Oom;
+        }
+        Self::Error(err.to_string())
     }
 
     /// Classifies a failed start; a panic in `pre_start` keeps its message.
@@ -118,6 +128,7 @@ impl fmt::Display for ExitReason {
             Self::Killed => f.write_str("killed"),
             Self::StartupFailure(e) => write!(f, "startup failure: {e}"),
             Self::Quota(e) => write!(f, "quota: {e}"),
+            Self::Oom => f.write_str("oom"),
         }
     }
 }
@@ -135,6 +146,14 @@ impl Serialize for ExitReason {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("panicked: {0}")]
 pub struct Panicked(pub String);
+
+/// The error an actor fails with when what it stands for ran out of memory: a child
+/// process the kernel OOM-killed, say. [`ExitReason::from_error`] makes it
+/// [`ExitReason::Oom`], so the actor's exit reads `oom`, not `error`; the text says what
+/// ran out (it is logged, not kept in the reason).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("out of memory: {0}")]
+pub struct OutOfMemory(pub String);
 
 impl Panicked {
     /// Builds the error from a caught panic payload (`&str` and `String` keep their text).
@@ -191,6 +210,17 @@ mod tests {
         assert_eq!(ExitReason::Shutdown.to_string(), "shutdown");
         assert_eq!(ExitReason::Shutdown.kind(), "shutdown");
         assert_eq!(ExitReason::Shutdown.message(), "");
+        assert_eq!(ExitReason::Oom.to_string(), "oom");
+        assert_eq!(ExitReason::Oom.kind(), "oom");
+        assert_eq!(ExitReason::Oom.message(), "");
+        assert!(ExitReason::Oom.is_abnormal());
+    }
+
+    #[test]
+    fn out_of_memory_errors_exit_oom() {
+        let err: ActorProcessingErr = Box::new(OutOfMemory("group over 32 MiB".into()));
+        assert_eq!(err.to_string(), "out of memory: group over 32 MiB");
+        assert_eq!(ExitReason::from_error(&err), ExitReason::Oom);
     }
 
     #[test]

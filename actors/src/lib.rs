@@ -83,13 +83,14 @@ pub mod introspect;
 pub mod managed;
 pub mod path;
 pub mod problems;
+pub mod process;
 pub mod quota;
 pub mod supervisor;
 pub mod tree;
 
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
-pub use exit::{ExitReason, Panicked};
+pub use exit::{ExitReason, OutOfMemory, Panicked};
 pub use external::{External, Placement, Subtree};
 pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};

@@ -30,7 +30,7 @@ pub(super) fn decide(restart: Restart, reason: &ExitReason) -> Verdict {
         (Restart::Transient, R::Normal | R::Shutdown) => Verdict::Keep,
         (
             Restart::Transient,
-            R::Error(_) | R::Panic(_) | R::Killed | R::StartupFailure(_) | R::Quota(_),
+            R::Error(_) | R::Panic(_) | R::Killed | R::StartupFailure(_) | R::Quota(_) | R::Oom,
         ) => Verdict::Restart,
         (Restart::Temporary, _) => Verdict::Delete,
     }
@@ -62,7 +62,7 @@ impl Next {
 mod tests {
     use super::*;
 
-    fn every_reason() -> [ExitReason; 7] {
+    fn every_reason() -> [ExitReason; 8] {
         [
             ExitReason::Normal,
             ExitReason::Shutdown,
@@ -71,6 +71,7 @@ mod tests {
             ExitReason::Killed,
             ExitReason::StartupFailure("s".into()),
             ExitReason::Quota("q".into()),
+            ExitReason::Oom,
         ]
     }
 

@@ -37,7 +37,8 @@ pub fn severity(kind: &str) -> f64 {
         "panic" => 1.0,
         "error" => 0.7,
         "startup_failure" => 0.6,
-        "quota" => 0.5,
+        // A resource breach, whether the supervisor's quota or the kernel enforced it.
+        "quota" | "oom" => 0.5,
         "killed" => 0.4,
         _ => 0.0,
     }

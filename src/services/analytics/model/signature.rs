@@ -23,7 +23,7 @@ pub const MAX_MESSAGE_CHARS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Signature {
     /// The exit kind (`ExitReason::kind`): `panic`, `error`, `killed`, `startup_failure`,
-    /// `quota`.
+    /// `quota`, `oom`.
     pub kind: &'static str,
     /// The actor.
     pub path: ActorPath,
