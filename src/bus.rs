@@ -12,6 +12,9 @@
 //! the subscriber drops the delivery (handled, or lost with a dead actor's mailbox), so
 //! nothing has to acknowledge by hand. Subscriptions are keyed by name: a restarted actor
 //! subscribes again under its name and replaces its dead predecessor.
+//!
+//! [`bridge`] carries topics between processes (a process-placed group's child and its
+//! parent) over Zenoh, in the frames of [`wire`].
 
 use std::fmt;
 use std::ops::Deref;
@@ -23,7 +26,12 @@ use nevil_actors::Mailbox;
 use ractor::{ActorRef, Message};
 use serde::Serialize;
 
+pub mod bridge;
+pub mod wire;
+
 pub use crate::core::clock::Micros;
+pub use bridge::{Bridge, BridgeError, BridgeStats, Direction, Export, Import};
+pub use wire::Wire;
 
 /// A reading of the ultrasonic ranger.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Encode, Decode)]
@@ -240,6 +248,19 @@ impl<T: Clone + Send + 'static> Topic<T> {
         }
     }
 
+    /// Removes the subscription called `name`; `false` if there was none. Its
+    /// deliveries already made stay valid (their tickets count against nothing now).
+    pub fn unsubscribe(&self, name: &str) -> bool {
+        let mut subs = self
+            .inner
+            .subscribers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = subs.len();
+        subs.retain(|s| s.name != name);
+        subs.len() != before
+    }
+
     /// Subscribes an actor: each message arrives as `wrap(delivery)`. Call it from the
     /// subscriber's own `pre_start`: deliveries then go through its counting
     /// [`Mailbox`], so its supervisor sees its mailbox depth.
@@ -414,6 +435,18 @@ mod tests {
         topic.publish(1);
         assert!(old.lock().unwrap().is_empty());
         assert_eq!(new.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn unsubscribing_stops_delivery() {
+        let topic = Topic::new("t", 4);
+        let held = collecting(&topic, "a");
+        topic.publish(1);
+        assert!(topic.unsubscribe("a"));
+        assert!(!topic.unsubscribe("a"));
+        assert_eq!(topic.publish(2), 0);
+        assert_eq!(held.lock().unwrap().len(), 1);
+        assert!(topic.stats().dropped_by.is_empty());
     }
 
     #[test]

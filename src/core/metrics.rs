@@ -42,6 +42,12 @@ pub const RECORDER_WRITE_ERRORS: &str = "nevil_recorder_write_errors_total";
 pub const RECORDER_DROPPED: &str = "nevil_recorder_records_dropped_total";
 /// 1 while the flight recorder has a file open and writes to it, else 0.
 pub const RECORDER_RECORDING: &str = "nevil_recorder_recording";
+/// Messages that crossed the bus bridge (per `topic` and `direction`: `export`, `import`).
+pub const BRIDGE_MESSAGES: &str = "nevil_bridge_messages_total";
+/// Bridge frames refused on arrival (per `topic` and `reason`: `schema`, `decode`).
+pub const BRIDGE_REJECTED: &str = "nevil_bridge_rejected_total";
+/// Messages an export dropped because its hand-off queue was full (per `topic`).
+pub const BRIDGE_DROPPED: &str = "nevil_bridge_dropped_total";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.
