@@ -152,12 +152,13 @@ impl Slot {
             }
             None => 0,
         };
-        match self.0.swap(key, Ordering::AcqRel) {
-            0 => {}
-            old => {
-                attached().remove(&old);
-            }
-        }
+        let old = match self.0.swap(key, Ordering::AcqRel) {
+            0 => None,
+            old => attached().remove(&old),
+        };
+        // Dropped after the table's lock is released: an external's own drop may drop
+        // counters (and so a slot) in turn.
+        drop(old);
     }
 }
 
