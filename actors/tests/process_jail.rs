@@ -206,6 +206,24 @@ async fn a_leak_is_oom_killed_at_the_memory_limit() {
     assert_eq!(exit_reason(status, jail.oom_killed()), ExitReason::Oom);
 }
 
+/// A frozen task does not die of SIGKILL until thawed (v1): kill thaws after signalling.
+#[tokio::test]
+async fn a_frozen_jail_is_killed() {
+    let Some(jail) = cgroup_jail("frozen", &JailLimits::default()) else {
+        return;
+    };
+    let mut child = jail.spawn(spinner()).unwrap();
+    assert!(grows(&jail).await, "it spins");
+    jail.suspend().unwrap();
+    assert!(settles(&jail).await, "frozen");
+    jail.kill();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("a frozen child dies of kill")
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+}
+
 #[tokio::test]
 async fn kill_takes_the_whole_process_group() {
     let Some(jail) = cgroup_jail("group", &JailLimits::default()) else {
