@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use nevil_actors::process::{exit_reason, Isolation, Jail, JailLimits};
 use nevil_actors::ExitReason;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 const STEP: Duration = Duration::from_millis(10);
@@ -203,6 +206,24 @@ async fn a_leak_is_oom_killed_at_the_memory_limit() {
     assert_eq!(exit_reason(status, jail.oom_killed()), ExitReason::Oom);
 }
 
+/// A frozen task does not die of SIGKILL until thawed (v1): kill thaws after signalling.
+#[tokio::test]
+async fn a_frozen_jail_is_killed() {
+    let Some(jail) = cgroup_jail("frozen", &JailLimits::default()) else {
+        return;
+    };
+    let mut child = jail.spawn(spinner()).unwrap();
+    assert!(grows(&jail).await, "it spins");
+    jail.suspend().unwrap();
+    assert!(settles(&jail).await, "frozen");
+    jail.kill();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("a frozen child dies of kill")
+        .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+}
+
 #[tokio::test]
 async fn kill_takes_the_whole_process_group() {
     let Some(jail) = cgroup_jail("group", &JailLimits::default()) else {
@@ -236,36 +257,111 @@ async fn kill_takes_the_whole_process_group() {
     assert!(eventually(|| dead(sleep)).await, "the grandchild died too");
 }
 
+/// The parent-death signal follows the thread that forks; a jail's children are forked
+/// by a thread of their own, so one asked for by a thread that then ends lives on.
 #[tokio::test]
-async fn the_child_dies_with_the_thread_that_spawned_it() {
-    // PR_SET_PDEATHSIG follows the spawning thread: spawn from a thread that then ends.
+async fn the_child_outlives_the_thread_that_asked_for_it() {
     let jail = std::sync::Arc::new(Jail::with_root(
         &std::env::temp_dir(),
-        &name("orphan"),
+        &name("thread"),
         &JailLimits::default(),
     ));
-    let spawner = jail.clone();
-    let pid = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut cmd = Command::new("sleep");
-            cmd.arg("1000");
-            let child = spawner.spawn(cmd).unwrap();
-            let pid = child.id().unwrap();
-            std::mem::forget(child); // nobody kills it but the kernel
-            pid
-        })
+    let (asker, runtime) = (jail.clone(), tokio::runtime::Handle::current());
+    let (mut child, tid) = std::thread::spawn(move || {
+        let _entered = runtime.enter();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "read x; echo $x; exec sleep 1000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let tid = std::fs::read_link("/proc/thread-self").unwrap();
+        (asker.spawn(cmd).unwrap(), tid)
     })
     .join()
     .unwrap();
-    let dead = || stat_field(pid, 3).is_none_or(|s| s == "Z");
+    // Gone from /proc: the thread has exited, its parent-death signals are sent.
+    let task = Path::new("/proc").join(tid);
     assert!(
-        eventually(dead).await,
-        "pid {pid} outlived its parent thread"
+        eventually(|| !task.exists()).await,
+        "{} stays",
+        task.display()
     );
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ping\n").await.unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    assert_eq!(line, "ping\n", "the child answers after its asker ended");
+    jail.kill();
+    assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+}
+
+/// Set in the environment of the helper process of [`the_child_dies_with_its_parent`].
+const HELPER: &str = "NEVIL_JAIL_TEST_PARENT";
+
+/// Not a test of its own: the parent process of [`the_child_dies_with_its_parent`],
+/// which runs it with `--ignored`. Spawns a child in a jail, prints its pid, waits.
+#[tokio::test]
+#[ignore = "a helper process of the_child_dies_with_its_parent"]
+async fn parent_helper() {
+    assert!(
+        std::env::var_os(HELPER).is_some(),
+        "run by the_child_dies_with_its_parent"
+    );
+    let jail = Jail::with_root(
+        &std::env::temp_dir(),
+        &name("parent"),
+        &JailLimits::default(),
+    );
+    let mut cmd = Command::new("sleep");
+    cmd.arg("1000");
+    let child = jail.spawn(cmd).unwrap();
+    println!("child-pid {}", child.id().unwrap());
+    std::future::pending::<()>().await;
+}
+
+/// No orphans: SIGKILL the parent, and its jailed child dies too (`PR_SET_PDEATHSIG`).
+#[tokio::test]
+async fn the_child_dies_with_its_parent() {
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "parent_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HELPER, "1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // libtest writes "test parent_helper ... " before it on the same line.
+    let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
+    let read_pid = async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the helper prints its child's pid");
+            if let Some((_, pid)) = line.split_once("child-pid ") {
+                break pid.trim().parse::<u32>().unwrap();
+            }
+        }
+    };
+    let pid = tokio::time::timeout(Duration::from_secs(30), read_pid)
+        .await
+        .expect("the helper's child-pid line within 30 s");
+    assert!(
+        stat_field(pid, 3).is_some_and(|s| s != "Z"),
+        "the child runs"
+    );
+    parent.kill().await.unwrap();
+    let dead = || stat_field(pid, 3).is_none_or(|s| s == "Z");
+    assert!(eventually(dead).await, "pid {pid} outlived its parent");
 }
 
 #[tokio::test]

@@ -1,5 +1,13 @@
 //! What the child does between `fork` and `exec`: its own process group, death with its
-//! parent, its address-space limit, and joining the jail's cgroups.
+//! parent, its address-space limit, and joining the jail's cgroups. And the thread that
+//! forks it.
+//!
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, not the process.
+//! A child forked on a tokio blocking-pool thread (or a worker given up by
+//! `block_in_place`) would be killed when that thread retires after idling. So every
+//! child is forked by one thread kept for the life of the process (`nevil-spawner`),
+//! inside the caller's runtime (its handle), and the parent-death signal means what it
+//! says: the child dies when this process dies.
 //!
 //! That code runs in the forked child of a multi-threaded parent, where only
 //! async-signal-safe calls are allowed: no allocation, no locks. Everything it needs (the
@@ -13,6 +21,64 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+/// One spawn for the spawner thread: the command, the runtime the child is reaped by,
+/// and where the result goes.
+struct Request {
+    cmd: tokio::process::Command,
+    runtime: tokio::runtime::Handle,
+    reply: mpsc::SyncSender<io::Result<tokio::process::Child>>,
+}
+
+/// The spawner thread's queue, once it is started. Never dropped: the thread lives as
+/// long as the process.
+static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
+
+/// Spawns `cmd` on the spawner thread, in the caller's tokio runtime, and waits for it
+/// (as `Command::spawn` does: until the child has `exec`ed or failed to).
+pub(super) fn spawn(cmd: tokio::process::Command) -> io::Result<tokio::process::Child> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+        io::Error::other(format!(
+            "a jail spawns its child inside a tokio runtime: {e}"
+        ))
+    })?;
+    let gone = || io::Error::other("the nevil-spawner thread is gone");
+    let (reply, result) = mpsc::sync_channel(1);
+    spawner()?
+        .send(Request {
+            cmd,
+            runtime,
+            reply,
+        })
+        .map_err(|_| gone())?;
+    result.recv().map_err(|_| gone())?
+}
+
+/// The spawner thread's queue, starting the thread the first time.
+fn spawner() -> io::Result<mpsc::Sender<Request>> {
+    let mut slot = SPAWNER.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(tx) = slot.as_ref() {
+        return Ok(tx.clone());
+    }
+    let (tx, rx) = mpsc::channel::<Request>();
+    std::thread::Builder::new()
+        .name("nevil-spawner".into())
+        .spawn(move || {
+            for Request {
+                mut cmd,
+                runtime,
+                reply,
+            } in rx
+            {
+                let _entered = runtime.enter();
+                let _ = reply.send(cmd.spawn());
+            }
+        })?;
+    *slot = Some(tx.clone());
+    Ok(tx)
+}
 
 /// Installs the pre-exec hook on `cmd`: `setpgid(0, 0)`, `PR_SET_PDEATHSIG` = `SIGKILL`
 /// (failing if the parent is already gone), `RLIMIT_AS` = `rlimit_as` if given, then a

@@ -260,3 +260,10 @@ fn a_pid_is_told_from_a_later_process_with_the_same_pid() {
         "above any pid_max"
     );
 }
+
+#[test]
+fn a_jail_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Jail>();
+    shared::<std::sync::Arc<Jail>>();
+}
