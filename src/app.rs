@@ -6,13 +6,16 @@
 //! ├── management (one_for_one): tree_service, system_monitor, error_analytics,
 //! │                              recorder (when recording)
 //! ├── drivers    (one_for_one): ultrasonic, grayscale, battery, motors, steering
-//! ├── control    (rest_for_one): motion → obstacle_avoidance → line_follower
+//! ├── control    (rest_for_one): motion → behaviours
+//! │   └── behaviours (one_for_one): obstacle_avoidance, line_follower
 //! └── safety     (one_for_one): watchdog
 //! ```
 //!
 //! `control` is `rest_for_one` because the behaviours command the motion controller: when
-//! it restarts, they restart after it. `line_follower` runs only in `line_following`
-//! mode (obstacle avoidance then guards it). Every supervisor's intensity comes from
+//! it restarts, the `behaviours` group restarts after it. `line_follower` runs only in
+//! `line_following` mode (obstacle avoidance then guards it). `behaviours`, the one
+//! group without a safety-critical actor, may run in a child process of its own
+//! (`[placement] behaviours = "process"`, [`placement`]). Every supervisor's intensity comes from
 //! `[supervision]`; the root giving up ends [`Robot::wait`] with the escalation. The
 //! whole tree shares one quota [`Pressure`](nevil_actors::Pressure), which the system
 //! monitor raises while the host's CPU or memory is critical.
@@ -27,6 +30,7 @@ mod drills;
 pub mod inject;
 mod layout;
 mod lifecycle;
+pub mod placement;
 pub mod reload;
 mod report;
 pub mod soak;

@@ -1,5 +1,5 @@
 //! The command line: one module per subcommand (`run`, `check-config`, `tree`, `bench`,
-//! `hw-check`, `hw-stop`, `replay`, `soak`, `audit`), each with a `main` that maps its outcome to the exit
+//! `hw-check`, `hw-stop`, `replay`, `soak`, `audit`, and the internal `group`), each with a `main` that maps its outcome to the exit
 //! code: 0 success, 1 the robot failed (hardware, escalation, replay mismatch), 2 bad
 //! input (arguments, config, drill, recording).
 
@@ -7,6 +7,7 @@ pub mod args;
 pub mod audit;
 pub mod bench;
 pub mod check_config;
+pub mod group;
 pub mod hw_check;
 pub mod hw_stop;
 pub mod logging;
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub use args::{
-    AuditCommand, Cli, Command, HwArgs, LogFormat, RunArgs, SoakArgs, MAX_RUN_DURATION_S,
+    AuditCommand, Cli, Command, GroupArgs, HwArgs, LogFormat, RunArgs, SoakArgs, MAX_RUN_DURATION_S,
 };
 
 use crate::config::Config;
@@ -38,7 +39,8 @@ pub fn main(cli: Cli) -> ExitCode {
     };
     logging::init(cli.log_format, level);
     match cli.command {
-        Command::Run(args) => run::main(args),
+        Command::Run(args) => run::main(args, cli.log_format),
+        Command::Group(args) => group::main(&args),
         Command::CheckConfig { path } => check_config::main(&path),
         Command::HwCheck(a) => hw_check::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
         Command::HwStop(a) => hw_stop::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),

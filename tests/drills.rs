@@ -33,7 +33,8 @@ fn drill(
 }
 
 /// A panic in `motion`, the first child of the rest_for_one `control` supervisor,
-/// restarts it and every later sibling (the behaviours, which command it) — and only
+/// restarts it and every later sibling (the `behaviours` group, which commands it:
+/// restarted whole, its workers start afresh under the new group supervisor) — and only
 /// them: drivers, services and the watchdog keep their first incarnation.
 #[test]
 fn panic_in_first_rest_for_one_child_restarts_it_and_later_siblings() {
@@ -46,11 +47,7 @@ fn panic_in_first_rest_for_one_child_restarts_it_and_later_siblings() {
         )],
     );
     let (tree, _) = drill("rfo", Some(&config), "motion:panic@1");
-    let control = [
-        "root/control/motion",
-        "root/control/obstacle_avoidance",
-        "root/control/line_follower",
-    ];
+    let control = ["root/control/motion", "root/control/behaviours"];
     for (path, n) in restarts(&tree) {
         let expected = u64::from(control.contains(&path.as_str()));
         assert_eq!(
@@ -65,7 +62,7 @@ fn panic_in_first_rest_for_one_child_restarts_it_and_later_siblings() {
         "panic: fault drill: panic"
     );
     assert_eq!(
-        node(&tree, "root/control/line_follower")["status"],
+        node(&tree, "root/control/behaviours/line_follower")["status"],
         "running"
     );
 }
@@ -106,7 +103,7 @@ fn error_and_exit_are_recorded() {
 /// fail (the restarted actor had no siblings after it to take along).
 #[test]
 fn error_drill_shows_in_the_dump_analytics() {
-    let target = "root/control/obstacle_avoidance";
+    let target = "root/control/behaviours/obstacle_avoidance";
     let (tree, _) = drill("analytics", None, "obstacle_avoidance:error@1");
     util::assert_tree_schema(&tree);
     let a = &tree["analytics"];
@@ -211,7 +208,7 @@ fn robot_kept_running(tree: &serde_json::Value, report: &serde_json::Value) {
 #[test]
 fn spinning_behaviour_is_throttled() {
     let (tree, report) = quota_drill("q-spin", "", "obstacle_avoidance:spin@1");
-    let oa = node(&tree, "root/control/obstacle_avoidance");
+    let oa = node(&tree, "root/control/behaviours/obstacle_avoidance");
     assert_eq!(oa["quota"]["group"], "lightweight");
     assert_eq!(
         actions(oa).first().map(String::as_str),

@@ -76,7 +76,7 @@ fn serves_metrics_tree_and_health_of_the_running_robot() {
         "nevil_actor_mailbox_depth{path=\"root/control/motion\"}",
         "nevil_actor_cpu_seconds_total{path=\"root/control/motion\"}",
         "nevil_actor_memory_bytes{path=\"root/drivers/motors\"}",
-        "nevil_quota_enforcements_total{path=\"root/control/obstacle_avoidance\",action=\"throttle\"} 0",
+        "nevil_quota_enforcements_total{path=\"root/control/behaviours/obstacle_avoidance\",action=\"throttle\"} 0",
         "nevil_control_loop_jitter_seconds_bucket{le=\"0.001\"}",
         "nevil_control_loop_jitter_seconds_count",
         "nevil_build_info{version=\"",

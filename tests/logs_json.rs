@@ -52,7 +52,7 @@ fn json_run(duration: &str, inject: &str) -> (Vec<Value>, String) {
 /// an `actor{path}` span — the drilled actor's own path for the drill and the panic.
 #[test]
 fn json_logs_carry_paths_and_one_event_per_restart() {
-    let target = "root/control/obstacle_avoidance";
+    let target = "root/control/behaviours/obstacle_avoidance";
     let (lines, stderr) = json_run("3", "obstacle_avoidance:panic@1");
     assert!(lines.len() >= 5, "{stderr}");
 
@@ -70,7 +70,10 @@ fn json_logs_carry_paths_and_one_event_per_restart() {
     assert_eq!(restart["kind"], "panic", "{restart}");
     assert_eq!(restart["reason"], "panic: fault drill: panic", "{restart}");
     assert_eq!(restart["restarts"], 1, "{restart}");
-    assert_eq!(span_path(exits[0]).as_deref(), Some("root/control"));
+    assert_eq!(
+        span_path(exits[0]).as_deref(),
+        Some("root/control/behaviours")
+    );
 
     let mut from_actors = 0;
     for l in &lines {

@@ -106,13 +106,13 @@ fn prometheus_scrapes_the_restart_after_an_injected_fault() {
     robot.wait_for("child exited");
     let prometheus = Prometheus::start("prometheus", &target);
     prometheus.await_value(r#"up{job="nevil"}"#, "1");
-    // rest_for_one: the panic restarts motion and the behaviour after it.
+    // rest_for_one: the panic restarts motion and the behaviours' group after it.
     prometheus.await_value(
         r#"nevil_actor_restarts_total{path="root/control/motion"}"#,
         "1",
     );
     prometheus.await_value(
-        r#"nevil_actor_restarts_total{path="root/control/obstacle_avoidance"}"#,
+        r#"nevil_actor_restarts_total{path="root/control/behaviours"}"#,
         "1",
     );
     prometheus.await_value(

@@ -193,7 +193,7 @@ fn a_reload_that_breaks_the_robot_is_rolled_back_by_itself() {
     assert_eq!(metric_generation(&base), "3");
     let t = tree(&base);
     assert_eq!(t["config_generation"], 3);
-    let path_oa = "root/control/obstacle_avoidance";
+    let path_oa = "root/control/behaviours/obstacle_avoidance";
     assert_eq!(node(&t, path_oa)["quota"]["group"], "lightweight");
 
     // The storm has stopped: obstacle avoidance handles 60 more readings (3 s at

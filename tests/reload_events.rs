@@ -123,7 +123,7 @@ async fn each_outcome_is_an_event_and_a_rollback_returns_to_the_last_good_config
     let snapshot = robot.tree().snapshot();
     let oa = snapshot
         .root
-        .find("root/control/obstacle_avoidance")
+        .find("root/control/behaviours/obstacle_avoidance")
         .unwrap();
     assert_eq!(
         oa.quota.as_ref().map(|q| q.group.as_str()),

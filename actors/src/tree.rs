@@ -270,7 +270,22 @@ impl Tree {
         children: Vec<ChildSpec>,
         context: TreeContext,
     ) -> Result<Self, StartError> {
-        let path = ActorPath::root(name);
+        Self::start_at(ActorPath::root(name), flags, children, context).await
+    }
+
+    /// [`Tree::start_in`] with a root supervisor at `path` instead of a root of its own:
+    /// a subtree that runs apart from the tree it belongs to (in another OS process, see
+    /// [`External`](crate::External)) keeps the paths it has there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tree::start`].
+    pub async fn start_at(
+        path: ActorPath,
+        flags: SupervisorFlags,
+        children: Vec<ChildSpec>,
+        context: TreeContext,
+    ) -> Result<Self, StartError> {
         let shared = Arc::new(Shared::new(
             path.clone(),
             flags.strategy,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::inject::{Fault, Injection};
 use super::layout::Group;
+use super::placement::group_path;
 use crate::config::{Backend, Config};
 use crate::core::clock::Clock;
 use crate::hw::sim::{Sim, SimSensor};
@@ -67,6 +68,34 @@ pub(super) fn resolve(groups: &[Group], target: &str) -> Result<String, DrillTar
             target: target.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// Refuses a `busy` drill aimed outside a process-placed group: its handler never
+/// yields, so nothing in this process could stop it (it would hold a thread of the
+/// robot's for good). In a group's own process, the kernel stops it.
+pub(super) fn check_busy(
+    config: &Config,
+    injection: &Injection,
+    path: &str,
+) -> Result<(), DrillTargetError> {
+    if injection.fault != Fault::Actor(nevil_actors::Fault::Busy) {
+        return Ok(());
+    }
+    let placed = config
+        .placement
+        .process_groups()
+        .any(|g| path.starts_with(&format!("{}/", group_path(g))));
+    if placed {
+        return Ok(());
+    }
+    Err(DrillTargetError {
+        target: injection.target.clone(),
+        reason: format!(
+            "busy never yields, so nothing in the robot's process could stop {path}: only a \
+             worker of a group placed in a process of its own may take it \
+             (e.g. [placement] behaviours = \"process\")"
+        ),
+    })
 }
 
 /// Runs an `unplug` drill: at its time, the simulated sensor of the driver at `path`
@@ -157,7 +186,13 @@ pub(super) fn schedule(
         let skipped = || {
             tracing::warn!(%path, %fault, "drill target not running; drill skipped");
         };
-        if view.actor(&path).is_none() {
+        // Read from the snapshot, which shows the actors of a process-placed group too.
+        let running = view
+            .snapshot()
+            .root
+            .find(&path)
+            .is_some_and(|n| n.status == nevil_actors::Status::Running);
+        if !running {
             return skipped();
         }
         tracing::warn!(%path, %fault, "injecting fault");

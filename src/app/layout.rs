@@ -3,13 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy, SupervisorFlags};
 
+use nevil_actors::process::JailLimits;
+use nevil_actors::Shutdown;
+
+use super::placement::{GroupCommand, ProcessGroup, ProcessGroupMsg, GRACE};
 use super::{AppError, RunOptions};
 use crate::bus::Bus;
 use crate::config::reload::{Generation, LiveConfig};
-use crate::config::{Backend, Config, Mode, SensorConfig};
+use crate::config::{Backend, Config, Mode, Placement, SensorConfig};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
 use crate::hw::{Hardware, Shared};
@@ -41,10 +46,30 @@ where
     ChildSpec::worker(name, actor, ()).flood(noop)
 }
 
+/// A supervisor group of the tree: its workers and nested groups, in start order.
 pub(super) struct Group {
     pub(super) name: &'static str,
     pub(super) strategy: Strategy,
-    pub(super) workers: Vec<ChildSpec>,
+    pub(super) members: Vec<Member>,
+}
+
+/// One child of a [`Group`]: a worker, or a group of its own (which a `[placement]`
+/// may move into another process).
+pub(super) enum Member {
+    /// A worker.
+    Worker(ChildSpec),
+    /// A nested group.
+    Group(Group),
+}
+
+impl Group {
+    fn of_workers(name: &'static str, strategy: Strategy, workers: Vec<ChildSpec>) -> Self {
+        Self {
+            name,
+            strategy,
+            members: workers.into_iter().map(Member::Worker).collect(),
+        }
+    }
 }
 
 /// The shared parts every actor is built from.
@@ -215,43 +240,21 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
             || SteeringMsg::Noop,
         ),
     ];
-    let max_steer = config.motion.max_steer_deg;
-    let mut control = vec![
-        worker(
-            "motion",
-            MotionActor {
-                cfg: config.motion,
-                bus: p.bus.clone(),
-                clock: p.clock,
-                jitter: p.jitter.clone(),
-                timer: opts.loop_timer,
-                latch: p.latch.clone(),
-                deadman: p.deadman.clone(),
-                live: p.live.clone(),
-            },
-            || MotionMsg::Noop,
-        ),
-        worker(
-            "obstacle_avoidance",
-            BehaviourActor {
-                node: ObstacleAvoidance::new(config.behaviour, max_steer),
-                bus: p.bus.clone(),
-                live: p.live.clone(),
-            },
-            || BehaviourMsg::Noop,
-        ),
-    ];
-    if config.behaviour.mode == Mode::LineFollowing {
-        control.push(worker(
-            "line_follower",
-            BehaviourActor {
-                node: LineFollower::new(config.behaviour, max_steer),
-                bus: p.bus.clone(),
-                live: p.live.clone(),
-            },
-            || BehaviourMsg::Noop,
-        ));
-    }
+    let behaviours = behaviour_workers(config, &p.bus, &p.live);
+    let motion = worker(
+        "motion",
+        MotionActor {
+            cfg: config.motion,
+            bus: p.bus.clone(),
+            clock: p.clock,
+            jitter: p.jitter.clone(),
+            timer: opts.loop_timer,
+            latch: p.latch.clone(),
+            deadman: p.deadman.clone(),
+            live: p.live.clone(),
+        },
+        || MotionMsg::Noop,
+    );
     let watchdog = Watchdog::from_config(
         config,
         p.live.clone(),
@@ -261,45 +264,170 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
         p.deadman.clone(),
     );
     vec![
-        Group {
-            name: "management",
-            strategy: Strategy::OneForOne,
-            workers: management,
-        },
-        Group {
-            name: "drivers",
-            strategy: Strategy::OneForOne,
-            workers: drivers,
-        },
+        Group::of_workers("management", Strategy::OneForOne, management),
+        Group::of_workers("drivers", Strategy::OneForOne, drivers),
+        // The behaviours depend on motion (they steer through it), not on each other:
+        // motion's restart restarts them all (rest_for_one), one's crash only itself.
         Group {
             name: "control",
             strategy: Strategy::RestForOne,
-            workers: control,
+            members: vec![
+                Member::Worker(motion),
+                Member::Group(behaviours_group(behaviours)),
+            ],
         },
-        Group {
-            name: "safety",
-            strategy: Strategy::OneForOne,
-            workers: vec![worker("watchdog", watchdog, || WatchdogMsg::Noop)],
-        },
+        Group::of_workers(
+            "safety",
+            Strategy::OneForOne,
+            vec![worker("watchdog", watchdog, || WatchdogMsg::Noop)],
+        ),
     ]
 }
 
+/// The behaviours the config asks for, as workers: obstacle avoidance, and line
+/// following in that mode. Built from the bus and the live config alone, so that a
+/// process of their own (`[placement] behaviours = "process"`) builds the same.
+pub(super) fn behaviour_workers(config: &Config, bus: &Bus, live: &LiveConfig) -> Vec<ChildSpec> {
+    let max_steer = config.motion.max_steer_deg;
+    let mut behaviours = vec![worker(
+        "obstacle_avoidance",
+        BehaviourActor {
+            node: ObstacleAvoidance::new(config.behaviour, max_steer),
+            bus: bus.clone(),
+            live: live.clone(),
+        },
+        || BehaviourMsg::Noop,
+    )];
+    if config.behaviour.mode == Mode::LineFollowing {
+        behaviours.push(worker(
+            "line_follower",
+            BehaviourActor {
+                node: LineFollower::new(config.behaviour, max_steer),
+                bus: bus.clone(),
+                live: live.clone(),
+            },
+            || BehaviourMsg::Noop,
+        ));
+    }
+    behaviours
+}
+
+/// The behaviours' group: the one group without a safety-critical actor, so the one a
+/// `[placement]` may move into a process of its own.
+pub(super) fn behaviours_group(workers: Vec<ChildSpec>) -> Group {
+    Group::of_workers(BEHAVIOURS, Strategy::OneForOne, workers)
+}
+
+/// The behaviours' group's name.
+pub(super) const BEHAVIOURS: &str = "behaviours";
+
 impl Group {
-    /// The group supervisor's path.
-    pub(super) fn path(&self) -> ActorPath {
-        ActorPath::root("root").child(self.name)
-    }
-
-    /// The path of one of its workers.
-    pub(super) fn worker_path(&self, w: &ChildSpec) -> ActorPath {
-        self.path().child(w.name())
-    }
-
-    /// The group as the tree will hold it (without its quotas and runtimes, which do
-    /// not change its shape).
+    /// The group as the tree will hold it (without its quotas, runtimes and placement,
+    /// which do not change its shape).
     pub(super) fn shape(&self) -> ChildSpec {
         let flags = SupervisorFlags::new(self.strategy);
-        ChildSpec::supervisor(self.name, flags, self.workers.clone())
+        let children = self
+            .members
+            .iter()
+            .map(|m| match m {
+                Member::Worker(w) => w.clone(),
+                Member::Group(g) => g.shape(),
+            })
+            .collect();
+        ChildSpec::supervisor(self.name, flags, children)
+    }
+}
+
+/// What turns the layout into child specs: quotas, the bulkhead and the supervisors'
+/// flags, all from the config.
+pub(super) struct Build<'a> {
+    pub(super) config: &'a Config,
+    pub(super) bulkhead: Option<tokio::runtime::Handle>,
+    pub(super) flags: &'a dyn Fn(Strategy) -> SupervisorFlags,
+    /// How to start a group's process, when the config places one in a process.
+    pub(super) process: Option<GroupCommand>,
+}
+
+impl Build<'_> {
+    /// `worker` at `path` under its quota, on the bulkhead if the config puts it there.
+    fn worker(&self, path: &ActorPath, worker: ChildSpec) -> ChildSpec {
+        let quotas = &self.config.quotas;
+        let spec = worker.quota(
+            quotas.group_name_for(path.as_str()),
+            quotas.group_for(path.as_str()),
+        );
+        match &self.bulkhead {
+            Some(rt)
+                if self
+                    .config
+                    .runtime
+                    .bulkhead
+                    .iter()
+                    .any(|n| n == spec.name()) =>
+            {
+                spec.on_runtime(rt.clone())
+            }
+            _ => spec,
+        }
+    }
+
+    /// The supervisor of `group` under `parent`, its members built recursively — or, for
+    /// a group the config places in a process, the worker that runs that process.
+    pub(super) fn group(&self, parent: &ActorPath, group: Group) -> ChildSpec {
+        let path = parent.child(group.name);
+        if let (Placement::Process, Some(command)) =
+            (self.config.placement.of(group.name), &self.process)
+        {
+            return self.process_group(&path, group.name, command);
+        }
+        let name = group.name;
+        let (flags, children) = self.members(&path, group);
+        ChildSpec::supervisor(name, flags, children)
+    }
+
+    /// The flags and children of the supervisor of `group` at `path`.
+    pub(super) fn members(
+        &self,
+        path: &ActorPath,
+        group: Group,
+    ) -> (SupervisorFlags, Vec<ChildSpec>) {
+        let children = group
+            .members
+            .into_iter()
+            .map(|m| match m {
+                Member::Worker(w) => self.worker(&path.child(w.name()), w),
+                Member::Group(g) => self.group(path, g),
+            })
+            .collect();
+        let flags = (self.flags)(group.strategy).sample_every(self.config.quotas.sample_interval());
+        (flags, children)
+    }
+
+    /// The worker at `path` that runs the group `name` in a process of its own, under
+    /// the quota the config gives that path: the kernel holds the process to the quota's
+    /// hard memory limit, and the supervisor's sampling governs the rest through it.
+    fn process_group(
+        &self,
+        path: &ActorPath,
+        name: &'static str,
+        command: &GroupCommand,
+    ) -> ChildSpec {
+        let quotas = &self.config.quotas;
+        let quota = quotas.group_for(path.as_str());
+        let limits = JailLimits {
+            memory_max: quota.memory.map(|m| m.hard as u64),
+        };
+        let worker = ProcessGroup {
+            command: Arc::new(GroupCommand {
+                group: name,
+                ..command.clone()
+            }),
+            limits,
+        };
+        ChildSpec::worker(name, worker, ())
+            .flood(|| ProcessGroupMsg::Noop)
+            .quota(quotas.group_name_for(path.as_str()), quota)
+            .shutdown(Shutdown::Timeout(2 * GRACE + Duration::from_secs(1)))
     }
 }
 

@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nevil_actors::{
-    ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
+    ActorPath, ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
     SupervisorFlags, Tree, TreeContext,
 };
 use ractor::ActorRef;
 
-use super::drills::{check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills};
+use super::drills::{
+    check_busy, check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills,
+};
 use super::inject::{Fault, Injection};
-use super::layout::{bulkhead_runtime, layout, Parts};
+use super::layout::{bulkhead_runtime, layout, Build, Parts};
+use super::placement::{GroupCommand, RobotEnd};
 use super::reload::{LogFilter, Reloads};
 use super::RunReport;
 use crate::bus::{Bus, EStop};
@@ -79,6 +82,10 @@ pub struct RunOptions {
     pub log_filter: Option<LogFilter>,
     /// Workers added after the `management` group's own (the soak's probe).
     pub extra: ExtraWorkers,
+    /// The `nevil` binary a process-placed group runs in (default: this executable).
+    pub group_exe: Option<PathBuf>,
+    /// Arguments a group's process gets before its subcommand (e.g. the log format).
+    pub group_args: Vec<std::ffi::OsString>,
 }
 
 /// Workers a caller adds to the `management` group, after its own: `nevil soak` adds
@@ -109,6 +116,12 @@ pub enum AppError {
     /// The dead-man's checker thread could not be started.
     #[error("cannot start the dead-man's thread: {0}")]
     DeadMan(std::io::Error),
+    /// The bridge to a process-placed group could not listen.
+    #[error("cannot open the bridge to the process-placed groups: {0}")]
+    Bridge(crate::bus::bridge::BridgeError),
+    /// The binary a process-placed group runs in is unknown.
+    #[error("cannot find the nevil binary to run a group's process in: {0}")]
+    Exe(std::io::Error),
 }
 
 /// A running robot.
@@ -128,6 +141,8 @@ pub struct Robot {
     analytics: AnalyticsHandle,
     reloads: Reloads,
     audit: Option<(Audit, Watch)>,
+    /// The bridge to process-placed groups, when the config places any.
+    placement: Option<RobotEnd>,
 }
 
 impl Robot {
@@ -169,8 +184,12 @@ impl Robot {
         let targets = opts
             .inject
             .iter()
-            .map(|i| resolve(&groups, &i.target).map(|path| (i.clone(), path)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|i| {
+                let path = resolve(&groups, &i.target)?;
+                check_busy(config, i, &path)?;
+                Ok((i.clone(), path))
+            })
+            .collect::<Result<Vec<_>, DrillTargetError>>()?;
         check_drills(config, &opts.inject)?;
         let sup = &config.supervision;
         let flags = |strategy| {
@@ -186,33 +205,31 @@ impl Robot {
             .deadman
             .spawn(opts.loop_timer, parts.hw.drive.clone(), parts.latch.clone())
             .map_err(AppError::DeadMan)?;
-        let quotas = &config.quotas;
-        let children = groups
-            .into_iter()
-            .map(|g| {
-                let paths: Vec<_> = g.workers.iter().map(|w| g.worker_path(w)).collect();
-                let specs = g
-                    .workers
-                    .into_iter()
-                    .zip(paths)
-                    .map(|(w, path)| {
-                        let path = path.as_str();
-                        let group = quotas.group_name_for(path).to_string();
-                        let spec = w.quota(group, quotas.group_for(path));
-                        match &bulkhead {
-                            Some(rt)
-                                if config.runtime.bulkhead.iter().any(|n| n == spec.name()) =>
-                            {
-                                spec.on_runtime(rt.handle().clone())
-                            }
-                            _ => spec,
-                        }
-                    })
-                    .collect();
-                let sampled = flags(g.strategy).sample_every(quotas.sample_interval());
-                ChildSpec::supervisor(g.name, sampled, specs)
-            })
-            .collect();
+        let placement = match config.placement.process_groups().next() {
+            Some(_) => Some(RobotEnd::open(&parts.bus).await.map_err(AppError::Bridge)?),
+            None => None,
+        };
+        let process = match &placement {
+            Some(end) => Some(GroupCommand {
+                group: "",
+                exe: match &opts.group_exe {
+                    Some(exe) => exe.clone(),
+                    None => std::env::current_exe().map_err(AppError::Exe)?,
+                },
+                config: opts.config_path.clone(),
+                socket: end.socket().to_path_buf(),
+                global_args: opts.group_args.clone(),
+            }),
+            None => None,
+        };
+        let build = Build {
+            config,
+            bulkhead: bulkhead.as_ref().map(|rt| rt.handle().clone()),
+            flags: &flags,
+            process,
+        };
+        let root = ActorPath::root("root");
+        let children = groups.into_iter().map(|g| build.group(&root, g)).collect();
         // Before the tree starts: its first events and e-stop changes are audited too.
         let audit = opts.audit.clone().map(|audit| {
             let observer = audit.clone();
@@ -268,6 +285,7 @@ impl Robot {
             analytics: parts.analytics,
             reloads,
             audit,
+            placement,
         })
     }
 
@@ -411,6 +429,11 @@ impl Robot {
             deadman_trips: self.deadman.trips(),
             drills: self.fired.list(),
             bus: self.bus.stats(),
+            bridge: self
+                .placement
+                .as_ref()
+                .map(|end| end.bridge().stats())
+                .unwrap_or_default(),
             restarts,
             sim: self.devices.sim.as_ref().map(Sim::report),
         };

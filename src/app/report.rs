@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::drills::FiredDrill;
+use crate::bus::bridge::BridgeStats;
 use crate::bus::TopicStats;
 use crate::core::jitter::JitterSummary;
 use crate::hw::sim::SimReport;
@@ -27,6 +28,9 @@ pub struct RunReport {
     pub drills: Vec<FiredDrill>,
     /// Bus counters by topic.
     pub bus: Vec<(&'static str, TopicStats)>,
+    /// Counters of the bridge to process-placed groups, by topic and direction (empty
+    /// when no group runs in a process).
+    pub bridge: Vec<BridgeStats>,
     /// Restarts of every actor, summed.
     pub restarts: u64,
     /// The simulated world's outcome (`sim` backend only).

@@ -27,6 +27,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -81,6 +91,25 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Internal: run one group of the robot's tree in this process, for a `nevil run`
+    /// that places it here (`[placement] behaviours = "process"`). Started by the robot,
+    /// not by hand: it reports on stdout and stops when its stdin ends.
+    #[command(hide = true)]
+    Group(GroupArgs),
+}
+
+/// Options of the internal `nevil group`.
+#[derive(Debug, clap::Args)]
+pub struct GroupArgs {
+    /// The group to run (`behaviours`).
+    #[arg(long)]
+    pub name: String,
+    /// The robot's config (the built-in default without one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The socket where the robot's end of the bridge listens.
+    #[arg(long)]
+    pub bridge: PathBuf,
 }
 
 /// `nevil audit` subcommands.

@@ -19,7 +19,7 @@ use crate::services::telemetry::Telemetry;
 
 /// `nevil run`: runs the robot of `args.config` until `--duration` ends, a signal
 /// stops it or its root supervisor gives up.
-pub fn main(args: RunArgs) -> ExitCode {
+pub fn main(args: RunArgs, log_format: super::LogFormat) -> ExitCode {
     let config = match super::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -64,7 +64,7 @@ pub fn main(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    runtime.block_on(run_robot(config, args, http))
+    runtime.block_on(run_robot(config, args, http, log_format))
 }
 
 /// Opens the audit trail `--audit` or `[audit] path` names, if any, and records the
@@ -100,7 +100,12 @@ struct Http {
     limits: Limits,
 }
 
-async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
+async fn run_robot(
+    config: Config,
+    args: RunArgs,
+    http: Http,
+    log_format: super::LogFormat,
+) -> ExitCode {
     if let Some(level) = &config.log.level {
         if let Err(e) = super::logging::set_filter(Some(level)) {
             tracing::error!(error = %e, "log.level: could not set the log filter");
@@ -148,6 +153,8 @@ async fn run_robot(config: Config, args: RunArgs, http: Http) -> ExitCode {
         loop_timer: crate::core::ticker::Timer::Precise,
         config_path: args.config.clone(),
         log_filter: Some(LogFilter(Arc::new(super::logging::set_filter))),
+        // A group's process logs as the robot does.
+        group_args: vec!["--log-format".into(), log_format.name().into()],
         ..RunOptions::default()
     };
     let robot = match Robot::start(&config, devices, clock, &opts).await {

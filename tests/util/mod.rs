@@ -69,7 +69,12 @@ pub struct Running {
 impl Running {
     /// Starts `nevil args` (JSON logs, so lines can be matched exactly).
     pub fn start(args: &[&str]) -> Self {
-        let mut child = nevil(args)
+        Self::spawn(nevil(args))
+    }
+
+    /// Starts `cmd` (a `nevil run`, perhaps behind a wrapper such as `setpriv`).
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -250,10 +255,11 @@ pub fn node<'a>(tree: &'a serde_json::Value, path: &str) -> &'a serde_json::Valu
     find(&tree["root"], path).unwrap_or_else(|| panic!("no node {path}"))
 }
 
-/// Every worker path in a tree JSON with its restart count.
+/// Every node below the root (workers and group supervisors) in a tree JSON, with its
+/// restart count.
 pub fn restarts(tree: &serde_json::Value) -> Vec<(String, u64)> {
     fn walk(n: &serde_json::Value, out: &mut Vec<(String, u64)>) {
-        if n["kind"] == "worker" {
+        if n["path"] != "root" {
             out.push((
                 n["path"].as_str().unwrap_or("").to_string(),
                 n["restarts"].as_u64().unwrap_or(0),

@@ -22,8 +22,7 @@ impl FromStr for ExitReason {
             "normal" => return Ok(Self::Normal),
             "shutdown" => return Ok(Self::Shutdown),
             "killed" => return Ok(Self::Killed),
-            // lead: map to Oom (the jail helper's ExitReason::Oom)
-            "oom" => return Ok(Self::Error(text.to_string())),
+            "oom" => return Ok(Self::Oom),
             _ => {}
         }
         let (kind, message) = text
@@ -35,8 +34,8 @@ impl FromStr for ExitReason {
             "panic" => Self::Panic(message),
             "startup failure" => Self::StartupFailure(message),
             "quota" => Self::Quota(message),
-            // lead: map to Oom (the jail helper's ExitReason::Oom)
-            "oom" => Self::Error(text.to_string()),
+            // An OOM kill carries no text of its own; whatever follows is a detail.
+            "oom" => Self::Oom,
             _ => return Err(UnknownExitReason(text.to_string())),
         })
     }
@@ -73,11 +72,13 @@ mod tests {
     }
 
     #[test]
-    fn oom_reads_as_an_error_until_the_variant_exists() {
-        assert_eq!("oom".parse(), Ok(ExitReason::Error("oom".into())));
+    fn oom_reads_back_with_or_without_a_detail() {
+        assert_eq!("oom".parse(), Ok(ExitReason::Oom));
+        assert_eq!("oom: memory.max 64 MiB".parse(), Ok(ExitReason::Oom));
+        let json = serde_json::to_string(&ExitReason::Oom).unwrap();
         assert_eq!(
-            "oom: memory.max 64 MiB".parse(),
-            Ok(ExitReason::Error("oom: memory.max 64 MiB".into()))
+            serde_json::from_str::<ExitReason>(&json).unwrap(),
+            ExitReason::Oom
         );
     }
 

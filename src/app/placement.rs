@@ -1,0 +1,92 @@
+//! Process placement: a supervisor group run in a child `nevil` process of its own,
+//! governed through the kernel (`[placement] behaviours = "process"`).
+//!
+//! In the robot's tree the group is one worker ([`parent`]): it starts the process in a
+//! cgroup ([`nevil_actors::process::Jail`]), stands for it as an
+//! [`External`](nevil_actors::External) (so its supervisor samples the cgroup's CPU and
+//! memory and its quota ladder throttles, freezes and kills through the kernel), shows
+//! the process's actors in place in the tree, and exits as the process exits. The
+//! process ([`child`], `nevil group`) runs the group under its own supervisor; its bus
+//! topics cross on the Zenoh bridge ([`crate::bus::bridge`]), its tree reports and the
+//! fault drills aimed at it on its stdin and stdout ([`protocol`]).
+//!
+//! Stopping the motors never depends on the group's process: the motors, their
+//! dead-man, the e-stop latch and the watchdog stay in the robot's process, and the
+//! config refuses to place a group that holds any of them.
+
+mod child;
+mod parent;
+mod protocol;
+
+use std::path::PathBuf;
+
+use nevil_actors::ActorPath;
+
+use crate::bus::bridge::{Bridge, BridgeError, Export, Import};
+use crate::bus::Bus;
+
+pub use child::{run_group, GroupError};
+pub(crate) use parent::{GroupCommand, ProcessGroup, ProcessGroupMsg, GRACE};
+
+use super::layout::BEHAVIOURS;
+
+/// The key prefix of the bridged topics (`nevil/<robot>/<topic>`). The bridge's peers
+/// are only the robot's process and its groups' processes (no scouting), so one name
+/// serves every robot.
+pub(crate) const BRIDGE_PREFIX: &str = "nevil/robot";
+
+/// The path of a group that may run in a process, in the whole tree.
+pub(crate) fn group_path(name: &str) -> ActorPath {
+    let root = ActorPath::root("root");
+    match name {
+        BEHAVIOURS => root.child("control").child(BEHAVIOURS),
+        other => root.child(other),
+    }
+}
+
+/// Where the robot's end of the bridge listens: a socket of this process in the temp dir.
+pub(crate) fn bridge_socket() -> PathBuf {
+    std::env::temp_dir().join(format!("nevil-{}.bridge", std::process::id()))
+}
+
+/// The robot's end of the bridge to its groups' processes: listening for the run's
+/// life, sending what the behaviours read, taking what they command.
+pub(crate) struct RobotEnd {
+    socket: PathBuf,
+    _flows: (Export, Export, Import),
+    bridge: Bridge,
+}
+
+impl RobotEnd {
+    /// Listens at [`bridge_socket`] and bridges the behaviours' topics of `bus`.
+    pub(crate) async fn open(bus: &Bus) -> Result<Self, BridgeError> {
+        let socket = bridge_socket();
+        let bridge = Bridge::listen(&socket, BRIDGE_PREFIX).await?;
+        let flows = (
+            bridge.export(&bus.range).await?,
+            bridge.export(&bus.line).await?,
+            bridge.import(&bus.command).await?,
+        );
+        Ok(Self {
+            socket,
+            _flows: flows,
+            bridge,
+        })
+    }
+
+    /// The socket a group's process connects to.
+    pub(crate) fn socket(&self) -> &std::path::Path {
+        &self.socket
+    }
+
+    /// The bridge's counters.
+    pub(crate) fn bridge(&self) -> &Bridge {
+        &self.bridge
+    }
+}
+
+impl Drop for RobotEnd {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
