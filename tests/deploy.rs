@@ -461,6 +461,8 @@ fn unit_matches_the_runtime() {
     // the cgroup file system writable (nevil-actors' process::Jail).
     assert_eq!(setting(&s, "Delegate"), ["yes"]);
     assert_eq!(setting(&s, "ProtectControlGroups"), ["no"]);
+    // SIGTERM to nevil alone: it stops its groups' processes in the tree's order.
+    assert_eq!(setting(&s, "KillMode"), ["mixed"]);
     // The devices rppal opens on the HAT.
     let devices = setting(&s, "DeviceAllow");
     for dev in ["/dev/i2c-1 rw", "char-gpiochip rw", "/dev/gpiomem rw"] {
