@@ -29,6 +29,9 @@ fn bench_json_has_every_figure() {
         "tree_10k_snapshot_ms",
         "tree_10k_metrics_ms",
         "tree_10k_restart_p50_us",
+        "bridge_hop_p50_us",
+        "bridge_hop_p99_us",
+        "bridge_msgs_per_s",
     ] {
         let v = report[key]
             .as_f64()
@@ -36,6 +39,7 @@ fn bench_json_has_every_figure() {
         assert!(v.is_finite() && v > 0.0, "{key} = {v}");
     }
     assert!(report["call_p50_us"].as_f64() <= report["call_p99_us"].as_f64());
+    assert!(report["bridge_hop_p50_us"].as_f64() <= report["bridge_hop_p99_us"].as_f64());
     // A managed worker is a bare actor plus its counters and its supervisor's share
     // (the bench runs alone in its process, so the allocator's count is its own).
     assert!(

@@ -14,8 +14,12 @@
 //! - **scale** ([`scale`]): a 10,000-actor tree's start, snapshot, `/metrics` render and
 //!   one restart inside it; the heap of one idle actor, bare and managed.
 //!
+//! - **bridge** ([`bridge`]): one small message's hop between two bus bridges over a
+//!   unix socket, and the bridge's throughput of small messages.
+//!
 //! [`run_all`] runs them all for `nevil bench`.
 
+pub mod bridge;
 pub mod scale;
 
 use std::process::ExitCode;
@@ -475,6 +479,13 @@ pub struct BenchReport {
     pub tree_10k_metrics_ms: f64,
     /// Kill → replacement answers, for a worker inside that tree, median, µs.
     pub tree_10k_restart_p50_us: f64,
+    /// One small `Command` from one bus bridge to another over a unix socket, median,
+    /// µs (target: p99 < 500 µs).
+    pub bridge_hop_p50_us: f64,
+    /// The same, 99th percentile, µs.
+    pub bridge_hop_p99_us: f64,
+    /// Small messages per second across the bridge, none dropped.
+    pub bridge_msgs_per_s: f64,
 }
 
 fn us(d: Duration) -> f64 {
@@ -539,6 +550,7 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     let tree_10k_start = big.started_in;
     big.stop().await;
     let idle = scale::idle_actor_bytes(10_000).await?;
+    let hop = bridge::measure(2000, 20_000).await?;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
         throughput_managed_msgs_per_s: rm,
@@ -560,6 +572,9 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         tree_10k_snapshot_ms: us(percentile(&mut snapshots, 0.5)) / 1000.0,
         tree_10k_metrics_ms: us(percentile(&mut big_renders, 0.5)) / 1000.0,
         tree_10k_restart_p50_us: us(percentile(&mut big_restarts, 0.5)),
+        bridge_hop_p50_us: us(hop.hop_p50),
+        bridge_hop_p99_us: us(hop.hop_p99),
+        bridge_msgs_per_s: hop.msgs_per_s,
     })
 }
 

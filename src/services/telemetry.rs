@@ -151,6 +151,18 @@ pub fn describe() {
         crate::core::metrics::RECORDER_RECORDING,
         "1 while the flight recorder writes its file, else 0."
     );
+    describe_counter!(
+        crate::core::metrics::BRIDGE_MESSAGES,
+        "Bus messages that crossed the bridge between processes, by topic and direction."
+    );
+    describe_counter!(
+        crate::core::metrics::BRIDGE_REJECTED,
+        "Bridge frames refused on arrival: another schema version, or undecodable."
+    );
+    describe_counter!(
+        crate::core::metrics::BRIDGE_DROPPED,
+        "Bus messages a bridge export dropped because its hand-off queue was full."
+    );
 }
 
 /// Copies every actor's figures into the recorder.
