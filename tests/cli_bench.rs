@@ -32,6 +32,9 @@ fn bench_json_has_every_figure() {
         "bridge_hop_p50_us",
         "bridge_hop_p99_us",
         "bridge_msgs_per_s",
+        "process_restart_p50_us",
+        "process_restart_p99_us",
+        "busy_kill_ms",
     ] {
         let v = report[key]
             .as_f64()
@@ -40,6 +43,8 @@ fn bench_json_has_every_figure() {
     }
     assert!(report["call_p50_us"].as_f64() <= report["call_p99_us"].as_f64());
     assert!(report["bridge_hop_p50_us"].as_f64() <= report["bridge_hop_p99_us"].as_f64());
+    assert!(report["process_restart_p50_us"].as_f64() <= report["process_restart_p99_us"].as_f64());
+    assert!(report["busy_kill_ms"].as_f64() <= report["busy_kill_max_ms"].as_f64());
     // A managed worker is a bare actor plus its counters and its supervisor's share
     // (the bench runs alone in its process, so the allocator's count is its own).
     assert!(

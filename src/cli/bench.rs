@@ -20,6 +20,7 @@
 //! [`run_all`] runs them all for `nevil bench`.
 
 pub mod bridge;
+pub mod placement;
 pub mod scale;
 
 use std::process::ExitCode;
@@ -486,6 +487,15 @@ pub struct BenchReport {
     pub bridge_hop_p99_us: f64,
     /// Small messages per second across the bridge, none dropped.
     pub bridge_msgs_per_s: f64,
+    /// A process-placed group killed → its new process answers, median, µs.
+    pub process_restart_p50_us: f64,
+    /// The same, 99th percentile, µs.
+    pub process_restart_p99_us: f64,
+    /// A never-yielding handler in a process-placed group → its process killed by its
+    /// quota, median, ms (one sampling interval, 100 ms, plus the kill is the target).
+    pub busy_kill_ms: f64,
+    /// The same, worst of the runs, ms.
+    pub busy_kill_max_ms: f64,
 }
 
 fn us(d: Duration) -> f64 {
@@ -551,6 +561,7 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     big.stop().await;
     let idle = scale::idle_actor_bytes(10_000).await?;
     let hop = bridge::measure(2000, 20_000).await?;
+    let placed = on_multi_thread("bench-placement", || placement::run(20, 5)).await?;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
         throughput_managed_msgs_per_s: rm,
@@ -575,7 +586,36 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         bridge_hop_p50_us: us(hop.hop_p50),
         bridge_hop_p99_us: us(hop.hop_p99),
         bridge_msgs_per_s: hop.msgs_per_s,
+        process_restart_p50_us: placed.restart_p50_us,
+        process_restart_p99_us: placed.restart_p99_us,
+        busy_kill_ms: placed.busy_kill_ms,
+        busy_kill_max_ms: placed.busy_kill_max_ms,
     })
+}
+
+/// Runs `scenario` on a multi-threaded runtime of its own (two workers, on a thread of
+/// its own), whatever runtime awaits this: Zenoh needs one, and the robot runs on one.
+pub async fn on_multi_thread<T, F, Fut>(name: &str, scenario: F) -> Result<T, BenchError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, BenchError>>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let figures = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(fail)
+                .and_then(|rt| rt.block_on(scenario()));
+            let _ = tx.send(figures);
+        })
+        .map_err(fail)?;
+    rx.await
+        .map_err(|_| fail(format!("the {name} thread ended without figures")))?
 }
 
 /// The value below which `q` (0–1) of `samples` lie (nearest rank); zero if empty.

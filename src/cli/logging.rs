@@ -13,11 +13,18 @@ type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 /// The filter the process started with (as text) and how to replace it; set by [`init`].
 static FILTER: OnceLock<(String, Reload)> = OnceLock::new();
 
+/// What Zenoh (the bridge to process-placed groups) may log by default: its warnings,
+/// less two that every start of a bridge prints and that say nothing wrong (gossip is
+/// off on purpose; a peer's second link attempt on a unix socket it is already linked
+/// through). A bridge that fails says so itself, as nevil's own error.
+const ZENOH_QUIET: &str =
+    "zenoh=warn,zenoh::net::routing::hat::peer=error,zenoh_link_unixsock_stream=error";
+
 /// Logs to stderr in `format` at `default_level` unless `RUST_LOG` says otherwise, and
 /// turns panics into log events (`log_panic`).
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},{ZENOH_QUIET}")));
     let start = filter.to_string();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -176,21 +176,7 @@ async fn run(hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
 /// multi-threaded runtime of its own (in a thread of its own), and hands the figures
 /// back to whatever runtime awaits them.
 pub async fn measure(hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("bench-bridge".into())
-        .spawn(move || {
-            let figures = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(fail)
-                .and_then(|rt| rt.block_on(run(hops, messages)));
-            let _ = tx.send(figures);
-        })
-        .map_err(fail)?;
-    rx.await
-        .map_err(|_| fail("the bridge bench's thread ended without figures"))?
+    super::on_multi_thread("bench-bridge", move || run(hops, messages)).await
 }
 
 #[cfg(test)]

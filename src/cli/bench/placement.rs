@@ -42,25 +42,31 @@ fn group(view: &TreeView) -> Option<(u32, u64, Option<String>)> {
     let g = snap.root.find(GROUP)?;
     let oa = g.children.iter().find(|c| c.path.as_str() == OA)?;
     let running = g.status.as_str() == "running" && oa.status.as_str() == "running";
-    running.then(|| (g.pid, g.restarts, g.last_exit.as_ref().map(ToString::to_string)))
+    running.then(|| {
+        (
+            g.pid,
+            g.restarts,
+            g.last_exit.as_ref().map(ToString::to_string),
+        )
+    })
 }
 
-/// Waits until the group runs in a process other than `old` after more than
-/// `restarts` restarts; its pid, restarts and last exit.
-async fn until_restarted(
+/// Waits until the group runs in a process other than `old` (0: any) after more than
+/// `restarts` restarts (`None`: any number); its pid, restarts and last exit.
+async fn until_running(
     view: &TreeView,
     old: u32,
-    restarts: u64,
+    restarts: Option<u64>,
 ) -> Result<(u32, u64, Option<String>), BenchError> {
     let deadline = Instant::now() + FAILSAFE;
     loop {
         if let Some((pid, n, exit)) = group(view) {
-            if pid != old && pid != 0 && n > restarts {
+            if pid != old && pid != 0 && restarts.is_none_or(|r| n > r) {
                 return Ok((pid, n, exit));
             }
         }
         if Instant::now() > deadline {
-            return Err(super::fail("the process-placed group did not restart"));
+            return Err(super::fail("the process-placed group did not (re)start"));
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }
@@ -74,7 +80,12 @@ async fn until_restarted(
 /// The robot did not start, or the group did not come back within the failsafe.
 pub async fn run(restarts: usize, busy: usize) -> Result<PlacementFigures, BenchError> {
     let mut config = Config::load(None).map_err(super::fail)?;
-    config.placement.0.insert("behaviours".into(), Placement::Process);
+    config
+        .placement
+        .0
+        .insert("behaviours".into(), Placement::Process);
+    // Kills in a row: more restarts than the default intensity allows.
+    config.supervision.max_restarts = 1000;
     let clock = Clock::start();
     let devices = Devices::open(&config, clock).map_err(super::fail)?;
     let robot = Robot::start(&config, devices, clock, &RunOptions::default())
@@ -92,9 +103,7 @@ async fn measure(
     busy: usize,
 ) -> Result<PlacementFigures, BenchError> {
     // The first process, started with the robot.
-    let (mut pid, mut n, _) = until_restarted(view, 0, 0).await.or_else(|_| {
-        group(view).ok_or_else(|| super::fail("the process-placed group never ran"))
-    })?;
+    let (mut pid, mut n, _) = until_running(view, 0, None).await?;
     let mut kills = Vec::with_capacity(restarts);
     for _ in 0..restarts {
         let external = view
@@ -103,7 +112,7 @@ async fn measure(
             .ok_or_else(|| super::fail("the group's worker stands for no process"))?;
         let t0 = Instant::now();
         external.kill();
-        (pid, n, _) = until_restarted(view, pid, n).await?;
+        (pid, n, _) = until_running(view, pid, Some(n)).await?;
         kills.push(t0.elapsed());
     }
     let mut busy_kills = Vec::with_capacity(busy);
@@ -119,9 +128,11 @@ async fn measure(
         }
         busy_kills.push(t0.elapsed());
         let exit;
-        (pid, n, exit) = until_restarted(view, pid, n).await?;
+        (pid, n, exit) = until_running(view, pid, Some(n)).await?;
         if !exit.is_some_and(|e| e.starts_with("quota")) {
-            return Err(super::fail("the busy group ended otherwise than by its quota"));
+            return Err(super::fail(
+                "the busy group ended otherwise than by its quota",
+            ));
         }
     }
     Ok(PlacementFigures {
