@@ -403,6 +403,9 @@ impl Robot {
         self.reloads.stop();
         let exit = self.tree.shutdown().await;
         self.deadman.stop();
+        if let Some(end) = &self.placement {
+            end.bridge().log_stats();
+        }
         if let Some((audit, watch)) = self.audit {
             // Every event of the run, the shutdown's e-stop included, is on disk.
             watch.finish().await;

@@ -369,8 +369,9 @@ impl Bridge {
             .callback(move |sample| {
                 let frame = sample.payload().to_bytes();
                 match wire::decode::<T>(&frame) {
-                    Ok(msg) => {
+                    Ok((seq, msg)) => {
                         counters.passed(frame.len());
+                        counters.sequenced(seq);
                         local.publish(msg);
                     }
                     Err(e) => counters.rejected(&e),
@@ -394,6 +395,22 @@ impl Bridge {
             .iter()
             .map(|c| c.stats())
             .collect()
+    }
+
+    /// Logs every counter, one line per topic and direction: what crossed, and what did
+    /// not (dropped before, lost on the way, refused on arrival).
+    pub fn log_stats(&self) {
+        for s in self.stats() {
+            tracing::info!(
+                topic = s.topic,
+                direction = %s.direction,
+                messages = s.messages,
+                dropped = s.dropped,
+                lost = s.lost,
+                rejected = s.rejected_schema + s.rejected_decode,
+                "bridge counters"
+            );
+        }
     }
 
     /// Waits until a peer is connected (the child at the parent, the parent at the
@@ -439,8 +456,13 @@ async fn forward<T: Wire>(
     publisher: Arc<Publisher<'static>>,
     counters: Arc<Counters>,
 ) {
+    let mut seq = 0;
     while let Some(msg) = rx.recv().await {
-        let Some(frame) = wire::encode(&msg) else {
+        // Numbered as they go out: what is dropped before (a full hand-off queue) is
+        // counted here as dropped, what goes missing after as lost at the other end.
+        let frame = wire::encode(&msg, seq);
+        seq += 1;
+        let Some(frame) = frame else {
             tracing::warn!(key = %publisher.key_expr(), "bridge: message over the frame limit, dropped");
             counters.dropped();
             continue;

@@ -1,5 +1,7 @@
 //! How a bus message travels between processes: a frame of the type's schema version
-//! (`u16`, little-endian) followed by the message in bincode's standard encoding.
+//! (`u16`, little-endian), the export's sequence number (`u64`, little-endian: the
+//! importer counts the gaps as messages lost on the way), then the message in bincode's
+//! standard encoding.
 //!
 //! The frame is read as hostile input: a frame of another schema version, a payload that
 //! does not decode, one over [`MAX_FRAME`] bytes or one with bytes left over is refused
@@ -71,29 +73,34 @@ impl FrameError {
     }
 }
 
-/// The frame of `msg`: its schema version, then its encoding. `None` only if the
-/// encoding exceeds [`MAX_FRAME`] (no bus message does).
-pub fn encode<T: Wire>(msg: &T) -> Option<Vec<u8>> {
+/// The bytes before a frame's message: schema version and sequence number.
+pub const HEADER: usize = 2 + 8;
+
+/// The frame of `msg`, the `seq`th its export sends: its schema version, its sequence
+/// number, then its encoding. `None` only if the encoding exceeds [`MAX_FRAME`] (no bus
+/// message does).
+pub fn encode<T: Wire>(msg: &T, seq: u64) -> Option<Vec<u8>> {
     let mut frame = Vec::with_capacity(64);
     frame.extend_from_slice(&T::SCHEMA.to_le_bytes());
+    frame.extend_from_slice(&seq.to_le_bytes());
     bincode::encode_into_std_write(msg, &mut frame, config()).ok()?;
     (frame.len() <= MAX_FRAME).then_some(frame)
 }
 
-/// The message in `frame`, if it is one of this build's `T`.
+/// The sequence number and message in `frame`, if it is one of this build's `T`.
 ///
 /// # Errors
 ///
 /// [`FrameError::Schema`] for another schema version; [`FrameError::Decode`] for a frame
 /// that is too short or too long, does not decode, or has bytes left over.
-pub fn decode<T: Wire>(frame: &[u8]) -> Result<T, FrameError> {
+pub fn decode<T: Wire>(frame: &[u8]) -> Result<(u64, T), FrameError> {
     if frame.len() > MAX_FRAME {
         return Err(FrameError::Decode(format!(
             "{} bytes, over the {MAX_FRAME}-byte limit",
             frame.len()
         )));
     }
-    let (head, payload) = frame
+    let (head, rest) = frame
         .split_first_chunk::<2>()
         .ok_or_else(|| FrameError::Decode(format!("{} bytes, no schema version", frame.len())))?;
     let got = u16::from_le_bytes(*head);
@@ -103,6 +110,9 @@ pub fn decode<T: Wire>(frame: &[u8]) -> Result<T, FrameError> {
             want: T::SCHEMA,
         });
     }
+    let (seq, payload) = rest
+        .split_first_chunk::<8>()
+        .ok_or_else(|| FrameError::Decode(format!("{} bytes, no sequence number", frame.len())))?;
     let (msg, used) = bincode::decode_from_slice(payload, config())
         .map_err(|e| FrameError::Decode(e.to_string()))?;
     if used != payload.len() {
@@ -111,7 +121,7 @@ pub fn decode<T: Wire>(frame: &[u8]) -> Result<T, FrameError> {
             payload.len() - used
         )));
     }
-    Ok(msg)
+    Ok((u64::from_le_bytes(*seq), msg))
 }
 
 #[cfg(test)]
@@ -131,20 +141,24 @@ mod tests {
 
     #[test]
     fn a_frame_round_trips() {
-        let frame = encode(&command()).unwrap();
+        let frame = encode(&command(), 9).unwrap();
         assert_eq!(&frame[..2], &1u16.to_le_bytes());
-        assert_eq!(decode::<Command>(&frame).unwrap(), command());
+        assert_eq!(&frame[2..HEADER], &9u64.to_le_bytes());
+        assert_eq!(decode::<Command>(&frame).unwrap(), (9, command()));
         let stop = EStop {
             t_us: 7,
             engaged: true,
             reason: "stale ultrasonic".into(),
         };
-        assert_eq!(decode::<EStop>(&encode(&stop).unwrap()).unwrap(), stop);
+        assert_eq!(
+            decode::<EStop>(&encode(&stop, u64::MAX).unwrap()).unwrap(),
+            (u64::MAX, stop)
+        );
     }
 
     #[test]
     fn another_schema_version_is_refused() {
-        let mut frame = encode(&command()).unwrap();
+        let mut frame = encode(&command(), 0).unwrap();
         frame[..2].copy_from_slice(&2u16.to_le_bytes());
         let err = decode::<Command>(&frame).unwrap_err();
         assert_eq!(err, FrameError::Schema { got: 2, want: 1 });
@@ -153,12 +167,13 @@ mod tests {
 
     #[test]
     fn hostile_frames_are_refused_not_panicked_on() {
-        let good = encode(&command()).unwrap();
+        let good = encode(&command(), 1).unwrap();
         let mut trailing = good.clone();
         trailing.push(0);
         let huge_string = {
             // An EStop whose reason claims 2^32 bytes.
             let mut f = 1u16.to_le_bytes().to_vec();
+            f.extend_from_slice(&0u64.to_le_bytes());
             f.extend_from_slice(&[7, 1, 252, 0, 0, 0, 1]);
             f
         };
@@ -168,6 +183,7 @@ mod tests {
             &good[..good.len() - 1],
             &trailing[..],
             &[1, 0, 0xff, 0xff, 0xff][..],
+            &good[..HEADER][..],
             &vec![1; MAX_FRAME + 1][..],
         ] {
             let err = decode::<Command>(frame).unwrap_err();

@@ -48,6 +48,8 @@ pub const BRIDGE_MESSAGES: &str = "nevil_bridge_messages_total";
 pub const BRIDGE_REJECTED: &str = "nevil_bridge_rejected_total";
 /// Messages an export dropped because its hand-off queue was full (per `topic`).
 pub const BRIDGE_DROPPED: &str = "nevil_bridge_dropped_total";
+/// Messages an import never received: gaps in the export's sequence numbers (per `topic`).
+pub const BRIDGE_LOST: &str = "nevil_bridge_lost_total";
 /// Process CPU time (user + system).
 pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
 /// Process resident memory.

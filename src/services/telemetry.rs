@@ -163,6 +163,10 @@ pub fn describe() {
         crate::core::metrics::BRIDGE_DROPPED,
         "Bus messages a bridge export dropped because its hand-off queue was full."
     );
+    describe_counter!(
+        crate::core::metrics::BRIDGE_LOST,
+        "Bus messages a bridge import never received (gaps in the sequence numbers)."
+    );
 }
 
 /// Copies every actor's figures into the recorder.

@@ -87,7 +87,7 @@ pub async fn run_group(config: Config, name: &str, socket: &Path) -> Result<(), 
     let tree = Tree::start_at(path, flags, children, TreeContext::default()).await?;
     let result = serve(&tree).await;
     tree.shutdown().await;
-    drop(bridge);
+    bridge.log_stats();
     result
 }
 

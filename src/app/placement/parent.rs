@@ -301,6 +301,10 @@ impl Actor for ProcessGroup {
         _: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // A frozen process could not hear it: thaw it (and lift any CPU limit) first.
+        if let Err(e) = state.jail.resume() {
+            tracing::warn!(group = self.command.group, error = %e, "cannot resume the group's process to stop it");
+        }
         // End of input: the process stops its tree and exits.
         state.to_child.take();
         let mut exited = state.exited.clone();

@@ -8,7 +8,7 @@ use metrics::Counter;
 use serde::Serialize;
 
 use crate::bus::wire::FrameError;
-use crate::core::metrics::{BRIDGE_DROPPED, BRIDGE_MESSAGES, BRIDGE_REJECTED};
+use crate::core::metrics::{BRIDGE_DROPPED, BRIDGE_LOST, BRIDGE_MESSAGES, BRIDGE_REJECTED};
 
 /// Which way a topic crosses a bridge, as seen from this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,7 +54,13 @@ pub struct BridgeStats {
     /// Messages dropped because the hand-off queue was full or Zenoh refused them
     /// (exports).
     pub dropped: u64,
+    /// Messages the other side sent that never arrived: the gaps in the sequence numbers
+    /// (imports).
+    pub lost: u64,
 }
+
+/// [`Counters::next_seq`] before the first frame.
+const NO_FRAME_YET: u64 = u64::MAX;
 
 /// The live counters behind one [`BridgeStats`].
 pub(super) struct Counters {
@@ -65,10 +71,15 @@ pub(super) struct Counters {
     rejected_schema: AtomicU64,
     rejected_decode: AtomicU64,
     dropped: AtomicU64,
+    lost: AtomicU64,
+    /// The sequence number the next frame should carry (imports); [`NO_FRAME_YET`]
+    /// before the first.
+    next_seq: AtomicU64,
     messages_metric: Counter,
     schema_metric: Counter,
     decode_metric: Counter,
     dropped_metric: Counter,
+    lost_metric: Counter,
 }
 
 impl Counters {
@@ -83,12 +94,15 @@ impl Counters {
             rejected_schema: AtomicU64::new(0),
             rejected_decode: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            next_seq: AtomicU64::new(NO_FRAME_YET),
             messages_metric: metrics::counter!(
                 BRIDGE_MESSAGES, "topic" => topic, "direction" => direction.as_str()
             ),
             schema_metric: metrics::counter!(BRIDGE_REJECTED, "topic" => topic, "reason" => "schema"),
             decode_metric: metrics::counter!(BRIDGE_REJECTED, "topic" => topic, "reason" => "decode"),
             dropped_metric: metrics::counter!(BRIDGE_DROPPED, "topic" => topic),
+            lost_metric: metrics::counter!(BRIDGE_LOST, "topic" => topic),
         }
     }
 
@@ -111,6 +125,21 @@ impl Counters {
         metric.increment(1);
     }
 
+    /// A frame numbered `seq` arrived: the numbers it skipped were lost on the way. The
+    /// first frame sets where counting starts (what the other side sent before this
+    /// import subscribed was sent to nobody), and a number below the one expected is a
+    /// new export (the other process restarted), which counts from 0 again.
+    pub(super) fn sequenced(&self, seq: u64) {
+        let expected = self.next_seq.swap(seq.saturating_add(1), Ordering::Relaxed);
+        if expected != NO_FRAME_YET && seq > expected {
+            let gap = seq - expected;
+            if self.lost.fetch_add(gap, Ordering::Relaxed) == 0 {
+                tracing::warn!(topic = self.topic, gap, "bridge: messages lost on the way");
+            }
+            self.lost_metric.increment(gap);
+        }
+    }
+
     /// One message was dropped before it crossed.
     pub(super) fn dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -127,6 +156,7 @@ impl Counters {
             rejected_schema: self.rejected_schema.load(Ordering::Relaxed),
             rejected_decode: self.rejected_decode.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
         }
     }
 }

@@ -153,6 +153,30 @@ async fn a_topic_crosses_one_way_per_bridge() {
         .contains("\"command\" already crosses this bridge as an import"));
 }
 
+/// A gap in the sequence numbers is counted as lost; the first frame sets the start (the
+/// import was not there before), and a number below the one expected is a new export
+/// (its process restarted), not a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_in_the_sequence_are_counted_as_lost() {
+    let socket = Socket::new();
+    let (parent, child) = pair(&socket).await;
+    let (up, down) = (Bus::new(64), Bus::new(64));
+    let _import = parent.import(&up.command).await.unwrap();
+    let export = child.export(&down.command).await.unwrap();
+    export.wait_matched(WAIT).await.unwrap();
+    let mut at_parent = collect(&up.command);
+    let key = format!("{PREFIX}/command");
+    for seq in [3, 4, 8, 9, 0, 1] {
+        let frame = wire::encode(&command(seq), seq).unwrap();
+        child.session.put(&key, frame).await.unwrap();
+    }
+    for seq in [3, 4, 8, 9, 0, 1] {
+        assert_eq!(next(&mut at_parent).await, command(seq));
+    }
+    let s = stats_of(&parent, "command", Direction::Import);
+    assert_eq!((s.messages, s.lost), (6, 3), "{s:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_are_rejected_and_counted() {
     let socket = Socket::new();
@@ -164,7 +188,7 @@ async fn bad_frames_are_rejected_and_counted() {
     let mut at_parent = collect(&up.command);
 
     let key = format!("{PREFIX}/command");
-    let mut other_version = wire::encode(&command(1)).unwrap();
+    let mut other_version = wire::encode(&command(1), 0).unwrap();
     other_version[..2].copy_from_slice(&9u16.to_le_bytes());
     child.session.put(&key, other_version).await.unwrap();
     for garbage in [
