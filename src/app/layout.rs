@@ -338,12 +338,23 @@ impl Group {
     }
 }
 
+/// A supervisor of `strategy` with the restart intensity and backoff of
+/// `[supervision]`.
+pub(super) fn supervisor_flags(config: &Config, strategy: Strategy) -> SupervisorFlags {
+    let sup = &config.supervision;
+    let flags = SupervisorFlags::new(strategy)
+        .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s));
+    match sup.backoff() {
+        Some(backoff) => flags.backoff(backoff),
+        None => flags,
+    }
+}
+
 /// What turns the layout into child specs: quotas, the bulkhead and the supervisors'
 /// flags, all from the config.
 pub(super) struct Build<'a> {
     pub(super) config: &'a Config,
     pub(super) bulkhead: Option<tokio::runtime::Handle>,
-    pub(super) flags: &'a dyn Fn(Strategy) -> SupervisorFlags,
     /// How to start a group's process, when the config places one in a process.
     pub(super) process: Option<GroupCommand>,
 }
@@ -399,7 +410,8 @@ impl Build<'_> {
                 Member::Group(g) => self.group(path, g),
             })
             .collect();
-        let flags = (self.flags)(group.strategy).sample_every(self.config.quotas.sample_interval());
+        let flags = supervisor_flags(self.config, group.strategy)
+            .sample_every(self.config.quotas.sample_interval());
         (flags, children)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nevil_actors::{
     ActorPath, ChildSpec, EventFeed, ExitReason, Pressure, PressurePolicy, StartError, Strategy,
-    SupervisorFlags, Tree, TreeContext,
+    Tree, TreeContext,
 };
 use ractor::ActorRef;
 
@@ -15,7 +15,7 @@ use super::drills::{
     check_busy, check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills,
 };
 use super::inject::{Fault, Injection};
-use super::layout::{bulkhead_runtime, layout, Build, Parts};
+use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Parts};
 use super::placement::{GroupCommand, RobotEnd};
 use super::reload::{LogFilter, Reloads};
 use super::RunReport;
@@ -191,15 +191,6 @@ impl Robot {
             })
             .collect::<Result<Vec<_>, DrillTargetError>>()?;
         check_drills(config, &opts.inject)?;
-        let sup = &config.supervision;
-        let flags = |strategy| {
-            let flags = SupervisorFlags::new(strategy)
-                .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s));
-            match sup.backoff() {
-                Some(backoff) => flags.backoff(backoff),
-                None => flags,
-            }
-        };
         let bulkhead = bulkhead_runtime(config)?;
         parts
             .deadman
@@ -225,7 +216,6 @@ impl Robot {
         let build = Build {
             config,
             bulkhead: bulkhead.as_ref().map(|rt| rt.handle().clone()),
-            flags: &flags,
             process,
         };
         let root = ActorPath::root("root");
@@ -241,7 +231,13 @@ impl Robot {
             pressure: parts.pressure.clone(),
             events: parts.events,
         };
-        let started = Tree::start_in("root", flags(Strategy::OneForOne), children, context).await;
+        let started = Tree::start_in(
+            "root",
+            supervisor_flags(config, Strategy::OneForOne),
+            children,
+            context,
+        )
+        .await;
         let tree = started.inspect_err(|_| parts.deadman.stop())?;
         // Set once, right after start; the tree service reads it on each dump.
         let _ = parts.view.set(tree.view());

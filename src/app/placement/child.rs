@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nevil_actors::{ExitReason, Fault, SupervisorFlags, Tree, TreeContext, TreeView};
+use nevil_actors::{ExitReason, Fault, Tree, TreeContext, TreeView};
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::protocol::{self, ToChild, ToParent};
@@ -67,19 +67,9 @@ pub async fn run_group(config: Config, name: &str, socket: &Path) -> Result<(), 
     bridge.wait_peer(PEER_TIMEOUT).await?;
     let live = LiveConfigSender::new(Arc::new(config.clone()));
     let group = behaviours_group(behaviour_workers(&config, &bus, &live.subscribe()));
-    let sup = &config.supervision;
-    let flags = |strategy| {
-        let flags = SupervisorFlags::new(strategy)
-            .intensity(sup.max_restarts, Duration::from_secs_f64(sup.period_s));
-        match sup.backoff() {
-            Some(backoff) => flags.backoff(backoff),
-            None => flags,
-        }
-    };
     let build = Build {
         config: &config,
         bulkhead: None,
-        flags: &flags,
         process: None,
     };
     let path = group_path(name);
