@@ -20,11 +20,13 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use nevil_actors::process::{exit_reason, Jail, JailLimits};
-use nevil_actors::{external, ActorPath, ExitReason, External, Fault, NodeSnapshot, Placement};
+use nevil_actors::{
+    external, ActorPath, ExitReason, External, Fault, NodeSnapshot, Placement, Subtree,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -116,7 +118,7 @@ impl Drop for Running {
 struct GroupProcess {
     jail: Weak<Jail>,
     placement: Placement,
-    subtree: Arc<Mutex<Option<NodeSnapshot>>>,
+    subtree: Subtree,
     /// Weak too: only the worker's own handle keeps the process's stdin open, so that
     /// its `post_stop` closing it is the end of input.
     to_child: mpsc::WeakSender<ToChild>,
@@ -165,10 +167,7 @@ impl External for GroupProcess {
     }
 
     fn subtree(&self) -> Option<NodeSnapshot> {
-        self.subtree
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.subtree.get()
     }
 
     fn inject(&self, path: &ActorPath, fault: Fault) -> Result<(), String> {
@@ -209,7 +208,7 @@ impl Actor for ProcessGroup {
             return Err("the group's process has no stdin or stdout".into());
         };
         let mut stdout = BufReader::new(stdout);
-        let subtree = Arc::new(Mutex::new(None));
+        let subtree = Subtree::default();
         let ready = tokio::time::timeout(READY_TIMEOUT, await_ready(&mut stdout, &subtree)).await;
         let pid = match ready {
             Ok(Ok(pid)) => pid,
@@ -327,15 +326,13 @@ impl Actor for ProcessGroup {
 /// Reads the process's reports until it says it is ready; its pid.
 async fn await_ready(
     stdout: &mut BufReader<ChildStdout>,
-    subtree: &Mutex<Option<NodeSnapshot>>,
+    subtree: &Subtree,
 ) -> Result<u32, String> {
     let mut buf = Vec::new();
     loop {
         match protocol::read::<ToParent, _>(stdout, &mut buf).await {
             Ok(Some(ToParent::Ready { pid })) => return Ok(pid),
-            Ok(Some(ToParent::Tree(tree))) => {
-                *subtree.lock().unwrap_or_else(PoisonError::into_inner) = Some(*tree);
-            }
+            Ok(Some(ToParent::Tree(tree))) => subtree.set(*tree),
             Ok(None) => return Err("it exited before it was ready".into()),
             Err(e) => return Err(e.to_string()),
         }
@@ -349,16 +346,14 @@ async fn watch_process(
     mut stdout: BufReader<ChildStdout>,
     mut child: Child,
     jail: Arc<Jail>,
-    subtree: Arc<Mutex<Option<NodeSnapshot>>>,
+    subtree: Subtree,
     worker: ActorRef<ProcessGroupMsg>,
     exited: watch::Sender<Option<ExitReason>>,
 ) {
     let mut buf = Vec::new();
     loop {
         match protocol::read::<ToParent, _>(&mut stdout, &mut buf).await {
-            Ok(Some(ToParent::Tree(tree))) => {
-                *subtree.lock().unwrap_or_else(PoisonError::into_inner) = Some(*tree);
-            }
+            Ok(Some(ToParent::Tree(tree))) => subtree.set(*tree),
             Ok(Some(ToParent::Ready { .. })) => {}
             Ok(None) => break,
             Err(e) => {
@@ -372,6 +367,8 @@ async fn watch_process(
         Ok(status) => exit_reason(status, jail.oom_killed()),
         Err(e) => ExitReason::Error(format!("cannot wait for the process: {e}")),
     };
+    // Its actors are gone with it: the tree no longer shows them running.
+    subtree.clear();
     tracing::info!(pid = ?jail.pid(), reason = %reason, "group process ended");
     let _ = exited.send(Some(reason.clone()));
     // The worker may be gone already (stopped, which is why the process ended).
