@@ -161,6 +161,12 @@ fn a_killed_group_process_is_restarted_by_its_supervisor() {
         "in_process"
     );
     assert_eq!(node(&tree, "root/control/motion")["pid"], robot.pid());
+    let (status, metrics) = http_get(&format!("{}/metrics", robot.base));
+    assert_eq!(status, 200);
+    let series = format!(
+        "nevil_actor_pid{{path=\"{OA}\",placement=\"process\",isolation={isolation}}} {pid}"
+    );
+    assert!(metrics.contains(&series), "no {series} in\n{metrics}");
 
     kill("KILL", pid);
     let new_pid = robot.until("the group restarted in a new process", |t| {

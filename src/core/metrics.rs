@@ -12,6 +12,9 @@ pub const ACTOR_MAILBOX: &str = "nevil_actor_mailbox_depth";
 pub const ACTOR_CPU: &str = "nevil_actor_cpu_seconds_total";
 /// Memory an actor's current incarnation holds (per `path`).
 pub const ACTOR_MEMORY: &str = "nevil_actor_memory_bytes";
+/// The OS process an actor of a process-placed group runs in (per `path`, with its
+/// `placement` and `isolation`).
+pub const ACTOR_PID: &str = "nevil_actor_pid";
 /// Quota enforcement actions (per `path` and `action`).
 pub const QUOTA_ENFORCEMENTS: &str = "nevil_quota_enforcements_total";
 /// How late the control loop's ticks ran (histogram).

@@ -19,9 +19,9 @@ use nevil_actors::{NodeSnapshot, TreeSnapshot};
 pub use process::ProcessStats;
 
 use crate::core::metrics::{
-    ACTOR_CPU, ACTOR_MAILBOX, ACTOR_MEMORY, ACTOR_MESSAGES, ACTOR_RESTARTS, BATTERY, BUILD_INFO,
-    DEADMAN_TRIPS, ESTOP, LOOP_JITTER, PROCESS_CPU, PROCESS_RSS, QUOTA_ENFORCEMENTS, READY,
-    SENSOR_READ_ERRORS,
+    ACTOR_CPU, ACTOR_MAILBOX, ACTOR_MEMORY, ACTOR_MESSAGES, ACTOR_PID, ACTOR_RESTARTS, BATTERY,
+    BUILD_INFO, DEADMAN_TRIPS, ESTOP, LOOP_JITTER, PROCESS_CPU, PROCESS_RSS, QUOTA_ENFORCEMENTS,
+    READY, SENSOR_READ_ERRORS,
 };
 
 /// Upper bounds of the control-loop jitter buckets, in seconds: 50 µs to 100 ms, dense
@@ -151,6 +151,10 @@ pub fn describe() {
         crate::core::metrics::RECORDER_RECORDING,
         "1 while the flight recorder writes its file, else 0."
     );
+    describe_gauge!(
+        ACTOR_PID,
+        "The OS process an actor of a process-placed group runs in."
+    );
     describe_counter!(
         crate::core::metrics::BRIDGE_MESSAGES,
         "Bus messages that crossed the bridge between processes, by topic and direction."
@@ -182,6 +186,13 @@ fn export_node(node: &NodeSnapshot) {
     metrics::counter!(ACTOR_MESSAGES, "path" => path.clone()).absolute(node.messages_handled);
     metrics::gauge!(ACTOR_MAILBOX, "path" => path.clone()).set(node.mailbox_depth as f64);
     metrics::gauge!(ACTOR_MEMORY, "path" => path.clone()).set(node.memory_bytes as f64);
+    // Where it runs, for the actors of a process-placed group (the others run in this
+    // process: `process_*`).
+    if node.placement != "in_process" {
+        let isolation = node.isolation.clone().unwrap_or_default();
+        metrics::gauge!(ACTOR_PID, "path" => path.clone(), "placement" => node.placement.clone(), "isolation" => isolation)
+            .set(f64::from(node.pid));
+    }
     if let Some(quota) = &node.quota {
         for (action, n) in &quota.enforcements_by_action {
             metrics::counter!(QUOTA_ENFORCEMENTS, "path" => path.clone(), "action" => action.clone())
