@@ -18,6 +18,7 @@ mod child;
 mod parent;
 mod protocol;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 use nevil_actors::ActorPath;
@@ -44,9 +45,12 @@ pub(crate) fn group_path(name: &str) -> ActorPath {
     }
 }
 
-/// Where the robot's end of the bridge listens: a socket of this process in the temp dir.
-pub(crate) fn bridge_socket() -> PathBuf {
-    std::env::temp_dir().join(format!("nevil-{}.bridge", std::process::id()))
+/// The directory of the robot's end of the bridge: one of this process's in the temp
+/// dir, made readable by this user only — whoever can connect to the socket can publish
+/// on the bus (steer the car), so no other user may reach it, not even for the moment
+/// between the socket's creation and a `chmod`.
+fn bridge_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("nevil-{}", std::process::id()))
 }
 
 /// The robot's end of the bridge to its groups' processes: listening for the run's
@@ -58,9 +62,19 @@ pub(crate) struct RobotEnd {
 }
 
 impl RobotEnd {
-    /// Listens at [`bridge_socket`] and bridges the behaviours' topics of `bus`.
+    /// Listens in [`bridge_dir`] and bridges the behaviours' topics of `bus`.
     pub(crate) async fn open(bus: &Bus) -> Result<Self, BridgeError> {
-        let socket = bridge_socket();
+        let dir = bridge_dir();
+        // A leftover of an earlier process with this pid is not ours to trust.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| BridgeError::Listen {
+                socket: dir.clone(),
+                cause: format!("cannot make its private directory: {e}"),
+            })?;
+        let socket = dir.join("bridge");
         let bridge = Bridge::listen(&socket, BRIDGE_PREFIX).await?;
         let flows = (
             bridge.export(&bus.range).await?,
@@ -88,5 +102,8 @@ impl RobotEnd {
 impl Drop for RobotEnd {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.socket);
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
