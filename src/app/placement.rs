@@ -101,9 +101,9 @@ impl RobotEnd {
 
 impl Drop for RobotEnd {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.socket);
+        // The socket and the lock file Zenoh keeps beside it.
         if let Some(dir) = self.socket.parent() {
-            let _ = std::fs::remove_dir(dir);
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
