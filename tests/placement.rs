@@ -319,8 +319,28 @@ fn a_robot_killed_outright_takes_its_groups_along() {
     kill("KILL", robot_pid);
     robot.finish();
     await_gone(pid);
-    // What a killed robot could not clean up: its bridge's private directory.
+    // What a killed robot could not clean up: its bridge's private directory and its
+    // groups' (now empty) cgroups. Under systemd the unit's cgroup goes with the unit.
     let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("nevil-{robot_pid}")));
+    let _ = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "4",
+            "-type",
+            "d",
+        ])
+        .args([
+            "-name",
+            &format!("nevil-{robot_pid}-*"),
+            "-exec",
+            "rmdir",
+            "{}",
+            ";",
+        ])
+        .status();
 }
 
 /// Without permission to make cgroups (an unprivileged user), the group still runs in a
