@@ -102,6 +102,18 @@ fn power_at(log: &[(f64, f64, f64)], t_s: f64) -> (f64, f64) {
 /// Asserts the row: the car drove before `onset_s`, the motors were at zero within the
 /// ceiling, and stayed there while the hazard `holds`; prints the stop time.
 fn assert_stops(name: &str, report: &serde_json::Value, onset_s: f64, holds: Holds) -> f64 {
+    assert_stops_within(name, report, onset_s, holds, CEILING_S)
+}
+
+/// [`assert_stops`] with a ceiling of its own, for a silence the process only sees when
+/// what was last said goes stale.
+fn assert_stops_within(
+    name: &str,
+    report: &serde_json::Value,
+    onset_s: f64,
+    holds: Holds,
+    ceiling_s: f64,
+) -> f64 {
     let log = power_log(report);
     let before = power_at(&log, onset_s - STEP_S - 1e-6);
     assert!(
@@ -116,10 +128,10 @@ fn assert_stops(name: &str, report: &serde_json::Value, onset_s: f64, holds: Hol
     let stop_s = (stop - onset_s).max(0.0);
     println!("safety-row {name} stop_ms={:.1}", stop_s * 1e3);
     assert!(
-        stop_s <= CEILING_S,
+        stop_s <= ceiling_s,
         "{name}: motors stopped {:.1} ms after the hazard (ceiling {} ms): {log:?}",
         stop_s * 1e3,
-        CEILING_S * 1e3
+        ceiling_s * 1e3
     );
     let until = match holds {
         Holds::ToTheEnd => f64::INFINITY,
@@ -216,6 +228,32 @@ critical_rows! {
     watchdog_exit: "watchdog", "root/safety/watchdog", "exit";
     watchdog_hang: "watchdog", "root/safety/watchdog", "hang";
     watchdog_spin: "watchdog", "root/safety/watchdog", "spin";
+}
+
+/// The behaviours in a process of their own (`[placement] behaviours = "process"`).
+const PLACED: (&str, &str) = (
+    "[robot]",
+    "[placement]\nbehaviours = \"process\"\n\n[robot]",
+);
+
+/// The behaviours' process goes silent at 1 s (obstacle avoidance hangs in it; a frozen,
+/// dead or unlinked process is as silent): its last command goes stale after the motion
+/// controller's command TTL (0.5 s), the motors reach zero, and stay there while it
+/// stays silent. Nothing that stops the motors runs in that process, and its commands
+/// carry the robot's own reading times, so a late one cannot count as fresh.
+#[test]
+fn behaviours_process_silent() {
+    let (report, tree) = run("placed-silent", &[PLACED], &["obstacle_avoidance:hang@1"]);
+    let ttl_s = nevil::robot::nodes::motion::COMMAND_TTL as f64 / 1e6;
+    assert_stops_within(
+        "behaviours-process-silent",
+        &report,
+        fired_at(&report),
+        Holds::ToTheEnd,
+        ttl_s + CEILING_S,
+    );
+    let group = node(&tree, "root/control/behaviours");
+    assert_eq!(group["placement"], "process", "{group}");
 }
 
 /// The ranger unplugged at 1 s (the simulator stops answering): stale within 1.5 of its
