@@ -24,7 +24,8 @@ use std::path::PathBuf;
 use nevil_actors::ActorPath;
 
 use crate::bus::bridge::{Bridge, BridgeError, Export, Import};
-use crate::bus::Bus;
+use crate::bus::wire::Wire;
+use crate::bus::{Bus, Topic};
 
 pub use child::{run_group, GroupError};
 pub(crate) use parent::{GroupCommand, ProcessGroup, ProcessGroupMsg, GRACE};
@@ -53,11 +54,61 @@ fn bridge_dir() -> PathBuf {
     std::env::temp_dir().join(format!("nevil-{}", std::process::id()))
 }
 
+/// Which end of the bridge this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The robot's process.
+    Robot,
+    /// A group's process.
+    Group,
+}
+
+/// The behaviours' topics, carried across `bridge` for `end`: what they read (`range`,
+/// `line`) flows to their process, what they command (`command`) back. One list for
+/// both ends, so the two cannot disagree; nothing else crosses.
+pub(crate) struct Crossing {
+    _exports: Vec<Export>,
+    _imports: Vec<Import>,
+}
+
+impl Crossing {
+    pub(crate) async fn behaviours(
+        bridge: &Bridge,
+        bus: &Bus,
+        end: End,
+    ) -> Result<Self, BridgeError> {
+        let mut c = Self {
+            _exports: Vec::new(),
+            _imports: Vec::new(),
+        };
+        c.carry(bridge, &bus.range, end, End::Group).await?;
+        c.carry(bridge, &bus.line, end, End::Group).await?;
+        c.carry(bridge, &bus.command, end, End::Robot).await?;
+        Ok(c)
+    }
+
+    /// Carries `topic` toward `to`: exported at the other end, imported at that one.
+    async fn carry<T: Wire>(
+        &mut self,
+        bridge: &Bridge,
+        topic: &Topic<T>,
+        end: End,
+        to: End,
+    ) -> Result<(), BridgeError> {
+        if end == to {
+            self._imports.push(bridge.import(topic).await?);
+        } else {
+            self._exports.push(bridge.export(topic).await?);
+        }
+        Ok(())
+    }
+}
+
 /// The robot's end of the bridge to its groups' processes: listening for the run's
 /// life, sending what the behaviours read, taking what they command.
 pub(crate) struct RobotEnd {
     socket: PathBuf,
-    _flows: (Export, Export, Import),
+    _crossing: Crossing,
     bridge: Bridge,
 }
 
@@ -76,14 +127,10 @@ impl RobotEnd {
             })?;
         let socket = dir.join("bridge");
         let bridge = Bridge::listen(&socket, BRIDGE_PREFIX).await?;
-        let flows = (
-            bridge.export(&bus.range).await?,
-            bridge.export(&bus.line).await?,
-            bridge.import(&bus.command).await?,
-        );
+        let crossing = Crossing::behaviours(&bridge, bus, End::Robot).await?;
         Ok(Self {
             socket,
-            _flows: flows,
+            _crossing: crossing,
             bridge,
         })
     }

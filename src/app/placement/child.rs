@@ -13,7 +13,7 @@ use nevil_actors::{ExitReason, Fault, Tree, TreeContext, TreeView};
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::protocol::{self, ToChild, ToParent};
-use super::{group_path, BRIDGE_PREFIX};
+use super::{group_path, Crossing, End, BRIDGE_PREFIX};
 use crate::app::layout::{behaviour_workers, behaviours_group, Build, BEHAVIOURS};
 use crate::bus::bridge::{Bridge, BridgeError};
 use crate::bus::Bus;
@@ -58,12 +58,7 @@ pub async fn run_group(config: Config, name: &str, socket: &Path) -> Result<(), 
     }
     let bridge = Bridge::connect(socket, BRIDGE_PREFIX).await?;
     let bus = Bus::new(config.bus.queue);
-    // What the behaviours read comes from the robot; what they command goes to it.
-    let _inputs = (
-        bridge.import(&bus.range).await?,
-        bridge.import(&bus.line).await?,
-    );
-    let _outputs = bridge.export(&bus.command).await?;
+    let _crossing = Crossing::behaviours(&bridge, &bus, End::Group).await?;
     bridge.wait_peer(PEER_TIMEOUT).await?;
     let live = LiveConfigSender::new(Arc::new(config.clone()));
     let group = behaviours_group(behaviour_workers(&config, &bus, &live.subscribe()));
