@@ -10,7 +10,7 @@ use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy, Supervis
 use nevil_actors::process::JailLimits;
 use nevil_actors::Shutdown;
 
-use super::placement::{GroupCommand, ProcessGroup, ProcessGroupMsg, GRACE};
+use super::placement::{Launch, ProcessGroup, ProcessGroupMsg, GRACE};
 use super::{AppError, RunOptions};
 use crate::bus::Bus;
 use crate::config::reload::{Generation, LiveConfig};
@@ -356,7 +356,7 @@ pub(super) struct Build<'a> {
     pub(super) config: &'a Config,
     pub(super) bulkhead: Option<tokio::runtime::Handle>,
     /// How to start a group's process, when the config places one in a process.
-    pub(super) process: Option<GroupCommand>,
+    pub(super) process: Option<Arc<Launch>>,
 }
 
 impl Build<'_> {
@@ -386,10 +386,10 @@ impl Build<'_> {
     /// a group the config places in a process, the worker that runs that process.
     pub(super) fn group(&self, parent: &ActorPath, group: Group) -> ChildSpec {
         let path = parent.child(group.name);
-        if let (Placement::Process, Some(command)) =
+        if let (Placement::Process, Some(launch)) =
             (self.config.placement.of(group.name), &self.process)
         {
-            return self.process_group(&path, group.name, command);
+            return self.process_group(&path, group.name, launch);
         }
         let name = group.name;
         let (flags, children) = self.members(&path, group);
@@ -422,7 +422,7 @@ impl Build<'_> {
         &self,
         path: &ActorPath,
         name: &'static str,
-        command: &GroupCommand,
+        launch: &Arc<Launch>,
     ) -> ChildSpec {
         let quotas = &self.config.quotas;
         let quota = quotas.group_for(path.as_str());
@@ -430,10 +430,8 @@ impl Build<'_> {
             memory_max: quota.memory.map(|m| m.hard as u64),
         };
         let worker = ProcessGroup {
-            command: Arc::new(GroupCommand {
-                group: name,
-                ..command.clone()
-            }),
+            group: name,
+            launch: launch.clone(),
             limits,
         };
         ChildSpec::worker(name, worker, ())

@@ -16,7 +16,7 @@ use super::drills::{
 };
 use super::inject::{Fault, Injection};
 use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Parts};
-use super::placement::{GroupCommand, RobotEnd};
+use super::placement::{Launch, RobotEnd};
 use super::reload::{LogFilter, Reloads};
 use super::RunReport;
 use crate::bus::{Bus, EStop};
@@ -201,8 +201,7 @@ impl Robot {
             None => None,
         };
         let process = match &placement {
-            Some(end) => Some(GroupCommand {
-                group: "",
+            Some(end) => Some(Arc::new(Launch {
                 exe: match &opts.group_exe {
                     Some(exe) => exe.clone(),
                     None => std::env::current_exe().map_err(AppError::Exe)?,
@@ -210,7 +209,7 @@ impl Robot {
                 config: opts.config_path.clone(),
                 socket: end.socket().to_path_buf(),
                 global_args: opts.group_args.clone(),
-            }),
+            })),
             None => None,
         };
         let build = Build {

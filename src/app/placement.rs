@@ -28,7 +28,7 @@ use crate::bus::wire::Wire;
 use crate::bus::{Bus, Topic};
 
 pub use child::{run_group, GroupError};
-pub(crate) use parent::{GroupCommand, ProcessGroup, ProcessGroupMsg, GRACE};
+pub(crate) use parent::{Launch, ProcessGroup, ProcessGroupMsg, GRACE};
 
 use super::layout::BEHAVIOURS;
 

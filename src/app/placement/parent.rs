@@ -40,11 +40,9 @@ pub(crate) const GRACE: Duration = Duration::from_secs(2);
 /// How long a new process may take to start its tree and reach the bridge.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// What a process-placed group's process is started with.
+/// What every process-placed group's process is started with, whichever the group.
 #[derive(Debug, Clone)]
-pub(crate) struct GroupCommand {
-    /// The group's name (`behaviours`).
-    pub(crate) group: &'static str,
+pub(crate) struct Launch {
     /// The `nevil` binary to run (this one).
     pub(crate) exe: PathBuf,
     /// The config file the robot runs (none: the embedded default).
@@ -55,13 +53,14 @@ pub(crate) struct GroupCommand {
     pub(crate) global_args: Vec<OsString>,
 }
 
-impl GroupCommand {
-    fn command(&self) -> tokio::process::Command {
+impl Launch {
+    /// The command that runs `group` in a process of its own.
+    fn command(&self, group: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.args(&self.global_args)
             .arg("group")
             .arg("--name")
-            .arg(self.group)
+            .arg(group)
             .arg("--bridge")
             .arg(&self.socket);
         if let Some(config) = &self.config {
@@ -78,7 +77,9 @@ impl GroupCommand {
 /// The worker that stands for a process-placed group.
 #[derive(Clone)]
 pub(crate) struct ProcessGroup {
-    pub(crate) command: Arc<GroupCommand>,
+    /// The group's name (`behaviours`).
+    pub(crate) group: &'static str,
+    pub(crate) launch: Arc<Launch>,
     /// The kernel's limits for the group (its quota's hard memory).
     pub(crate) limits: JailLimits,
 }
@@ -194,7 +195,7 @@ impl Actor for ProcessGroup {
         myself: ActorRef<Self::Msg>,
         (): (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        let group = self.command.group;
+        let group = self.group;
         // One cgroup per incarnation: the last one's is removed only once its process
         // is gone, which may be after this one started.
         static INCARNATION: AtomicU64 = AtomicU64::new(0);
@@ -202,7 +203,7 @@ impl Actor for ProcessGroup {
         let name = format!("nevil-{}-{group}-{n}", std::process::id());
         let jail = Arc::new(Jail::new(&name, &self.limits));
         let mut child = jail
-            .spawn(self.command.command())
+            .spawn(self.launch.command(self.group))
             .map_err(|e| format!("cannot start the {group} process: {e}"))?;
         let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
             return Err("the group's process has no stdin or stdout".into());
@@ -286,11 +287,9 @@ impl Actor for ProcessGroup {
                 }
                 ExitReason::Oom => Err(Box::new(nevil_actors::OutOfMemory(format!(
                     "the {} process was killed by the kernel's OOM killer",
-                    self.command.group
+                    self.group
                 )))),
-                other => {
-                    Err(format!("the {} process {}", self.command.group, other.message()).into())
-                }
+                other => Err(format!("the {} process {}", self.group, other.message()).into()),
             },
         }
     }
@@ -302,7 +301,7 @@ impl Actor for ProcessGroup {
     ) -> Result<(), ActorProcessingErr> {
         // A frozen process could not hear it: thaw it (and lift any CPU limit) first.
         if let Err(e) = state.jail.resume() {
-            tracing::warn!(group = self.command.group, error = %e, "cannot resume the group's process to stop it");
+            tracing::warn!(group = self.group, error = %e, "cannot resume the group's process to stop it");
         }
         // End of input: the process stops its tree and exits.
         state.to_child.take();
@@ -313,7 +312,7 @@ impl Actor for ProcessGroup {
             .is_err()
         {
             tracing::warn!(
-                group = self.command.group,
+                group = self.group,
                 "group process did not stop in time: killed"
             );
             state.jail.kill();
