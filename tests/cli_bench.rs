@@ -35,6 +35,8 @@ fn bench_json_has_every_figure() {
         "process_restart_p50_us",
         "process_restart_p99_us",
         "busy_kill_ms",
+        "observer_state_1000_actors_ms",
+        "observer_state_bytes_1000_actors",
     ] {
         let v = report[key]
             .as_f64()

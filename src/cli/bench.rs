@@ -465,6 +465,11 @@ pub struct BenchReport {
     pub metrics_render_1000_actors_ms: f64,
     /// Its size in bytes.
     pub metrics_bytes_1000_actors: usize,
+    /// The observer's `state` event (built once a second while a page is open) for a
+    /// 1,000-actor tree, median, ms.
+    pub observer_state_1000_actors_ms: f64,
+    /// Its size in bytes.
+    pub observer_state_bytes_1000_actors: usize,
     /// Heap held by one idle bare ractor actor, bytes (`null` where the allocator
     /// cannot tell).
     pub idle_actor_bytes_bare: Option<f64>,
@@ -548,6 +553,8 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     // The first render registers every series; the steady state is what repeats.
     let (_, metrics_bytes) = scrape.render_once();
     let mut renders: Vec<Duration> = (0..20).map(|_| scrape.render_once().0).collect();
+    let (_, state_bytes) = scrape.observer_state_once();
+    let mut states: Vec<Duration> = (0..20).map(|_| scrape.observer_state_once().0).collect();
     scrape.stop().await;
     let mut big = scale::LargeTree::start(10_000).await?;
     let mut snapshots: Vec<Duration> = (0..10).map(|_| big.snapshot_once().0).collect();
@@ -577,6 +584,8 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         breach_to_action_max_ms: us(percentile(&mut breaches, 1.0)) / 1000.0,
         metrics_render_1000_actors_ms: us(percentile(&mut renders, 0.5)) / 1000.0,
         metrics_bytes_1000_actors: metrics_bytes,
+        observer_state_1000_actors_ms: us(percentile(&mut states, 0.5)) / 1000.0,
+        observer_state_bytes_1000_actors: state_bytes,
         idle_actor_bytes_bare: idle.map(|b| b.bare),
         idle_actor_bytes_managed: idle.map(|b| b.managed),
         tree_10k_start_ms: us(tree_10k_start) / 1000.0,

@@ -99,6 +99,31 @@ impl LargeTree {
         })
     }
 
+    /// Builds the observer's `state` event once, as `/events` does each second for its
+    /// open pages: the time it took and its size in bytes.
+    pub fn observer_state_once(&self) -> (Duration, usize) {
+        let endpoint = crate::ops::http::Endpoint {
+            tree: self.tree.view(),
+            telemetry: self.telemetry.clone(),
+            estops: crate::robot::safety::EStopLatch::default(),
+            analytics: crate::services::analytics::AnalyticsHandle::new(
+                Default::default(),
+                crate::core::clock::Clock::start(),
+            ),
+            generation: crate::config::reload::Generation::new(),
+            timeline: crate::ops::observer::Timeline::default(),
+            robot: crate::ops::observer::RobotSources {
+                jitter: std::sync::Arc::default(),
+                host: crate::services::monitor::HostStatus::default(),
+                sim: None,
+            },
+            controls: None,
+        };
+        let t0 = Instant::now();
+        let json = crate::ops::observer::state::state_json(&endpoint, 0);
+        (t0.elapsed(), json.len())
+    }
+
     /// Kills the worker at `path` (e.g. `root/g50/w50`) and returns the time until its
     /// replacement answered a call.
     ///
