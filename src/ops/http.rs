@@ -133,6 +133,10 @@ impl Endpoint {
         if method != Method::GET && method != Method::HEAD {
             return not_allowed(method, path, "GET, HEAD");
         }
+        if path == "/events" {
+            // GET is streamed by the server before it gets here.
+            return not_allowed(method, path, "GET");
+        }
         let snapshot = self.tree.snapshot();
         match path {
             "/metrics" => {
@@ -156,7 +160,8 @@ impl Endpoint {
                 }
             }
             "/health/live" => health_answer(&health::live(&snapshot)),
-            _ => health_answer(&self.ready(&snapshot)),
+            "/health/ready" => health_answer(&self.ready(&snapshot)),
+            _ => text(StatusCode::NOT_FOUND, format!("not found: {path}\n")),
         }
     }
 

@@ -127,6 +127,8 @@ async fn unknown_paths_and_methods_are_refused() {
     let response = ep.respond(&Method::POST, "/tree", &HeaderMap::new());
     assert_eq!(response.headers()["allow"], "GET, HEAD");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let response = ep.respond(&Method::HEAD, "/events", &HeaderMap::new());
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     tree.shutdown().await;
 }
 
