@@ -275,8 +275,58 @@ pub struct HttpConfig {
     /// kernel's backlog, so a flood of clients cannot take memory or CPU from the robot.
     pub max_connections: usize,
     /// Seconds a client has to send its request and receive the response (0.1–300;
-    /// default 5); a slower client is disconnected.
+    /// default 5); a slower client is disconnected. The observer's live stream
+    /// (`/events`) is exempt once open; it is cut when it falls behind instead.
     pub timeout_s: f64,
+    /// The observer page's controls (restart, suspend, resume an actor): offered only
+    /// when this is set, and each request must carry it as `Authorization: Bearer
+    /// <token>`. 16–256 visible ASCII characters. Unset (the default): read-only.
+    pub control_token: Option<ControlToken>,
+}
+
+/// The secret that unlocks the observer's controls; never printed (its `Debug` hides
+/// it) and compared in constant time.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ControlToken(String);
+
+impl ControlToken {
+    /// Whether `presented` is the token; takes the same time wherever they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        let diff = a
+            .iter()
+            .zip(b)
+            .fold(u8::from(a.len() != b.len()), |d, (x, y)| d | (x ^ y));
+        diff == 0
+    }
+
+    fn check(&self, p: &mut Problems) {
+        let n = self.0.chars().count();
+        if !(16..=256).contains(&n) {
+            p.push(
+                "http.control_token",
+                format!("must be 16 to 256 characters long (is {n})"),
+            );
+        } else if !self.0.chars().all(|c| c.is_ascii_graphic()) {
+            p.push(
+                "http.control_token",
+                "must be visible ASCII characters only (no spaces or control characters)",
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for ControlToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlToken(<hidden>)")
+    }
+}
+
+impl From<&str> for ControlToken {
+    fn from(token: &str) -> Self {
+        Self(token.to_string())
+    }
 }
 
 impl Default for HttpConfig {
@@ -286,6 +336,7 @@ impl Default for HttpConfig {
             allow_remote: false,
             max_connections: 16,
             timeout_s: 5.0,
+            control_token: None,
         }
     }
 }
@@ -330,6 +381,9 @@ impl HttpConfig {
             p.push("http.max_connections", "must be between 1 and 1024");
         }
         p.range("http.timeout_s", self.timeout_s, 0.1, 300.0);
+        if let Some(token) = &self.control_token {
+            token.check(p);
+        }
     }
 }
 
@@ -1177,6 +1231,34 @@ mod tests {
             got,
             ["safety.watch[2]: \"ultrasonic\" is listed twice (also safety.watch[0])"]
         );
+    }
+
+    /// The control token is optional, checked for length and characters, and never
+    /// printed.
+    #[test]
+    fn the_control_token_is_checked_and_hidden() {
+        let from = "# control_token = \"a-long-random-string\"";
+        assert!(Config::load(None).unwrap().http.control_token.is_none());
+        let ok = problems_with(&[(from, "control_token = \"0123456789abcdef\"")]);
+        assert!(ok.is_empty(), "{ok:?}");
+        for (bad, what) in [
+            ("control_token = \"short\"", "(is 5)"),
+            ("control_token = \"has a space in it, so no\"", "visible ASCII"),
+        ] {
+            let problems = problems_with(&[(from, bad)]);
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.key == "http.control_token" && p.message.contains(what)),
+                "{bad}: {problems:?}"
+            );
+        }
+        let token = ControlToken::from("0123456789abcdef");
+        assert!(token.matches("0123456789abcdef"));
+        assert!(!token.matches("0123456789abcdeF"));
+        assert!(!token.matches("0123456789abcde"));
+        assert!(!token.matches(""));
+        assert!(!format!("{token:?}").contains("0123"));
     }
 
     #[test]

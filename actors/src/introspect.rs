@@ -122,6 +122,13 @@ pub struct QuotaSnapshot {
     /// action is present, zeros included, so a metric series exists before its first
     /// increment.
     pub enforcements_by_action: std::collections::BTreeMap<String, u64>,
+    /// The latest sample's readings (CPU share of a core, bytes, messages waiting,
+    /// messages per second, seconds stuck); `null` before its first sample.
+    #[serde(default)]
+    pub usage: Option<crate::quota::Usage>,
+    /// The limits in force per resource (host pressure included); `null`: not governed.
+    #[serde(default)]
+    pub limits: crate::quota::QuotaLimits,
 }
 
 impl NodeSnapshot {

@@ -140,7 +140,7 @@ pub use enforcer::DEFAULT_SAMPLE_INTERVAL;
 pub use group::{Escalation, HardAction, QuotaGroup};
 pub use history::{Enforcement, History};
 pub use ladder::QuotaState;
-pub use limits::{throttle_factor, Limits, Resource, Usage};
+pub use limits::{throttle_factor, Limits, QuotaLimits, Resource, Usage};
 pub use live::LiveQuotas;
 pub use pressure::{Pressure, PressureLevel, PressurePolicy};
 pub use state::{Action, Decision, QuotaStatus};

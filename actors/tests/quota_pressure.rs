@@ -147,3 +147,38 @@ async fn limits_return_when_pressure_drops() {
     assert_eq!(busy.quota.unwrap().state, "ok");
     tree.shutdown().await;
 }
+
+/// The tree shows each governed child's latest readings next to the limits in force:
+/// the group's own under normal pressure, the tightened ones under critical pressure
+/// (the exempt child keeps its own).
+#[tokio::test(start_paused = true)]
+async fn the_snapshot_shows_usage_against_the_limits_in_force() {
+    let (tree, pressure, mut events) = loaded_tree().await;
+    let quota = |name: &str| {
+        let path = format!("root/workers/{name}");
+        tree.snapshot()
+            .root
+            .find(&path)
+            .unwrap()
+            .quota
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(quota("busy").limits.memory.unwrap().hard, 6.0 * MIB as f64);
+    assert!(quota("busy").limits.cpu.is_none(), "cpu is not governed");
+    tokio::time::sleep(SAMPLE * 3).await;
+    let busy = quota("busy");
+    let held = busy.usage.expect("sampled").memory;
+    assert!(
+        held >= 3.5 * MIB as f64 && held < 4.0 * MIB as f64,
+        "{held}"
+    );
+    assert_eq!(busy.limits.memory.unwrap().hard, 6.0 * MIB as f64);
+
+    pressure.set(PressureLevel::Critical);
+    assert_eq!(events.take(2).await, ["stop busy#1", "start busy#2"]);
+    tokio::time::sleep(SAMPLE * 3).await;
+    assert_eq!(quota("busy").limits.memory.unwrap().hard, 3.0 * MIB as f64);
+    assert_eq!(quota("vital").limits.memory.unwrap().hard, 6.0 * MIB as f64);
+    tree.shutdown().await;
+}

@@ -241,6 +241,7 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         h.max_connections != o.max_connections,
     );
     d.restart("http.timeout_s", h.timeout_s != o.timeout_s);
+    d.restart("http.control_token", h.control_token != o.control_token);
     d.restart("monitor", *monitor != old.monitor);
     d.restart("sim", *sim != old.sim);
     d.restart("picarx", *picarx != old.picarx);

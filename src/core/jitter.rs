@@ -43,6 +43,15 @@ pub struct JitterSummary {
     pub max_s: f64,
 }
 
+/// One bucket of a [`Jitter`] histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    /// Its upper edge, seconds: the ticks in it ran at most this late.
+    pub le_s: f64,
+    /// Ticks in it.
+    pub count: u64,
+}
+
 impl Default for Jitter {
     fn default() -> Self {
         Self {
@@ -94,6 +103,22 @@ impl Jitter {
         Duration::from_nanos(self.max_ns.load(Ordering::Relaxed))
     }
 
+    /// The histogram's non-empty buckets, ascending: each bucket's upper edge in seconds
+    /// and its ticks (for drawing it; buckets are ≈ 5 % wide on a log scale).
+    pub fn buckets(&self) -> Vec<Bucket> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let count = c.load(Ordering::Relaxed);
+                (count > 0).then(|| Bucket {
+                    le_s: upper_ns(i) / 1e9,
+                    count,
+                })
+            })
+            .collect()
+    }
+
     /// Count, p50, p99 and max.
     pub fn summary(&self) -> JitterSummary {
         JitterSummary {
@@ -120,6 +145,11 @@ mod tests {
         assert!((500.0..=525.0).contains(&p50), "{p50}");
         assert!((990.0..=1040.0).contains(&p99), "{p99}");
         assert_eq!(j.summary().ticks, 1000);
+        let buckets = j.buckets();
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 1000);
+        assert!(buckets.windows(2).all(|w| w[0].le_s < w[1].le_s));
+        assert!(buckets.iter().all(|b| b.count > 0));
+        assert!((buckets[buckets.len() - 1].le_s - 0.001).abs() < 0.00006);
         assert!((j.summary().max_s - 0.001).abs() < 1e-9);
     }
 

@@ -64,7 +64,7 @@ use std::time::Duration;
 
 pub use config::{BatteryConfig, GrayscaleConfig, LineTrack, Obstacle, Pose, RangerConfig};
 pub use config::{Room, SimConfig};
-pub use world::{DriveCommand, SimReport, SteeringCommand, World, CONTACT_RELEASE_M, STEP};
+pub use world::{DriveCommand, Scene, SimReport, SteeringCommand, World, CONTACT_RELEASE_M, STEP};
 
 use super::{Battery, Drive, Hardware, HwError, LineSensor, Ranger, Shared, Steering};
 
@@ -230,6 +230,11 @@ impl Sim {
     /// The report of the run so far, after advancing the world to the clock's now.
     pub fn report(&self) -> SimReport {
         self.world().report()
+    }
+
+    /// The car's pose and trail now, after advancing the world to the clock's now.
+    pub fn scene(&self) -> Scene {
+        self.world().scene()
     }
 
     /// Advances the world to the clock's now and returns the world time reached.

@@ -257,6 +257,8 @@ mod tests {
                 .into_iter()
                 .map(|(a, n)| (a.to_string(), n))
                 .collect(),
+            usage: None,
+            limits: Default::default(),
         });
         root.children.push(worker);
         TreeSnapshot {

@@ -22,8 +22,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{
-    Action, Decision, Enforcement, History, Pressure, QuotaGroup, QuotaState, QuotaStatus,
-    Resource, Usage,
+    Action, Decision, Enforcement, History, Pressure, QuotaGroup, QuotaLimits, QuotaState,
+    QuotaStatus, Resource, Usage,
 };
 use crate::managed::Counters;
 
@@ -56,6 +56,9 @@ pub(crate) struct Governed {
     stuck_since: Option<Instant>,
     /// The [`LiveQuotas`](super::LiveQuotas) version last looked at (0: none yet).
     live_seen: u64,
+    /// The latest sample's readings and the limits they were judged against (host
+    /// pressure included), for the tree to show; `None` until a sample measured.
+    last: Option<(Usage, QuotaLimits)>,
 }
 
 impl Governed {
@@ -68,6 +71,7 @@ impl Governed {
             baseline: None,
             stuck_since: None,
             live_seen: 0,
+            last: None,
         }
     }
 
@@ -76,6 +80,17 @@ impl Governed {
         self.state = QuotaState::new(Instant::now());
         self.baseline = None;
         self.stuck_since = None;
+        self.last = None;
+    }
+
+    /// The latest readings (`None` before the first measured sample of this
+    /// incarnation) and the limits in force: those of the latest sample, else the
+    /// group's own.
+    pub(crate) fn reading(&self) -> (Option<Usage>, QuotaLimits) {
+        match self.last {
+            Some((usage, limits)) => (Some(usage), limits),
+            None => (None, self.group.all_limits()),
+        }
     }
 
     /// Whether the child's group is critical (see [`QuotaGroup::critical`]).
@@ -167,6 +182,7 @@ impl Governed {
             .with(Resource::Stall, stall);
         let tightened = pressure.tighten(&self.group_name, &self.group);
         let group = tightened.as_ref().unwrap_or(&self.group);
+        self.last = Some((usage, group.all_limits()));
         let decision = self.state.assess(now, &usage, group)?;
         self.history.push(Enforcement::new(
             now.saturating_duration_since(epoch()),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::limits::{Limits, Resource};
+use super::limits::{Limits, QuotaLimits, Resource};
 use super::state::Action;
 
 /// The action a group applies when a hard limit is reached: the configurable subset of
@@ -224,6 +224,17 @@ impl QuotaGroup {
             "heavy" => Some(Self::heavy()),
             "critical" => Some(Self::critical()),
             _ => None,
+        }
+    }
+
+    /// The limits of every resource at once.
+    pub fn all_limits(&self) -> QuotaLimits {
+        QuotaLimits {
+            cpu: self.cpu,
+            memory: self.memory,
+            mailbox: self.mailbox,
+            rate: self.rate,
+            stall: self.stall,
         }
     }
 

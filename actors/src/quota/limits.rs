@@ -54,7 +54,7 @@ impl fmt::Display for Resource {
 ///
 /// Usage of a resource its group does not govern is ignored, so the sampler may fill in
 /// only what it measures.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// CPU share of one core (0.25 = a quarter of a core).
     pub cpu: f64,
@@ -98,7 +98,7 @@ impl Usage {
 /// Valid when all are finite and `0 <= soft <= burst <= hard` (see [`Limits::check`]):
 /// at `soft` the child is warned, at `burst` throttled, at `hard` the group's
 /// [`HardAction`](super::HardAction) applies.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// Warn at or above this.
     pub soft: f64,
@@ -152,6 +152,22 @@ impl Limits {
         }
         problems
     }
+}
+
+/// The limits in force for each resource (`None`: not governed), as the tree shows them
+/// next to a child's [`Usage`]: what an observer draws a reading against.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct QuotaLimits {
+    /// CPU share of one core.
+    pub cpu: Option<Limits>,
+    /// Bytes held.
+    pub memory: Option<Limits>,
+    /// Messages waiting.
+    pub mailbox: Option<Limits>,
+    /// Messages handled per second.
+    pub rate: Option<Limits>,
+    /// Seconds stuck.
+    pub stall: Option<Limits>,
 }
 
 /// The throttle factor for `usage` over `limit`: the fraction of its normal rate and duty

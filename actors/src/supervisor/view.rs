@@ -95,6 +95,8 @@ impl Shared {
                     cpu_seconds: c.counters.cpu_seconds(),
                     memory_bytes: c.counters.memory_bytes(),
                     quota: c.governed.as_ref().map(|g| QuotaSnapshot {
+                        usage: g.reading().0,
+                        limits: g.reading().1,
                         group: g.group_name.clone(),
                         state: g.status().as_str().to_string(),
                         enforcements_total: g.history.enforcements_total(),

@@ -98,6 +98,31 @@ pub struct SimReport {
 /// Power changes a [`SimReport`] keeps: a few minutes of a car ramping at 50 Hz.
 pub const POWER_LOG_KEPT: usize = 8192;
 
+/// Points kept of the car's trail ([`Scene::trail`]): one minute at [`TRAIL_EVERY`].
+pub const TRAIL_KEPT: usize = 600;
+
+/// How often the trail takes a point while the car moves: every 20 steps, 100 ms.
+const TRAIL_EVERY: u64 = 20;
+
+/// Where the car is and where it has been, for a live view of the world (the observer
+/// page draws it over the room, obstacles and line of the config).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scene {
+    /// The car's pose now.
+    pub pose: Pose,
+    /// Its recent positions `[x_m, y_m]`, oldest first: one per 100 ms of world time
+    /// while it moves, the last [`TRAIL_KEPT`].
+    pub trail: Vec<[f64; 2]>,
+    /// Forward speed, m/s.
+    pub speed_m_s: f64,
+    /// The battery's terminal voltage now.
+    pub battery_v: f64,
+    /// Collisions so far.
+    pub collisions: u64,
+    /// Distance driven, metres.
+    pub distance_m: f64,
+}
+
 /// The whole simulated world. Usually reached through [`super::Sim`], which advances it
 /// to the injected clock's time before each device call.
 #[derive(Debug, Clone)]
@@ -133,6 +158,7 @@ pub struct World {
     last_steering: Option<SteeringCommand>,
     power_log: std::collections::VecDeque<DriveCommand>,
     power_log_dropped: u64,
+    trail: std::collections::VecDeque<[f64; 2]>,
 
     ranger_rng: fastrand::Rng,
     line_rng: fastrand::Rng,
@@ -189,6 +215,7 @@ impl World {
             last_drive: None,
             power_log: Default::default(),
             power_log_dropped: 0,
+            trail: std::collections::VecDeque::with_capacity(TRAIL_KEPT),
             last_steering: None,
             ranger_rng: stream(cfg.seed, 1),
             line_rng: stream(cfg.seed, 2),
@@ -316,6 +343,29 @@ impl World {
         }
     }
 
+    /// Where the car is and where it has been.
+    pub fn scene(&self) -> Scene {
+        Scene {
+            pose: Pose::from_car(self.pose),
+            trail: self.trail.iter().copied().collect(),
+            speed_m_s: self.speed,
+            battery_v: self.battery.voltage(self.load()),
+            collisions: self.collisions,
+            distance_m: self.distance,
+        }
+    }
+
+    /// Adds the car's position to the trail when it moved since the last point.
+    fn mark_trail(&mut self) {
+        let point = [self.pose.pos.x, self.pose.pos.y];
+        if self.trail.back() != Some(&point) {
+            if self.trail.len() == TRAIL_KEPT {
+                self.trail.pop_front();
+            }
+            self.trail.push_back(point);
+        }
+    }
+
     /// Mean motor load, 0–1.
     fn load(&self) -> f64 {
         (self.power.0.abs() + self.power.1.abs()) / (2.0 * MAX_POWER)
@@ -341,6 +391,9 @@ impl World {
         self.steps += 1;
         if self.speed != 0.0 {
             self.drive(dt);
+        }
+        if self.steps % TRAIL_EVERY == 0 {
+            self.mark_trail();
         }
     }
 
@@ -444,6 +497,25 @@ mod tests {
         w.set_power(50.0, 0.0).unwrap();
         w.advance_to(Duration::from_secs(3));
         assert!((w.report().speed_m_s - TOP_SPEED_M_S / 4.0).abs() < 1e-4);
+    }
+
+    /// The trail takes a point per 100 ms while the car moves, none at rest, and keeps
+    /// the last [`TRAIL_KEPT`].
+    #[test]
+    fn the_trail_follows_the_car_and_is_bounded() {
+        let mut w = World::new(&empty_room());
+        w.advance_to(Duration::from_secs(1));
+        assert_eq!(w.scene().trail.len(), 1, "the start, once");
+        w.set_power(30.0, 30.0).unwrap();
+        w.advance_to(Duration::from_secs(2));
+        let scene = w.scene();
+        assert_eq!(scene.trail.len(), 11);
+        let last = scene.trail[scene.trail.len() - 1];
+        assert_eq!(last, [scene.pose.x_m, scene.pose.y_m]);
+        assert!(scene.trail.windows(2).all(|p| p[1] != p[0]));
+        w.set_steering(30.0).unwrap();
+        w.advance_to(Duration::from_secs(120));
+        assert_eq!(w.scene().trail.len(), TRAIL_KEPT);
     }
 
     #[test]
