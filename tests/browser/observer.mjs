@@ -153,7 +153,7 @@ async function faults(page, base) {
   log(`jitter bars, the world and the e-stop (${estop === 'true' ? 'ENGAGED' : 'released'}) are drawn`);
 
   // Read-only: no controls at all.
-  const controls = await page.$$eval('[data-action], #controls-token, #detail button', (els) => els.length);
+  const controls = await page.$$eval('button[data-action], #controls-token, #detail button, #controls-slot *', (els) => els.length);
   check(controls === 0, `no token was configured, yet the page has ${controls} control element(s)`);
   log('no control buttons and no token field');
 }
