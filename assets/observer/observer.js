@@ -308,11 +308,10 @@
     const target = ui.matches[ui.matchIndex];
     if (target) reveal(target);
     renderTree();
-    const entry = target && ui.rows.get(target);
-    if (entry) {
-      entry.row.scrollIntoView({ block: 'nearest' });
-      select(target);
-    }
+    if (!target) return;
+    const entry = ui.rows.get(target);
+    if (entry) entry.row.scrollIntoView({ block: 'nearest' });
+    select(target);
   }
 
   // ---------------------------------------------------------------- header
@@ -768,6 +767,7 @@
   // ---------------------------------------------------------------- stream
 
   function onState(st) {
+    const started = performance.now();
     ui.state = st;
     index(st.tree && st.tree.root, st.t_ms);
     renderTree();
@@ -780,6 +780,8 @@
     renderAnalytics(st.tree && st.tree.analytics);
     renderWorld(st.sim);
     document.body.dataset.stateTMs = String(st.t_ms);
+    // How long this update took to render (the 1,000-actor check reads it).
+    document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
   }
 
   function setConn(state, text) {
