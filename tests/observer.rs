@@ -222,3 +222,24 @@ fn page_controls_restart_an_actor_with_the_token() {
         assert!(output.contains(step), "missing {step:?} in:\n{output}");
     }
 }
+
+/// 1,021 actors (the browser test serves the page's files and a synthetic stream itself):
+/// large supervisors start folded (their children not in the page), an update changes only
+/// the row whose actor changed and keeps unfolded subtrees and the scroll position, the
+/// filter keeps matches and their ancestors, and the search opens, counts and selects.
+#[test]
+fn page_stays_usable_with_a_thousand_actors() {
+    require_browser_tools();
+    let out = Command::new("node")
+        .arg(repo().join("tests/browser/observer.mjs"))
+        .args(["--scenario", "scale"])
+        .output()
+        .expect("run node");
+    let (stdout, stderr) = util::text(&out);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("scenario scale: passed"), "{stdout}");
+    eprintln!("{stdout}");
+}

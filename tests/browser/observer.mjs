@@ -3,6 +3,7 @@
 //
 //   node tests/browser/observer.mjs --url http://127.0.0.1:PORT --scenario faults|controls
 //        [--screenshot PATH] [--token TOKEN] [--chromium PATH]
+//   node tests/browser/observer.mjs --scenario scale   (serves the page and 1,021 actors itself)
 //
 // `--url -` launches the browser first, prints "browser ready", then reads the URL from the
 // first line of stdin (so the page can be open before the robot's drills fire).
@@ -210,6 +211,149 @@ async function controls(page, base) {
   check(await page.inputValue('#controls-token') === ARGS.token, 'the token was not kept for the session');
 }
 
+
+// The scale scenario needs no robot: this script serves the page's own files (the ones the
+// binary embeds) and an `/events` stream of a 1,021-actor tree (20 supervisors of 50
+// workers) in which exactly one worker changes per update.
+const GROUPS = 20;
+const WORKERS = 50;
+
+function syntheticState(seq) {
+  const quota = { group: 'standard', state: 'ok', enforcements_total: 0, history: [], enforcements_by_action: {}, usage: null, limits: {} };
+  const node = (p, kind, children = []) => ({
+    name: p.split('/').pop(), path: p, kind, strategy: kind === 'supervisor' ? 'one_for_one' : null, status: 'running',
+    restarts: 0, last_exit: null, mailbox_depth: 0, messages_handled: 0, cpu_seconds: 0, memory_bytes: 0,
+    quota: kind === 'worker' ? { ...quota } : null, placement: 'in_process', pid: 1, isolation: null, children,
+  });
+  // Update k restarts worker k mod N: a worker's restarts count the updates that chose it.
+  const N = GROUPS * WORKERS;
+  const restarts = (i) => (i === 0 ? Math.floor(seq / N) : seq >= i ? Math.floor((seq - i) / N) + 1 : 0);
+  const groups = [];
+  for (let g = 0; g < GROUPS; g += 1) {
+    const workers = [];
+    for (let w = 0; w < WORKERS; w += 1) {
+      const n = node(`root/group${g}/worker${w}`, 'worker');
+      n.restarts = restarts(g * WORKERS + w);
+      workers.push(n);
+    }
+    groups.push(node(`root/group${g}`, 'supervisor', workers));
+  }
+  return {
+    t_ms: 1_700_000_000_000 + seq * 1000, controls: false,
+    tree: { pid: 1, uptime_s: seq, config_generation: 1, root: node('root', 'supervisor', groups), analytics: { risk: [], patterns: [] } },
+    robot: { estop: { engaged: false, reasons: null }, jitter: null, host: null }, sim: null,
+  };
+}
+
+async function serveSynthetic() {
+  const http = await import('node:http');
+  const dir = new URL('../../assets/observer/', import.meta.url);
+  const files = { '/': ['index.html', 'text/html'], '/observer.js': ['observer.js', 'text/javascript'], '/observer.css': ['observer.css', 'text/css'] };
+  const streams = new Set();
+  let seq = 0;
+  const timer = setInterval(() => {
+    seq += 1;
+    const data = `event: state\ndata: ${JSON.stringify(syntheticState(seq))}\n\n`;
+    for (const s of streams) s.write(data);
+  }, 250);
+  const server = http.createServer((req, res) => {
+    const f = files[req.url];
+    if (f) {
+      res.writeHead(200, { 'content-type': f[1], 'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'" });
+      res.end(fs.readFileSync(new URL(f[0], dir)));
+    } else if (req.url === '/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      res.write(`event: state\ndata: ${JSON.stringify(syntheticState(seq))}\n\n`);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => {
+      clearInterval(timer);
+      for (const s of streams) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Waits for `n` more state updates to be rendered. */
+async function updates(page, n) {
+  const start = Number(await page.getAttribute('body', 'data-state-t-ms'));
+  await waitInPage(page, `${n} more state updates`, ([t, k]) => Number(document.body.dataset.stateTMs) >= t + k * 1000, [start, n]);
+}
+
+const rowCount = (page) => page.$$eval('#tree .row', (rows) => rows.length);
+
+async function scale(page) {
+  const total = 1 + GROUPS + GROUPS * WORKERS;
+  await waitInPage(page, 'the actor count', (n) => document.getElementById('actor-count')?.textContent === String(n), total);
+  let rows = await rowCount(page);
+  check(rows === 1 + GROUPS, `large supervisors start folded: expected ${1 + GROUPS} rows in the page, found ${rows}`);
+
+  // Updates touch rows in place: the same elements, and only the changed one mutates.
+  await page.evaluate(() => { document.querySelector('.row[data-path="root/group3"]').dataset.mark = 'kept'; });
+  await page.click('.row[data-path="root/group0"] .toggle');
+  await updates(page, 2);
+  check(await page.getAttribute('.row[data-path="root/group3"]', 'data-mark') === 'kept', 'an update replaced a row instead of updating it');
+  rows = await rowCount(page);
+  check(rows === 1 + GROUPS + WORKERS, `an unfolded supervisor stays unfolded across updates: expected ${1 + GROUPS + WORKERS} rows, found ${rows}`);
+  // Everything open: 1,021 rows, and the scroll position survives updates.
+  for (let g = 1; g < GROUPS; g += 1) await page.click(`.row[data-path="root/group${g}"] .toggle`);
+  rows = await rowCount(page);
+  check(rows === total, `every supervisor unfolded: expected ${total} rows, found ${rows}`);
+  await page.evaluate(() => { document.getElementById('tree').scrollTop = 6000; });
+  const scrolled = await page.evaluate(() => document.getElementById('tree').scrollTop);
+  await updates(page, 3);
+  const after = await page.evaluate(() => document.getElementById('tree').scrollTop);
+  check(scrolled > 0 && after === scrolled, `the tree's scroll position moved from ${scrolled} to ${after} across updates`);
+  const touched = await page.evaluate(() => new Promise((resolve) => {
+    const rowsTouched = new Set();
+    const obs = new MutationObserver((muts) => {
+      for (const m of muts) {
+        const row = (m.target.nodeType === 1 ? m.target : m.target.parentElement)?.closest('.row');
+        if (row) rowsTouched.add(row.dataset.path);
+      }
+    });
+    obs.observe(document.getElementById('tree'), { subtree: true, attributes: true, characterData: true, childList: true });
+    const t = document.body.dataset.stateTMs;
+    const poll = setInterval(() => {
+      if (document.body.dataset.stateTMs !== t) {
+        clearInterval(poll);
+        obs.disconnect();
+        resolve([...rowsTouched]);
+      }
+    }, 5);
+  }));
+  check(touched.length === 1, `one actor restarted, yet an update touched ${touched.length} rows: ${touched.slice(0, 5).join(', ')}`);
+
+  log(`1,021 rows open: an update renders in ${await page.getAttribute('body', 'data-render-ms')} ms (informative)`);
+
+  // Filter: the matches and their ancestors only.
+  await page.fill('#filter', 'worker42');
+  await waitInPage(page, 'the filter to apply', (n) => document.querySelectorAll('#tree .row').length === n, 1 + 2 * GROUPS);
+  const paths = await page.$$eval('#tree .row', (rs) => rs.map((r) => r.dataset.path));
+  check(paths.every((p) => p.includes('worker42') || /^root(\/group\d+)?$/.test(p)), `the filter shows rows that do not match: ${paths.join(', ')}`);
+  await page.fill('#filter', '');
+  await waitInPage(page, 'the filter to clear', (n) => document.querySelectorAll('#tree .row').length === n, total);
+
+  // Search: matches counted, ancestors opened, the first selected; Enter goes to the next.
+  await page.click('.row[data-path="root/group17"] .toggle'); // fold it: the search must open it
+  await page.fill('#search', 'group17/worker4');
+  await waitInPage(page, 'the search count', () => document.getElementById('search-count')?.textContent === '1/11');
+  check(await page.textContent('#detail-path') === 'root/group17/worker4', 'the search did not select its first match');
+  await page.press('#search', 'Enter');
+  await waitInPage(page, 'the next match', () => document.getElementById('detail-path')?.textContent === 'root/group17/worker40');
+  const highlighted = await page.$$eval('#tree .row[data-match="true"]', (rs) => rs.length);
+  check(highlighted === 11, `the search highlights ${highlighted} rows, expected 11`);
+  log('1,021 actors: folded supervisors, in-place updates, filter and search hold');
+}
+
 // ------------------------------------------------------------------ main
 
 async function readUrl() {
@@ -224,9 +368,11 @@ async function readUrl() {
 }
 
 async function main() {
-  const scenarios = { faults, controls };
+  const scenarios = { faults, controls, scale };
   const scenario = scenarios[ARGS.scenario];
   check(scenario, `--scenario must be one of ${Object.keys(scenarios).join(', ')} (got ${ARGS.scenario})`);
+  const synthetic = ARGS.scenario === 'scale' ? await serveSynthetic() : null;
+  if (synthetic) ARGS.url = synthetic.url;
   check(ARGS.url, '--url URL (or - to read it from stdin) is required');
   check(fs.existsSync(ARGS.chromium), `${ARGS.chromium} is missing: install Debian's chromium (apt-get install chromium) or pass --chromium PATH`);
 
@@ -261,6 +407,7 @@ async function main() {
     log(`scenario ${ARGS.scenario}: passed`);
   } finally {
     await browser.close();
+    if (synthetic) synthetic.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }
