@@ -38,7 +38,9 @@ fn require_browser_tools() {
     match Command::new("node").arg("--version").output() {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!("`node --version` failed ({}): {install}", out.status),
-        Err(e) => panic!("node is not installed ({e}), so the observer page cannot be tested: {install}"),
+        Err(e) => {
+            panic!("node is not installed ({e}), so the observer page cannot be tested: {install}")
+        }
     }
     let playwright = repo().join("tests/browser/node_modules/playwright-core/package.json");
     assert!(
@@ -216,7 +218,7 @@ fn page_controls_restart_an_actor_with_the_token() {
     for step in [
         "a POST without the token, or with a wrong one, gets 403",
         "a wrong token shows: 403",
-        "the page restarted root/control/behaviours/line_follower (0 -> 1)",
+        "the page restarted root/control/behaviours/obstacle_avoidance (0 -> 1)",
         "scenario controls: passed",
     ] {
         assert!(output.contains(step), "missing {step:?} in:\n{output}");

@@ -160,7 +160,7 @@ async function faults(page, base) {
 }
 
 async function controls(page, base) {
-  const TARGET = 'root/control/behaviours/line_follower';
+  const TARGET = 'root/control/behaviours/obstacle_avoidance'; // the default config's behaviour
   check(ARGS.token, 'the controls scenario needs --token');
   await waitInPage(page, 'the token field', () => !!document.getElementById('controls-token'));
   await waitInPage(page, `the tree row ${TARGET}`, (sel) => !!document.querySelector(sel), rowSel(TARGET));
