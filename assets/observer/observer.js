@@ -587,6 +587,12 @@
     }
   }
 
+  /** A filesystem's share used, in percent (the sample has its total and what is available). */
+  function diskUsed(d) {
+    const used = typeof d.used_bytes === 'number' ? d.used_bytes : d.total_bytes - d.available_bytes;
+    return ((used / d.total_bytes) * 100).toFixed(0);
+  }
+
   function renderHost(host) {
     const box = $('host');
     box.replaceChildren();
@@ -603,8 +609,8 @@
     const items = [
       ['cpu', 'CPU', typeof s.cpu_ratio === 'number' ? `${(s.cpu_ratio * 100).toFixed(0)} %` : '–'],
       ['memory', 'memory', s.memory ? `${bytes(s.memory.used_bytes)} / ${bytes(s.memory.total_bytes)}` : '–'],
-      ['temperature', 'temperature', hottest ? `${hottest.celsius.toFixed(1)} °C (${hottest.label})` : 'no sensor'],
-      ['disk', 'disk', disk && disk.total_bytes ? `${((disk.used_bytes / disk.total_bytes) * 100).toFixed(0)} % used` : '–'],
+      ['temperature', 'temperature', hottest ? `${hottest.celsius.toFixed(1)} °C (${hottest.sensor || hottest.label})` : 'no sensor'],
+      ['disk', 'disk', disk && disk.total_bytes ? `${diskUsed(disk)} % used${disk.mount ? ` (${disk.mount})` : ''}` : '–'],
     ];
     for (const [key, label, value] of items) {
       const cell = el('div', 'level');
