@@ -688,9 +688,15 @@
           'stroke-width': l.line_width_m,
         }));
       }
+      // Obstacles as the sim's config spells them (radius_m, size_x_m/size_y_m), or short.
       for (const o of sim.obstacles || []) {
-        if (o.kind === 'circle') g.append(svgEl('circle', { class: 'obstacle', cx: o.x_m, cy: o.y_m, r: o.r_m }));
-        else g.append(svgEl('rect', { class: 'obstacle', x: o.x_m - o.w_m / 2, y: o.y_m - o.h_m / 2, width: o.w_m, height: o.h_m }));
+        if (o.kind === 'circle') {
+          g.append(svgEl('circle', { class: 'obstacle', cx: o.x_m, cy: o.y_m, r: o.radius_m ?? o.r_m }));
+        } else {
+          const w = o.size_x_m ?? o.w_m;
+          const h = o.size_y_m ?? o.h_m;
+          g.append(svgEl('rect', { class: 'obstacle', x: o.x_m - w / 2, y: o.y_m - h / 2, width: w, height: h }));
+        }
       }
       g.append(svgEl('polyline', { class: 'trail', id: 'world-trail', points: '', 'stroke-width': Math.max(W, H) / 250 }));
       const s = Math.max(W, H) / 40;
