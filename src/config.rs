@@ -1243,7 +1243,10 @@ mod tests {
         assert!(ok.is_empty(), "{ok:?}");
         for (bad, what) in [
             ("control_token = \"short\"", "(is 5)"),
-            ("control_token = \"has a space in it, so no\"", "visible ASCII"),
+            (
+                "control_token = \"has a space in it, so no\"",
+                "visible ASCII",
+            ),
         ] {
             let problems = problems_with(&[(from, bad)]);
             assert!(

@@ -4,5 +4,6 @@
 
 pub mod health;
 pub mod http;
+pub mod observer;
 pub mod signals;
 pub mod systemd;

@@ -15,7 +15,7 @@ mod util;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use util::{config_with, json, node, output, scratch, text, Running};
+use util::{config_with, http_get, http_post, json, node, output, scratch, text, Running};
 
 /// The ceiling for anything the process can see (docs/safety.md).
 const CEILING_S: f64 = 0.25;
@@ -332,6 +332,92 @@ fn estop_survives_restarts_of_motors_and_motion() {
     assert_stops("estop-then-restarts", &report, onset, Holds::ToTheEnd);
     assert_eq!(node(&tree, "root/drivers/motors")["restarts"], 1);
     assert_eq!(node(&tree, "root/control/motion")["restarts"], 1);
+    let distance = report["sim"]["distance_m"].as_f64().unwrap();
+    assert!(distance < 0.2, "drove {distance} m through an e-stop");
+}
+
+/// The observer's controls against an engaged e-stop: the battery e-stop engages at the
+/// first reading, then an operator restarts the watchdog, motion and the motors driver
+/// from the page (with the token) and tries to suspend motion; the restarts happen, the
+/// suspension is refused (motion is safety-critical), and the e-stop neither releases
+/// nor lets the car move: no control can release it.
+#[test]
+fn estop_survives_operator_controls() {
+    const TOKEN: &str = "safety-matrix-token";
+    let dir = scratch("safety-operator-controls");
+    let token = ("[http]", "[http]\ncontrol_token = \"safety-matrix-token\"");
+    let config = config_with(&dir, &[LOW_BATTERY, token]);
+    let report = dir.join("report.json");
+    let mut robot = Running::start(&[
+        "run",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let base = robot.http_base();
+    robot.wait_for("e-stop engaged");
+    let targets = [
+        "root/safety/watchdog",
+        "root/control/motion",
+        "root/drivers/motors",
+    ];
+    for path in targets {
+        let (status, body) = http_post(&format!("{base}/actors/{path}/restart"), Some(TOKEN));
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, body) = http_post(
+        &format!("{base}/actors/root/control/motion/suspend"),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 409, "{body}");
+    let mut exited: Vec<&str> = Vec::new();
+    while exited.len() < targets.len() {
+        let line = robot.wait_for("child exited");
+        exited.extend(
+            targets
+                .iter()
+                .filter(|p| line.contains(&format!("\"{p}\""))),
+        );
+    }
+    let (_, ready) = http_get(&format!("{base}/health/ready"));
+    assert!(ready.contains("battery low"), "{ready}");
+    // Give the restarted controller half a second of its loop (25 ticks at 50 Hz) to
+    // drive, if it could: counted, not slept.
+    let handled = |base: &str| {
+        let tree: serde_json::Value =
+            serde_json::from_str(&http_get(&format!("{base}/tree")).1).unwrap();
+        let motion = node(&tree, "root/control/motion");
+        (
+            motion["restarts"].as_u64().unwrap(),
+            motion["messages_handled"].as_u64().unwrap(),
+        )
+    };
+    let before = handled(&base).1;
+    loop {
+        let (restarts, now) = handled(&base);
+        if restarts == 1 && now >= before + 25 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    robot.signal("TERM");
+    let (code, lines) = robot.finish();
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    let report = json(&report);
+    let onset = estop_at(&report, "battery low");
+    assert_stops("operator-controls", &report, onset, Holds::ToTheEnd);
+    let released = report["estops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["engaged"] == false)
+        .count();
+    assert_eq!(released, 0, "released: {}", report["estops"]);
     let distance = report["sim"]["distance_m"].as_f64().unwrap();
     assert!(distance < 0.2, "drove {distance} m through an e-stop");
 }

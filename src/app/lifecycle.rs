@@ -26,6 +26,7 @@ use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
 use crate::hw::sim::Sim;
 use crate::hw::{self, Hardware, HwError};
+use crate::ops::observer::Timeline;
 use crate::robot::safety::{DeadMan, EStopLatch};
 use crate::services::analytics::AnalyticsHandle;
 use crate::services::audit::{Audit, Watch};
@@ -143,6 +144,9 @@ pub struct Robot {
     audit: Option<(Audit, Watch)>,
     /// The bridge to process-placed groups, when the config places any.
     placement: Option<RobotEnd>,
+    /// The observer's timeline: the tree's events and the e-stop's changes.
+    timeline: Timeline,
+    timeline_watch: tokio::task::JoinHandle<()>,
 }
 
 impl Robot {
@@ -219,12 +223,20 @@ impl Robot {
         };
         let root = ActorPath::root("root");
         let children = groups.into_iter().map(|g| build.group(&root, g)).collect();
-        // Before the tree starts: its first events and e-stop changes are audited too.
+        // Before the tree starts: its first events and e-stop changes are audited and
+        // on the observer's timeline too.
+        let timeline = Timeline::default();
+        let timeline_watch = timeline.watch(&parts.events);
         let audit = opts.audit.clone().map(|audit| {
-            let observer = audit.clone();
-            parts.latch.observe(move |event| observer.estop(event));
             let watch = audit.watch(&parts.events);
             (audit, watch)
+        });
+        let (observer, audited) = (timeline.clone(), opts.audit.clone());
+        parts.latch.observe(move |event| {
+            observer.estop(event);
+            if let Some(audit) = &audited {
+                audit.estop(event);
+            }
         });
         let context = TreeContext {
             pressure: parts.pressure.clone(),
@@ -281,6 +293,8 @@ impl Robot {
             reloads,
             audit,
             placement,
+            timeline,
+            timeline_watch,
         })
     }
 
@@ -301,6 +315,17 @@ impl Robot {
     /// [`Audit::config`].
     pub fn audit(&self) -> Option<&Audit> {
         self.audit.as_ref().map(|(audit, _)| audit)
+    }
+
+    /// The run's timeline for the observer page: the tree's events and the e-stop's
+    /// changes (the page's control requests join it).
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The control loop's lateness.
+    pub fn jitter(&self) -> &Arc<Jitter> {
+        &self.jitter
     }
 
     /// The actor tree.
@@ -397,6 +422,7 @@ impl Robot {
         }
         self.reloads.stop();
         let exit = self.tree.shutdown().await;
+        self.timeline_watch.abort();
         self.deadman.stop();
         if let Some(end) = &self.placement {
             end.bridge().log_stats();

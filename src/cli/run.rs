@@ -13,6 +13,7 @@ use crate::app::{Devices, Robot, RunOptions};
 use crate::config::Config;
 use crate::core::clock::Clock;
 use crate::ops::http::{Endpoint, Limits, Server};
+use crate::ops::observer::{Controls, Layout, RobotSources};
 use crate::ops::signals::{End, Signals};
 use crate::services::audit::{Audit, AuditError, ConfigOutcome};
 use crate::services::telemetry::Telemetry;
@@ -174,6 +175,24 @@ async fn run_robot(
         estops: robot.estops().clone(),
         analytics: robot.analytics().clone(),
         generation: robot.reloads().generation().clone(),
+        timeline: robot.timeline().clone(),
+        robot: RobotSources {
+            jitter: robot.jitter().clone(),
+            host: robot.host_status().clone(),
+            sim: robot
+                .sim()
+                .map(|sim| (sim.clone(), Arc::new(Layout::of(&config.sim)))),
+        },
+        controls: config.http.control_token.clone().map(|token| {
+            let quotas = config.quotas.clone();
+            Controls {
+                token,
+                tree: robot.tree().view(),
+                critical: Arc::new(move |path: &str| quotas.is_critical(path)),
+                timeline: robot.timeline().clone(),
+                audit: robot.audit().cloned(),
+            }
+        }),
     };
     let server = match Server::start(http.listener, endpoint, http.limits) {
         Ok(server) => server,

@@ -1,11 +1,15 @@
-//! The operations endpoint: `/metrics`, `/tree`, `/health/live`, `/health/ready`.
+//! The operations endpoint: `/metrics`, `/tree`, `/health/live`, `/health/ready`, and
+//! the observer page (`/`, `/events`, the controls: see [`crate::ops::observer`]).
 //!
 //! It runs on a thread and async runtime of its own, so neither rendering a large tree
 //! nor a slow client takes time from the robot's actors: every answer is computed from
 //! a snapshot read off the supervisors' tables, without messaging any actor. At most
 //! `max_connections` clients are served at once (the rest wait in the kernel's
 //! backlog) and each connection is cut after `timeout`, so a client that trickles its
-//! request or never reads the answer only holds one slot for that long.
+//! request or never reads the answer only holds one slot for that long. An observer's
+//! live stream gives its slot back once open and is exempt from `timeout`: a quarter of
+//! `max_connections` (at least one) may be open at once, and each is cut once it has
+//! been unable to take an event for `timeout` (a page that stopped reading).
 
 mod client;
 
@@ -14,8 +18,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::http::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use nevil_actors::TreeView;
@@ -24,6 +30,7 @@ use tokio::sync::{oneshot, Semaphore};
 use crate::config::reload::Generation;
 use crate::core::metrics::READY;
 use crate::ops::health::{self, Health};
+use crate::ops::observer::{self, events, Controls, RobotSources, Timeline};
 use crate::robot::safety::EStopLatch;
 use crate::services::analytics::AnalyticsHandle;
 use crate::services::telemetry::{ProcessStats, Telemetry};
@@ -31,8 +38,19 @@ use crate::services::tree::tree_document;
 
 pub use client::{get, tree_url, ClientError};
 
-/// The paths served, for 404 answers and docs.
-pub const PATHS: [&str; 4] = ["/metrics", "/tree", "/health/live", "/health/ready"];
+/// The paths served, for 404 answers and docs (and the observer's files, and
+/// `POST /actors/<path>/{restart,suspend,resume}`).
+pub const PATHS: [&str; 6] = [
+    "/",
+    "/events",
+    "/metrics",
+    "/tree",
+    "/health/live",
+    "/health/ready",
+];
+
+/// A response body: a whole answer or the observer's live stream.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +81,49 @@ pub struct Endpoint {
     pub analytics: AnalyticsHandle,
     /// The run's config generation, in `/tree` and `/health/ready`.
     pub generation: Generation,
+    /// The observer's timeline of the run.
+    pub timeline: Timeline,
+    /// The robot's state the observer shows.
+    pub robot: RobotSources,
+    /// The observer's controls; `None` (read-only) without `[http] control_token`.
+    pub controls: Option<Controls>,
 }
 
 impl Endpoint {
-    /// The answer to `method` on `path`.
-    pub fn respond(&self, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    /// The answer to `method` on `path` with `headers` (all but `/events`, which
+    /// [`Server`] streams).
+    pub fn respond(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+        if let Some((actor, action)) = observer::controls::parse(path) {
+            if method != Method::POST {
+                return not_allowed(method, path, "POST");
+            }
+            let Some(action) = action else {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    format!("not found: {path} (actions: restart, suspend, resume)\n"),
+                );
+            };
+            let (status, answer) =
+                observer::controls::handle(self.controls.as_ref(), actor, action, headers);
+            let json = serde_json::to_string(&answer).unwrap_or_default();
+            return with_type(status, "application/json", json);
+        }
+        if let Some(asset) = observer::asset(path) {
+            if method != Method::GET && method != Method::HEAD {
+                return not_allowed(method, path, "GET, HEAD");
+            }
+            let mut response = with_type(StatusCode::OK, asset.content_type, asset.body);
+            let headers = response.headers_mut();
+            headers.insert(
+                hyper::header::CONTENT_SECURITY_POLICY,
+                hyper::header::HeaderValue::from_static(observer::CSP),
+            );
+            headers.insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                hyper::header::HeaderValue::from_static("nosniff"),
+            );
+            return response;
+        }
         if !PATHS.contains(&path) {
             return text(
                 StatusCode::NOT_FOUND,
@@ -75,15 +131,7 @@ impl Endpoint {
             );
         }
         if method != Method::GET && method != Method::HEAD {
-            let mut response = text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} not allowed on {path}: use GET\n"),
-            );
-            response.headers_mut().insert(
-                hyper::header::ALLOW,
-                hyper::header::HeaderValue::from_static("GET, HEAD"),
-            );
-            return response;
+            return not_allowed(method, path, "GET, HEAD");
         }
         let snapshot = self.tree.snapshot();
         match path {
@@ -120,7 +168,19 @@ impl Endpoint {
     }
 }
 
-fn health_answer(health: &Health) -> Response<Full<Bytes>> {
+fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} not allowed on {path}: use {allow}\n"),
+    );
+    response.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allow),
+    );
+    response
+}
+
+fn health_answer(health: &Health) -> Response<Body> {
     let status = if health.ok {
         StatusCode::OK
     } else {
@@ -130,16 +190,16 @@ fn health_answer(health: &Health) -> Response<Full<Bytes>> {
     with_type(status, "application/json", json)
 }
 
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+fn text(status: StatusCode, body: String) -> Response<Body> {
     with_type(status, "text/plain; charset=utf-8", body)
 }
 
 fn with_type(
     status: StatusCode,
     content_type: &'static str,
-    body: String,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed_unsync());
     *response.status_mut() = status;
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -250,6 +310,14 @@ async fn serve(
         }
     };
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let streams = events::Streams {
+        states: tokio::sync::broadcast::channel(4).0,
+        slots: Arc::new(Semaphore::new(events::max_streams(limits.max_connections))),
+    };
+    let states = tokio::spawn(events::broadcast_states(
+        endpoint.clone(),
+        streams.states.clone(),
+    ));
     let mut upkeep = tokio::time::interval(UPKEEP);
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -274,24 +342,112 @@ async fn serve(
                 continue;
             }
         };
-        let endpoint = endpoint.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let response = endpoint.respond(req.method(), req.uri().path());
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            // Also bounds a client that never reads its answer.
-            let _ = tokio::time::timeout(limits.timeout, connection).await;
-            drop(slot);
-        });
+        connections.spawn(connection(
+            stream,
+            endpoint.clone(),
+            streams.clone(),
+            limits,
+            slot,
+        ));
         // Reap finished connections so the set stays small.
         while connections.try_join_next().is_some() {}
     }
+    states.abort();
     connections.shutdown().await;
+}
+
+/// Serves one connection, holding `slot` until it is done, or until it becomes an
+/// observer's stream (which then holds a stream slot instead, and is exempt from the
+/// timeout: it ends when its page stops reading).
+async fn connection(
+    stream: tokio::net::TcpStream,
+    endpoint: Endpoint,
+    streams: events::Streams,
+    limits: Limits,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let slot = Arc::new(std::sync::Mutex::new(Some(slot)));
+    let streaming = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ended = Arc::new(tokio::sync::Notify::new());
+    let (service_slot, service_streaming) = (slot.clone(), streaming.clone());
+    let service_ended = ended.clone();
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let response = if req.uri().path() == "/events" && req.method() == Method::GET {
+            let ended = events::Ended(service_ended.clone());
+            let opened = open_stream(&endpoint, &streams, limits.timeout, ended);
+            if opened.status() == StatusCode::OK {
+                service_streaming.store(true, std::sync::atomic::Ordering::Release);
+                // Hand the connection slot back to scrapers and probes.
+                drop(
+                    service_slot
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take(),
+                );
+            }
+            opened
+        } else {
+            endpoint.respond(req.method(), req.uri().path(), req.headers())
+        };
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    // Also bounds a client that never reads its answer.
+    if tokio::time::timeout(limits.timeout, &mut connection)
+        .await
+        .is_err()
+        && streaming.load(std::sync::atomic::Ordering::Acquire)
+    {
+        // A stream ends once its page goes or stops reading; a page that stopped
+        // reading gets `timeout` more to take what is queued, then is cut off.
+        tokio::select! {
+            _ = &mut connection => {}
+            () = async {
+                ended.notified().await;
+                tokio::time::sleep(limits.timeout).await;
+            } => {}
+        }
+    }
+    drop(slot);
+}
+
+/// Opens an observer's stream: `503` when the streams allowed at once are all open.
+fn open_stream(
+    endpoint: &Endpoint,
+    streams: &events::Streams,
+    stall: Duration,
+    ended: events::Ended,
+) -> Response<Body> {
+    let Ok(permit) = streams.slots.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many observer pages are open: close one and reload\n".into(),
+        );
+    };
+    let (tx, frames) = events::channel();
+    tokio::spawn(events::forward(
+        endpoint.clone(),
+        streams.states.subscribe(),
+        tx,
+        stall,
+        permit,
+        ended,
+    ));
+    let mut response = Response::new(events::body(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    response
 }
 
 #[cfg(test)]

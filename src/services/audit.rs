@@ -145,6 +145,15 @@ pub enum Entry {
         /// The keys that changed (or that refused the change).
         keys: Vec<String>,
     },
+    /// An operator's request through the observer page's controls, granted or refused.
+    Control {
+        /// The actor it was for.
+        path: String,
+        /// `restart`, `suspend` or `resume`.
+        action: String,
+        /// `done`, or `refused: ` and why.
+        outcome: String,
+    },
     /// Entries that never reached the trail.
     Lost {
         /// How many.
