@@ -569,11 +569,16 @@
       svg.append(rect);
       prevEdge = b.le_s;
     }
+    let lastLabel = -Infinity;
+    let row = 0;
     for (const [name, v] of [['p50', j.p50_s], ['p99', j.p99_s], ['max', j.max_s]]) {
       if (typeof v !== 'number') continue;
       const xv = x(v).toFixed(2);
+      // Labels closer than their width go on a second line.
+      row = x(v) - lastLabel < 24 ? row + 1 : 0;
+      lastLabel = x(v);
       svg.append(svgEl('line', { class: `q q-${name}`, x1: xv, x2: xv, y1: 10, y2: H - B }));
-      const label = svgEl('text', { class: `q-label q-${name}`, x: xv, y: 9 });
+      const label = svgEl('text', { class: `q-label q-${name}`, x: Math.min(W - 10, Math.max(10, x(v))).toFixed(2), y: 9 + row * 10 });
       label.textContent = name;
       svg.append(label);
     }
@@ -719,7 +724,7 @@
 
   // ---------------------------------------------------------------- timeline
 
-  const KIND_ICON = { quota: '⚖', exit: '✖', restart: '↻', escalation: '⇑', estop: '⛔', config: '⚙', control: '☛' };
+  const KIND_ICON = { quota: '⚖', exit: '✖', restart: '↻', escalation: '⇑', estop: '■', config: '⚙', control: '▶' };
 
   function describe(e) {
     switch (e.kind) {
