@@ -10,13 +10,22 @@ mod util;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use util::{config_with, nevil, scratch, Running};
 
 /// The control token of the `controls` scenario's robot.
 const TOKEN: &str = "observer-test-token-0123456789";
+
+/// One browser test at a time: a robot and a Chromium each already load two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -130,6 +139,7 @@ impl Browser {
 /// page is open before the robot's drills fire); the browser test's output.
 fn scenario(scenario: &str, args: &[&str], extra: &[&str]) -> (String, PathBuf) {
     require_browser_tools();
+    let _turn = one_at_a_time();
     let screenshot = target_dir().join(match scenario {
         "faults" => "observer.png".to_string(),
         other => format!("observer-{other}.png"),
@@ -140,8 +150,12 @@ fn scenario(scenario: &str, args: &[&str], extra: &[&str]) -> (String, PathBuf) 
     let base = robot.http_base();
     let (ok, output) = browser.open(&base);
     robot.signal("TERM");
-    let (code, _) = robot.finish();
-    assert!(ok, "the browser test failed:\n{output}");
+    let (code, lines) = robot.finish();
+    let drills: Vec<&String> = lines.iter().filter(|l| l.contains("drill")).collect();
+    assert!(
+        ok,
+        "the browser test failed:\n{output}\nthe robot's drill lines:\n{drills:#?}"
+    );
     assert_eq!(code, Some(0), "the robot did not stop cleanly");
     eprintln!("{output}");
     (output, screenshot)
@@ -172,8 +186,8 @@ fn assert_png(path: &Path) {
 /// The simulated robot with a motion panic and a behaviour spinning: the page shows the
 /// tree, motion's restart (row and timeline, within 2 s of it on the robot's clock), the
 /// throttled behaviour, the world, the jitter histogram; no controls without a token.
-/// The spin fires at 5 s: motion's restart restarts the behaviours (rest_for_one), and a
-/// drill aimed at an actor that is restarting is skipped.
+/// The spin fires at 6 s: motion's restart restarts the behaviours (rest_for_one), and a
+/// drill aimed at an actor that is restarting is skipped (the robot logs "drill skipped").
 #[test]
 fn page_shows_tree_faults_and_world_without_controls() {
     let (output, screenshot) = scenario(
@@ -183,7 +197,7 @@ fn page_shows_tree_faults_and_world_without_controls() {
             "--inject",
             "motion:panic@2",
             "--inject",
-            "obstacle_avoidance:spin@5",
+            "obstacle_avoidance:spin@6",
         ],
         &[],
     );
@@ -232,6 +246,7 @@ fn page_controls_restart_an_actor_with_the_token() {
 #[test]
 fn page_stays_usable_with_a_thousand_actors() {
     require_browser_tools();
+    let _turn = one_at_a_time();
     let out = Command::new("node")
         .arg(repo().join("tests/browser/observer.mjs"))
         .args(["--scenario", "scale"])
