@@ -112,7 +112,8 @@ impl Jitter {
             .filter_map(|(i, c)| {
                 let count = c.load(Ordering::Relaxed);
                 (count > 0).then(|| Bucket {
-                    le_s: upper_ns(i) / 1e9,
+                    // Whole nanoseconds: short in JSON, and far finer than a bucket.
+                    le_s: upper_ns(i).round() / 1e9,
                     count,
                 })
             })

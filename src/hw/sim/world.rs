@@ -110,8 +110,8 @@ const TRAIL_EVERY: u64 = 20;
 pub struct Scene {
     /// The car's pose now.
     pub pose: Pose,
-    /// Its recent positions `[x_m, y_m]`, oldest first: one per 100 ms of world time
-    /// while it moves, the last [`TRAIL_KEPT`].
+    /// Its recent positions `[x_m, y_m]` to the millimetre, oldest first: one per
+    /// 100 ms of world time while it moves, the last [`TRAIL_KEPT`].
     pub trail: Vec<[f64; 2]>,
     /// Forward speed, m/s.
     pub speed_m_s: f64,
@@ -357,7 +357,9 @@ impl World {
 
     /// Adds the car's position to the trail when it moved since the last point.
     fn mark_trail(&mut self) {
-        let point = [self.pose.pos.x, self.pose.pos.y];
+        // To the millimetre: what a view can show, in a third of the digits.
+        let mm = |v: f64| (v * 1000.0).round() / 1000.0;
+        let point = [mm(self.pose.pos.x), mm(self.pose.pos.y)];
         if self.trail.back() != Some(&point) {
             if self.trail.len() == TRAIL_KEPT {
                 self.trail.pop_front();
@@ -511,7 +513,8 @@ mod tests {
         let scene = w.scene();
         assert_eq!(scene.trail.len(), 11);
         let last = scene.trail[scene.trail.len() - 1];
-        assert_eq!(last, [scene.pose.x_m, scene.pose.y_m]);
+        assert!((last[0] - scene.pose.x_m).abs() <= 0.0005, "{last:?}");
+        assert!((last[1] - scene.pose.y_m).abs() <= 0.0005, "{last:?}");
         assert!(scene.trail.windows(2).all(|p| p[1] != p[0]));
         w.set_steering(30.0).unwrap();
         w.advance_to(Duration::from_secs(120));
