@@ -84,6 +84,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also draw the run as one SVG file: the path (dead reckoning from the motor
+        /// commands), the motor commands over time, e-stops and the tree's restarts.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
     },
     /// Check an audit trail (written by `run --audit`).
     Audit {

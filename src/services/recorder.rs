@@ -2,6 +2,10 @@
 //! rotating recording (see [`crate::services::recorder::recording`]), so a run seen on the robot can be
 //! replayed on a laptop with `nevil replay`.
 //!
+//! Given the tree's event feed ([`Recorder::with_tree`]), it also records what the
+//! supervisors did — restarts, exits and escalations ([`Record::Tree`]) — on the run's
+//! clock, so a plot of the run can show them.
+//!
 //! It is an ordinary bus subscriber, so if it falls behind, the bus drops (and counts)
 //! messages to it rather than slowing anyone down. The actor only queues: the file I/O
 //! runs on a writer thread ([`sink`]), which flushes every 100 ms, `fsync`s every second,
@@ -19,11 +23,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use nevil_actors::{EventFeed, Mailbox, TreeEvent};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
+use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
-use crate::services::recorder::recording::Record;
+use crate::services::recorder::recording::{Record, TreeKind, TreeRecord};
 use crate::services::recorder::sink::{Open, Sink};
 
 /// Messages of the [`Recorder`].
@@ -50,6 +58,53 @@ pub struct Recorder {
     pub bus: Bus,
     /// The writer thread, shared by the actor's incarnations within a run.
     run: Arc<Mutex<RunSink>>,
+    /// The tree's events, if recorded.
+    tree: Option<TreeFeed>,
+}
+
+/// The tree's event feed as the recorder reads it: the receiver, kept across
+/// incarnations, and the run's clock that dates the events.
+#[derive(Clone)]
+struct TreeFeed {
+    events: Arc<tokio::sync::Mutex<Receiver<TreeEvent>>>,
+    clock: Clock,
+}
+
+/// The record of a tree event: restarts, exits and escalations; `None` for the others
+/// (quota actions). Dated on `clock`, the run's clock that dates the bus messages.
+pub fn tree_record(event: &TreeEvent, clock: &Clock) -> Option<Record> {
+    let (kind, path, detail) = match event {
+        TreeEvent::ChildRestarted { path, restarts, .. } => {
+            (TreeKind::Restart, path, format!("restart {restarts}"))
+        }
+        TreeEvent::ChildExited {
+            path,
+            reason,
+            restart,
+            ..
+        } => {
+            let then = if *restart {
+                "restarting"
+            } else {
+                "not restarted"
+            };
+            (TreeKind::Exit, path, format!("{reason} ({then})"))
+        }
+        TreeEvent::Escalated {
+            path,
+            child,
+            reason,
+            ..
+        } => (TreeKind::Escalation, path, format!("{child}: {reason}")),
+        TreeEvent::QuotaEnforced { .. } => return None,
+    };
+    let t_us = u64::try_from(clock.since_start(event.at()).as_micros()).unwrap_or(u64::MAX);
+    Some(Record::Tree(TreeRecord {
+        t_us,
+        kind,
+        path: path.to_string(),
+        detail,
+    }))
 }
 
 /// The writer of this run, if one was started.
@@ -62,6 +117,8 @@ struct RunSink {
 /// State of the [`Recorder`].
 pub struct RecorderState {
     sink: Sink,
+    /// Reads the tree's feed into the mailbox; ends with this incarnation.
+    forwarder: Option<JoinHandle<()>>,
 }
 
 impl Recorder {
@@ -74,7 +131,45 @@ impl Recorder {
             keep_files,
             bus,
             run: Arc::default(),
+            tree: None,
         }
+    }
+
+    /// Also records the restarts, exits and escalations published on `feed` (subscribed
+    /// now: make it before the tree starts to see the start too), dated on `clock`.
+    #[must_use]
+    pub fn with_tree(mut self, feed: &EventFeed, clock: Clock) -> Self {
+        self.tree = Some(TreeFeed {
+            events: Arc::new(tokio::sync::Mutex::new(feed.subscribe())),
+            clock,
+        });
+        self
+    }
+
+    /// Spawns the task that forwards the tree's events to `myself` as records.
+    fn forward_tree(&self, myself: &ActorRef<RecorderMsg>) -> Option<JoinHandle<()>> {
+        let tree = self.tree.clone()?;
+        let mailbox = Mailbox::own(myself);
+        Some(tokio::spawn(async move {
+            // Waits for a crashed incarnation's forwarder to be gone (`post_stop`).
+            let mut events = tree.events.lock().await;
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "the recorder fell behind the tree's events");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                let Some(record) = tree_record(&event, &tree.clock) else {
+                    continue;
+                };
+                if mailbox.cast(RecorderMsg::Record(record)).is_err() {
+                    break;
+                }
+            }
+        }))
     }
 
     /// The run's writer: the running one (or the failed one, which keeps recording off),
@@ -136,11 +231,12 @@ impl Actor for Recorder {
             Timer::Tokio,
             "recorder",
             Duration::from_millis(100),
-            myself,
+            myself.clone(),
             |_| RecorderMsg::Flush,
         )?;
+        let forwarder = self.forward_tree(&myself);
         tracing::info!(path = %self.path.display(), "recording bus messages");
-        Ok(RecorderState { sink })
+        Ok(RecorderState { sink, forwarder })
     }
 
     async fn handle(
@@ -167,6 +263,9 @@ impl Actor for Recorder {
         _: ActorRef<RecorderMsg>,
         state: &mut RecorderState,
     ) -> Result<(), ActorProcessingErr> {
+        if let Some(forwarder) = &state.forwarder {
+            forwarder.abort();
+        }
         if !state.sink.failed() {
             state.sink.sync().await;
         }
@@ -190,6 +289,50 @@ mod tests {
     async fn incarnation(recorder: &Recorder) -> ActorRef<RecorderMsg> {
         let (actor, _) = Actor::spawn(None, recorder.clone(), ()).await.unwrap();
         actor
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tree_events_become_dated_records_and_quota_actions_do_not() {
+        use nevil_actors::{ActorPath, ExitReason};
+        let clock = Clock::start();
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        let path = ActorPath::from("root/control/motion");
+        let now = tokio::time::Instant::now();
+        let restarted = TreeEvent::ChildRestarted {
+            at: now,
+            path: path.clone(),
+            restarts: 2,
+        };
+        assert_eq!(
+            tree_record(&restarted, &clock),
+            Some(Record::Tree(TreeRecord {
+                t_us: 1_500_000,
+                kind: TreeKind::Restart,
+                path: "root/control/motion".into(),
+                detail: "restart 2".into(),
+            }))
+        );
+        let exited = TreeEvent::ChildExited {
+            at: now,
+            path: path.clone(),
+            reason: ExitReason::Panic("injected".into()),
+            restart: true,
+            delay: None,
+        };
+        let Some(Record::Tree(r)) = tree_record(&exited, &clock) else {
+            panic!("no record");
+        };
+        assert_eq!(r.kind, TreeKind::Exit);
+        assert!(r.detail.contains("panic: injected"), "{}", r.detail);
+        let quota = TreeEvent::QuotaEnforced {
+            at: now,
+            path,
+            resource: nevil_actors::quota::Resource::Cpu,
+            usage: 1.0,
+            limit: 0.5,
+            action: nevil_actors::quota::Action::Warn,
+        };
+        assert_eq!(tree_record(&quota, &clock), None);
     }
 
     /// A graceful stop, a crash and a last graceful stop, all in one run: one file, no
