@@ -6,6 +6,11 @@
 //! supervisors did — restarts, exits and escalations ([`Record::Tree`]) — on the run's
 //! clock, so a plot of the run can show them.
 //!
+//! Given the e-stop latch ([`Recorder::with_shutdown`]), a recorder stopped before its
+//! mailbox reached the shutdown's e-stop (throttled by its quota, say: a stop does not
+//! wait for queued messages) writes that e-stop as it stops, dated then, so a recording
+//! always ends with it.
+//!
 //! It is an ordinary bus subscriber, so if it falls behind, the bus drops (and counts)
 //! messages to it rather than slowing anyone down. The actor only queues: the file I/O
 //! runs on a writer thread ([`sink`]), which flushes every 100 ms, `fsync`s every second,
@@ -28,9 +33,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tokio::task::JoinHandle;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, EStop};
 use crate::core::clock::Clock;
 use crate::core::ticker::{self, Timer};
+use crate::robot::safety::latch::SHUTDOWN;
+use crate::robot::safety::EStopLatch;
 use crate::services::recorder::recording::{Record, TreeKind, TreeRecord};
 use crate::services::recorder::sink::{Open, Sink};
 
@@ -60,6 +67,9 @@ pub struct Recorder {
     run: Arc<Mutex<RunSink>>,
     /// The tree's events, if recorded.
     tree: Option<TreeFeed>,
+    /// The e-stop latch and the run's clock: the shutdown's e-stop is written at the stop
+    /// if the mailbox did not bring it.
+    shutdown: Option<(EStopLatch, Clock)>,
 }
 
 /// The tree's event feed as the recorder reads it: the receiver, kept across
@@ -119,6 +129,8 @@ pub struct RecorderState {
     sink: Sink,
     /// Reads the tree's feed into the mailbox; ends with this incarnation.
     forwarder: Option<JoinHandle<()>>,
+    /// Whether the shutdown's e-stop came through the mailbox and was written.
+    shutdown_written: bool,
 }
 
 impl Recorder {
@@ -132,7 +144,17 @@ impl Recorder {
             bus,
             run: Arc::default(),
             tree: None,
+            shutdown: None,
         }
+    }
+
+    /// Makes sure the recording ends with the shutdown's e-stop: if `latch` holds it when
+    /// the recorder stops and its mailbox never brought it, it is written then, dated on
+    /// `clock`.
+    #[must_use]
+    pub fn with_shutdown(mut self, latch: EStopLatch, clock: Clock) -> Self {
+        self.shutdown = Some((latch, clock));
+        self
     }
 
     /// Also records the restarts, exits and escalations published on `feed` (subscribed
@@ -236,7 +258,11 @@ impl Actor for Recorder {
         )?;
         let forwarder = self.forward_tree(&myself);
         tracing::info!(path = %self.path.display(), "recording bus messages");
-        Ok(RecorderState { sink, forwarder })
+        Ok(RecorderState {
+            sink,
+            forwarder,
+            shutdown_written: false,
+        })
     }
 
     async fn handle(
@@ -247,6 +273,9 @@ impl Actor for Recorder {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RecorderMsg::Record(r) => {
+                if let Record::EStop(e) = &r {
+                    state.shutdown_written |= e.engaged && e.reason == SHUTDOWN;
+                }
                 state.sink.record(r);
             }
             RecorderMsg::Flush => state.sink.flush(),
@@ -265,6 +294,16 @@ impl Actor for Recorder {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(forwarder) = &state.forwarder {
             forwarder.abort();
+        }
+        if let Some((latch, clock)) = &self.shutdown {
+            if !state.shutdown_written && latch.holds(SHUTDOWN) {
+                state.sink.record(Record::EStop(EStop {
+                    t_us: clock.now_us(),
+                    engaged: true,
+                    reason: SHUTDOWN.into(),
+                }));
+                state.shutdown_written = true;
+            }
         }
         if !state.sink.failed() {
             state.sink.sync().await;
@@ -333,6 +372,56 @@ mod tests {
             action: nevil_actors::quota::Action::Warn,
         };
         assert_eq!(tree_record(&quota, &clock), None);
+    }
+
+    /// The shutdown's e-stop ends the recording once: written at the stop when the
+    /// mailbox did not bring it, not again when it did.
+    #[tokio::test]
+    async fn the_recording_ends_with_the_shutdown_estop_once() {
+        let dir = std::env::temp_dir().join(format!("nevil-rec-shut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shutdowns = |path: &std::path::Path| {
+            read(path)
+                .unwrap()
+                .records
+                .iter()
+                .filter(|r| matches!(r, Record::EStop(e) if e.engaged && e.reason == SHUTDOWN))
+                .count()
+        };
+        for via_bus in [false, true] {
+            let path = dir.join(format!("run-{via_bus}.rec"));
+            let bus = Bus::new(10_000);
+            let latch = EStopLatch::default();
+            let recorder = Recorder::new(path.clone(), 1 << 20, 0, bus.clone())
+                .with_shutdown(latch.clone(), Clock::start());
+            let actor = incarnation(&recorder).await;
+            assert_eq!(bus.range.publish(range(1)), 1);
+            latch.set(SHUTDOWN, SHUTDOWN.into(), 0.0);
+            if via_bus {
+                bus.estop.publish(EStop {
+                    t_us: 2,
+                    engaged: true,
+                    reason: SHUTDOWN.into(),
+                });
+                actor.drain_and_wait(None).await.unwrap();
+            } else {
+                actor.stop_and_wait(None, None).await.unwrap();
+            }
+            assert_eq!(shutdowns(&path), 1, "via the bus: {via_bus}");
+            let last = read(&path).unwrap().records.pop();
+            assert!(matches!(last, Some(Record::EStop(_))), "{last:?}");
+        }
+        // Without the latch holding it, nothing is made up.
+        let path = dir.join("none.rec");
+        let recorder = Recorder::new(path.clone(), 1 << 20, 0, Bus::new(10))
+            .with_shutdown(EStopLatch::default(), Clock::start());
+        incarnation(&recorder)
+            .await
+            .stop_and_wait(None, None)
+            .await
+            .unwrap();
+        assert_eq!(shutdowns(&path), 0);
     }
 
     /// A graceful stop, a crash and a last graceful stop, all in one run: one file, no
