@@ -87,10 +87,19 @@ fn elements<'a>(svg: &'a str, marker: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The points of the first polyline (`points`) or path (`d`) in `element`.
 fn points(element: &str) -> usize {
-    let start = element.find("points=\"").expect("no points") + 8;
+    let start = [element.find("points=\""), element.find(" d=\"")]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("no points");
+    let start = start + element[start..].find('"').unwrap() + 1;
     let end = element[start..].find('"').unwrap();
-    element[start..start + end].split(' ').count()
+    element[start..start + end]
+        .split(' ')
+        .filter(|p| p.contains(','))
+        .count()
 }
 
 #[test]

@@ -36,6 +36,9 @@ const WIDTH: f64 = 960.0;
 const LEFT: f64 = 70.0;
 const PLOT_W: f64 = 860.0;
 const PATH_MAX_H: f64 = 460.0;
+/// A silence in a series longer than this (seconds) breaks its line: the controller
+/// publishes every 20 ms.
+const GAP_S: f64 = 0.25;
 
 /// One e-stop interval: engaged at `start`, released at `end` (open to the end of the
 /// recording if never released).
@@ -235,9 +238,13 @@ impl Plot {
         for chart in [&power, &steer] {
             self.events(&mut body, chart);
         }
-        power.series(&mut body, &self.left.0, "series left", "#1f77b4");
-        power.series(&mut body, &self.right.0, "series right", "#ff7f0e");
-        steer.series(&mut body, &self.steer.0, "series steer", "#6a3d9a");
+        // Left under right, wider: where they are equal, both show.
+        let left = r##"stroke="#1f77b4" stroke-width="3.5" opacity="0.6""##;
+        let right = r##"stroke="#ff7f0e" stroke-width="1.2""##;
+        let steering = r##"stroke="#6a3d9a" stroke-width="1.2""##;
+        power.series(&mut body, &self.left.0, "series left", left);
+        power.series(&mut body, &self.right.0, "series right", right);
+        steer.series(&mut body, &self.steer.0, "series steer", steering);
         legend(
             &mut body,
             power.top - 12.0,
@@ -417,8 +424,10 @@ impl Plot {
         top + h + 40.0
     }
 
-    /// The e-stop shading and the tree's marks on `chart`.
+    /// The e-stop shading and the tree's marks on `chart`. Labels close to the one
+    /// before are stacked, and those near the right edge end at their mark.
     fn events(&self, out: &mut String, chart: &Chart) {
+        let mut labels = Stack::default();
         for span in &self.spans {
             let x0 = chart.x(seconds(span.start));
             let x1 = chart
@@ -428,17 +437,18 @@ impl Plot {
                 .end
                 .map_or("the end".to_string(), |e| format!("{:.2} s", seconds(e)));
             let reasons = escape(&span.reasons);
+            let (x, anchor) = label_at(x0 + 2.0);
+            let y = chart.top + 11.0 + labels.level(x0) * 11.0;
             let _ = writeln!(
                 out,
-                r##"<g class="estop"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#d62728" opacity="0.18"/><text x="{:.1}" y="{:.1}" font-size="10" fill="#d62728">{reasons}</text><title>e-stop engaged {:.2} s to {until}: {reasons}</title></g>"##,
+                r##"<g class="estop"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#d62728" opacity="0.18"/><text x="{x:.1}" y="{y:.1}" font-size="10" fill="#d62728" text-anchor="{anchor}">{reasons}</text><title>e-stop engaged {:.2} s to {until}: {reasons}</title></g>"##,
                 chart.top,
                 x1 - x0,
                 chart.height,
-                x0 + 2.0,
-                chart.top + 11.0,
                 seconds(span.start)
             );
         }
+        let mut labels = Stack::default();
         for mark in &self.marks {
             let (class, colour) = match mark.kind {
                 TreeKind::Escalation => ("escalation", "#9467bd"),
@@ -446,13 +456,13 @@ impl Plot {
             };
             let x = chart.x(seconds(mark.t));
             let name = mark.path.rsplit('/').next().unwrap_or(&mark.path);
+            let (tx, anchor) = label_at(x + 3.0);
+            let y = chart.top + chart.height - 4.0 - labels.level(x) * 11.0;
             let _ = writeln!(
                 out,
-                r##"<g class="{class}"><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" fill="{colour}">{}</text><title>{} {} at {:.2} s: {}</title></g>"##,
+                r##"<g class="{class}"><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/><text x="{tx:.1}" y="{y:.1}" font-size="10" fill="{colour}" text-anchor="{anchor}">{}</text><title>{} {} at {:.2} s: {}</title></g>"##,
                 chart.top,
                 chart.top + chart.height,
-                x + 3.0,
-                chart.top + chart.height - 4.0,
                 escape(name),
                 mark.kind.name(),
                 escape(&mark.path),
@@ -460,6 +470,35 @@ impl Plot {
                 escape(&mark.detail)
             );
         }
+    }
+}
+
+/// Where a label starting at `x` goes: there, or ending there when too near the right
+/// edge to fit.
+fn label_at(x: f64) -> (f64, &'static str) {
+    if x > LEFT + PLOT_W - 90.0 {
+        (x - 5.0, "end")
+    } else {
+        (x, "start")
+    }
+}
+
+/// Stacks labels: one within 90 px of the previous goes a line further (up to four
+/// lines, then back to the first).
+#[derive(Default)]
+struct Stack {
+    last_x: Option<f64>,
+    level: u8,
+}
+
+impl Stack {
+    fn level(&mut self, x: f64) -> f64 {
+        self.level = match self.last_x {
+            Some(last) if x - last < 90.0 => (self.level + 1) % 4,
+            _ => 0,
+        };
+        self.last_x = Some(x);
+        f64::from(self.level)
     }
 }
 
@@ -540,12 +579,20 @@ impl Chart {
         );
     }
 
-    fn series(&self, out: &mut String, points: &[(f64, f64)], class: &str, colour: &str) {
+    /// A series as a line, broken where the recording has no value for a while (the
+    /// controller was down): longer than [`GAP_S`] or three drawn points' spacing.
+    fn series(&self, out: &mut String, points: &[(f64, f64)], class: &str, style: &str) {
         let drawn = svg::min_max(points, MAX_POINTS);
+        let gap = GAP_S.max(3.0 * self.t_end / MAX_POINTS as f64);
+        let mut prev = f64::NEG_INFINITY;
+        let d = svg::path_d(drawn.iter().map(|&(t, v)| {
+            let broken = t - prev > gap;
+            prev = t;
+            ((self.x(t), self.y(v)), broken)
+        }));
         let _ = writeln!(
             out,
-            r#"<polyline class="{class}" fill="none" stroke="{colour}" stroke-width="1.2" points="{}"/>"#,
-            points_attr(drawn.iter().map(|&(t, v)| (self.x(t), self.y(v))))
+            r#"<path class="{class}" fill="none" {style} d="{d}"/>"#
         );
     }
 }
@@ -671,9 +718,17 @@ mod tests {
     fn points_of<'a>(svg: &'a str, marker: &str) -> Vec<&'a str> {
         let at = svg.find(marker).unwrap_or_else(|| panic!("no {marker}"));
         let rest = &svg[at..];
-        let start = rest.find("points=\"").unwrap() + 8;
+        let start = [rest.find("points=\""), rest.find(" d=\"")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap();
+        let start = start + rest[start..].find('"').unwrap() + 1;
         let end = rest[start..].find('"').unwrap();
-        rest[start..start + end].split(' ').collect()
+        rest[start..start + end]
+            .split(' ')
+            .map(|p| p.trim_start_matches(['M', 'L']))
+            .collect()
     }
 
     fn plot(records: &[Record]) -> String {

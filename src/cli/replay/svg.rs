@@ -115,6 +115,20 @@ pub fn points_attr(points: impl IntoIterator<Item = (f64, f64)>) -> String {
     out
 }
 
+/// The `d` attribute of a path through `points` (already in pixels), with one decimal:
+/// a new subpath (a break in the line) at each point whose flag is set.
+pub fn path_d(points: impl IntoIterator<Item = ((f64, f64), bool)>) -> String {
+    let mut out = String::new();
+    for (i, ((x, y), gap)) in points.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let cmd = if i == 0 || gap { 'M' } else { 'L' };
+        let _ = write!(out, "{cmd}{x:.1},{y:.1}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +187,7 @@ mod tests {
         assert_eq!(label(-100.0), "-100");
         assert_eq!(label(-0.0), "0");
         assert_eq!(points_attr([(1.0, 2.26), (3.0, 4.0)]), "1.0,2.3 3.0,4.0");
+        let d = path_d([((1.0, 2.0), false), ((3.0, 4.0), false), ((5.0, 6.0), true)]);
+        assert_eq!(d, "M1.0,2.0 L3.0,4.0 M5.0,6.0");
     }
 }
