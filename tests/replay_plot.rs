@@ -102,6 +102,19 @@ fn points(element: &str) -> usize {
         .count()
 }
 
+/// The x coordinates of the first path (`d`) in `element`.
+fn xs(element: &str) -> Vec<f64> {
+    let start = element.find(" d=\"").expect("no path") + 4;
+    let end = element[start..].find('"').unwrap();
+    element[start..start + end]
+        .split(' ')
+        .map(|p| {
+            let x = p.trim_start_matches(['M', 'L']).split(',').next().unwrap();
+            x.parse::<f64>().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn a_recorded_run_is_plotted_with_its_path_commands_estops_and_restarts() {
     let dir = scratch("replay-plot");
@@ -142,11 +155,15 @@ fn a_recorded_run_is_plotted_with_its_path_commands_estops_and_restarts() {
     assert_eq!(path.len(), 1);
     assert!(points(path[0]) > 50, "{}", path[0]);
     assert!(svg.contains(r#"class="room""#) && svg.contains("dead reckoning"));
-    // The commands: left and right over time.
+    // The commands: left and right over time, each a line across the time axis (its
+    // flat stretches drawn by their ends only).
     for class in [r#"class="series left""#, r#"class="series right""#] {
         let series = elements(&svg, class);
         assert_eq!(series.len(), 1, "{class}");
-        assert!(points(series[0]) > 50, "{class}: {}", series[0]);
+        let xs = xs(series[0]);
+        assert!(xs.len() >= 5, "{class}: {}", series[0]);
+        let span = xs.last().unwrap() - xs.first().unwrap();
+        assert!(span > 600.0, "{class} spans {span} px: {}", series[0]);
     }
     // The e-stops: the shutdown's, at the end, at least.
     let estops = elements(&svg, r#"class="estop""#);

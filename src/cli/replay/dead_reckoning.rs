@@ -150,7 +150,7 @@ mod tests {
         let mut dr = DeadReckoning::new(SimConfig::default().start);
         dr.drive(&drive(0, 50.0, 50.0, 0.0));
         dr.drive(&drive(1000, f64::NAN, 500.0, 90.0));
-        dr.advance_to(2000_000);
+        dr.advance_to(2_000_000);
         let there = dr.pose();
         assert!(
             there.x_m > SimConfig::default().start.x_m + 0.3,

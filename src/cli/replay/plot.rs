@@ -9,9 +9,10 @@
 //! The recording holds no pose: the path is dead reckoning from the recorded motor
 //! commands through the simulator's car model ([`DeadReckoning`]), and the plot says
 //! so. A [`Plot`] takes the records one at a time in bounded memory: each series is
-//! thinned as it grows ([`svg::min_max`] keeps every spike) and drawn with at most
-//! [`MAX_POINTS`] points; at most [`MAX_SPANS`] e-stop intervals and [`MAX_MARKS`] tree
-//! marks are drawn, the rest counted.
+//! thinned evenly as it grows (time buckets that keep their extremes, so no spike is
+//! lost), the path keeps an evenly spaced subset of poses, and each is drawn with at
+//! most [`MAX_POINTS`] points (a flat stretch by its two ends); at most [`MAX_SPANS`]
+//! e-stop intervals and [`MAX_MARKS`] tree marks are drawn, the rest counted.
 
 use std::fmt::Write;
 
@@ -58,16 +59,88 @@ struct Mark {
     detail: String,
 }
 
-/// A series over time, thinned as it grows.
-#[derive(Debug, Default)]
-struct Series(Vec<(f64, f64)>);
+/// A series over time, thinned evenly as it grows: values fall into time buckets, each
+/// keeping its lowest and highest; when there are too many buckets, they double in width
+/// and merge in pairs. Memory stays under [`HELD`] points and every spike is kept.
+#[derive(Debug)]
+struct Series {
+    /// Bucket width, seconds.
+    width: f64,
+    buckets: Vec<Bucket>,
+}
+
+/// One bucket of a [`Series`]: its index (start time / width) and its extremes.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    index: u64,
+    lo: (f64, f64),
+    hi: (f64, f64),
+}
+
+impl Bucket {
+    fn take(&mut self, p: (f64, f64)) {
+        if p.1 < self.lo.1 {
+            self.lo = p;
+        }
+        if p.1 > self.hi.1 {
+            self.hi = p;
+        }
+    }
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        // Finer than the controller's 20 ms: one output per bucket until it grows.
+        Self {
+            width: 0.01,
+            buckets: Vec::new(),
+        }
+    }
+}
 
 impl Series {
     fn push(&mut self, t_s: f64, v: f64) {
-        self.0.push((t_s, v));
-        if self.0.len() >= HELD {
-            self.0 = svg::min_max(&self.0, HELD / 2);
+        let index = (t_s / self.width) as u64;
+        match self.buckets.last_mut() {
+            Some(last) if last.index == index => last.take((t_s, v)),
+            _ => self.buckets.push(Bucket {
+                index,
+                lo: (t_s, v),
+                hi: (t_s, v),
+            }),
         }
+        if self.buckets.len() >= HELD / 2 {
+            self.width *= 2.0;
+            let mut merged: Vec<Bucket> = Vec::with_capacity(HELD / 4 + 1);
+            for mut b in self.buckets.drain(..) {
+                b.index /= 2;
+                match merged.last_mut() {
+                    Some(last) if last.index == b.index => {
+                        last.take(b.lo);
+                        last.take(b.hi);
+                    }
+                    _ => merged.push(b),
+                }
+            }
+            self.buckets = merged;
+        }
+    }
+
+    /// The points held, in time order: each bucket's extremes.
+    fn points(&self) -> Vec<(f64, f64)> {
+        let mut out = Vec::with_capacity(2 * self.buckets.len());
+        for b in &self.buckets {
+            let (first, second) = if b.lo.0 <= b.hi.0 {
+                (b.lo, b.hi)
+            } else {
+                (b.hi, b.lo)
+            };
+            out.push(first);
+            if second != first {
+                out.push(second);
+            }
+        }
+        out
     }
 }
 
@@ -77,6 +150,9 @@ pub struct Plot {
     world: Option<SimConfig>,
     reckoning: DeadReckoning,
     path: Vec<(f64, f64)>,
+    /// Motor commands whose pose went into the path: one in `path_every`.
+    path_every: u64,
+    path_seen: u64,
     left: Series,
     right: Series,
     steer: Series,
@@ -110,6 +186,8 @@ impl Plot {
             world,
             reckoning: DeadReckoning::new(start),
             path: vec![(start.x_m, start.y_m)],
+            path_every: 1,
+            path_seen: 0,
             left: Series::default(),
             right: Series::default(),
             steer: Series::default(),
@@ -174,11 +252,18 @@ impl Plot {
         }
     }
 
+    /// Keeps the pose of every `path_every`-th motor command; when the path is full,
+    /// every other point goes and the stride doubles, so it stays evenly thinned.
     fn push_pose(&mut self) {
+        self.path_seen += 1;
+        if self.path_seen % self.path_every != 0 {
+            return;
+        }
         let p = self.reckoning.pose();
         self.path.push((p.x_m, p.y_m));
         if self.path.len() >= HELD {
-            self.path = svg::stride(&self.path, HELD / 2);
+            self.path = self.path.iter().copied().step_by(2).collect();
+            self.path_every *= 2;
         }
     }
 
@@ -212,7 +297,8 @@ impl Plot {
     /// The SVG of everything fed, titled with `name` (the recording's file name).
     pub fn render(mut self, name: &str) -> String {
         self.reckoning.advance_to(self.last_t);
-        self.push_pose();
+        let end = self.reckoning.pose();
+        self.path.push((end.x_m, end.y_m));
         let duration = seconds(self.last_t);
         let t_end = if duration > 0.0 { duration } else { 1.0 };
 
@@ -235,16 +321,16 @@ impl Plot {
         };
         power.frame(&mut body, "Motor power", "%");
         steer.frame(&mut body, "Steering", "degrees (positive: right)");
-        for chart in [&power, &steer] {
-            self.events(&mut body, chart);
-        }
+        // The reasons are written once, on the power panel.
+        self.events(&mut body, &power, true);
+        self.events(&mut body, &steer, false);
         // Left under right, wider: where they are equal, both show.
         let left = r##"stroke="#1f77b4" stroke-width="3.5" opacity="0.6""##;
         let right = r##"stroke="#ff7f0e" stroke-width="1.2""##;
         let steering = r##"stroke="#6a3d9a" stroke-width="1.2""##;
-        power.series(&mut body, &self.left.0, "series left", left);
-        power.series(&mut body, &self.right.0, "series right", right);
-        steer.series(&mut body, &self.steer.0, "series steer", steering);
+        power.series(&mut body, &self.left.points(), "series left", left);
+        power.series(&mut body, &self.right.points(), "series right", right);
+        steer.series(&mut body, &self.steer.points(), "series steer", steering);
         legend(
             &mut body,
             power.top - 12.0,
@@ -424,9 +510,10 @@ impl Plot {
         top + h + 40.0
     }
 
-    /// The e-stop shading and the tree's marks on `chart`. Labels close to the one
-    /// before are stacked, and those near the right edge end at their mark.
-    fn events(&self, out: &mut String, chart: &Chart) {
+    /// The e-stop shading (labelled with its reasons if `reasons`) and the tree's marks
+    /// on `chart`. Labels close to the one before are stacked, and those near the right
+    /// edge end at their mark.
+    fn events(&self, out: &mut String, chart: &Chart, reasons: bool) {
         let mut labels = Stack::default();
         for span in &self.spans {
             let x0 = chart.x(seconds(span.start));
@@ -436,12 +523,19 @@ impl Plot {
             let until = span
                 .end
                 .map_or("the end".to_string(), |e| format!("{:.2} s", seconds(e)));
-            let reasons = escape(&span.reasons);
-            let (x, anchor) = label_at(x0 + 2.0);
-            let y = chart.top + 11.0 + labels.level(x0) * 11.0;
+            let why = escape(&span.reasons);
+            let label = if reasons {
+                let (x, anchor) = label_at(x0 + 2.0);
+                let y = chart.top + 11.0 + labels.level(x0) * 11.0;
+                format!(
+                    r##"<text x="{x:.1}" y="{y:.1}" font-size="10" fill="#d62728" text-anchor="{anchor}">{why}</text>"##
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                r##"<g class="estop"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#d62728" opacity="0.18"/><text x="{x:.1}" y="{y:.1}" font-size="10" fill="#d62728" text-anchor="{anchor}">{reasons}</text><title>e-stop engaged {:.2} s to {until}: {reasons}</title></g>"##,
+                r##"<g class="estop"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#d62728" opacity="0.18"/>{label}<title>e-stop engaged {:.2} s to {until}: {why}</title></g>"##,
                 chart.top,
                 x1 - x0,
                 chart.height,
@@ -580,16 +674,20 @@ impl Chart {
     }
 
     /// A series as a line, broken where the recording has no value for a while (the
-    /// controller was down): longer than [`GAP_S`] or three drawn points' spacing.
+    /// controller was down): longer than [`GAP_S`] or eight drawn points' spacing.
     fn series(&self, out: &mut String, points: &[(f64, f64)], class: &str, style: &str) {
         let drawn = svg::min_max(points, MAX_POINTS);
-        let gap = GAP_S.max(3.0 * self.t_end / MAX_POINTS as f64);
+        let gap = GAP_S.max(8.0 * self.t_end / MAX_POINTS as f64);
         let mut prev = f64::NEG_INFINITY;
-        let d = svg::path_d(drawn.iter().map(|&(t, v)| {
-            let broken = t - prev > gap;
-            prev = t;
-            ((self.x(t), self.y(v)), broken)
-        }));
+        let pixels: Vec<((f64, f64), bool)> = drawn
+            .iter()
+            .map(|&(t, v)| {
+                let broken = t - prev > gap;
+                prev = t;
+                ((self.x(t), self.y(v)), broken)
+            })
+            .collect();
+        let d = svg::path_d(svg::drop_flat(&pixels));
         let _ = writeln!(
             out,
             r#"<path class="{class}" fill="none" {style} d="{d}"/>"#
@@ -744,7 +842,12 @@ mod tests {
         let mut records = vec![estop(0, true, "starting")];
         records.push(estop(500, false, "clear"));
         for i in 0..200 {
-            records.push(drive(500 + i * 20, 40.0, if i < 100 { 0.0 } else { -20.0 }));
+            let power = 30.0 + (i % 10) as f64;
+            records.push(drive(
+                500 + i * 20,
+                power,
+                if i < 100 { 0.0 } else { -20.0 },
+            ));
         }
         records.push(tree(2000, TreeKind::Exit, "root/control/motion"));
         records.push(tree(2001, TreeKind::Restart, "root/control/motion"));
@@ -797,24 +900,19 @@ mod tests {
         // An hour at 50 Hz.
         for i in 0..180_000u64 {
             let power = if i == 99_999 { 100.0 } else { 30.0 };
-            plot.feed(&drive(i * 20, power, 0.0));
-            assert!(plot.left.0.len() < HELD && plot.path.len() < HELD);
+            plot.feed(&drive(i * 20, power, (i % 7) as f64 - 3.0));
+            assert!(plot.left.buckets.len() < HELD / 2 && plot.path.len() < HELD);
         }
         let svg = plot.render("long.rec");
-        for marker in [
-            r#"id="path""#,
-            r#"class="series left""#,
-            r#"class="series steer""#,
-        ] {
+        for marker in [r#"id="path""#, r#"class="series steer""#] {
             let n = points_of(&svg, marker).len();
-            assert!(n <= MAX_POINTS && n >= MAX_POINTS / 2, "{marker}: {n}");
+            assert!((MAX_POINTS / 2..=MAX_POINTS).contains(&n), "{marker}: {n}");
         }
         // The one full-power spike survived the thinning: two levels drawn, 30 % and
-        // 100 %.
-        let mut ys: Vec<&str> = points_of(&svg, r#"class="series left""#)
-            .iter()
-            .map(|p| p.split(',').nth(1).unwrap())
-            .collect();
+        // 100 %, and the flat stretches are a few points.
+        let left = points_of(&svg, r#"class="series left""#);
+        assert!(left.len() <= 8, "{left:?}");
+        let mut ys: Vec<&str> = left.iter().map(|p| p.split(',').nth(1).unwrap()).collect();
         ys.sort_unstable();
         ys.dedup();
         assert_eq!(ys.len(), 2, "{ys:?}");

@@ -129,6 +129,25 @@ pub fn path_d(points: impl IntoIterator<Item = ((f64, f64), bool)>) -> String {
     out
 }
 
+/// `points` (in pixels, each flagged when it starts a new subpath) without the inner
+/// points of horizontal runs, as drawn (to a tenth of a pixel): a motor held at one power
+/// for a minute is two points, not three thousand.
+pub fn drop_flat(points: &[((f64, f64), bool)]) -> Vec<((f64, f64), bool)> {
+    let level = |i: usize| (points[i].0 .1 * 10.0).round();
+    (0..points.len())
+        .filter(|&i| {
+            let inner = i > 0 && i + 1 < points.len();
+            let flat = inner
+                && !points[i].1
+                && !points[i + 1].1
+                && level(i - 1) == level(i)
+                && level(i) == level(i + 1);
+            !flat
+        })
+        .map(|i| points[i])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +208,19 @@ mod tests {
         assert_eq!(points_attr([(1.0, 2.26), (3.0, 4.0)]), "1.0,2.3 3.0,4.0");
         let d = path_d([((1.0, 2.0), false), ((3.0, 4.0), false), ((5.0, 6.0), true)]);
         assert_eq!(d, "M1.0,2.0 L3.0,4.0 M5.0,6.0");
+        let p = |x: f64, y: f64, gap: bool| ((x, y), gap);
+        let line = [
+            p(0.0, 5.0, false),
+            p(1.0, 5.0, false),
+            p(2.0, 5.01, false),
+            p(3.0, 5.0, false),
+            p(4.0, 9.0, false),
+            p(5.0, 9.0, false),
+            p(6.0, 9.0, true),
+            p(7.0, 9.0, false),
+        ];
+        let kept: Vec<f64> = drop_flat(&line).iter().map(|q| q.0 .0).collect();
+        // The run 0..3 keeps its ends; 4 starts a rise; 5 ends before a break; 6, 7 stay.
+        assert_eq!(kept, vec![0.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
     }
 }
