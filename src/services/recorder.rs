@@ -168,8 +168,10 @@ impl Recorder {
         self
     }
 
-    /// Spawns the task that forwards the tree's events to `myself` as records.
-    fn forward_tree(&self, myself: &ActorRef<RecorderMsg>) -> Option<JoinHandle<()>> {
+    /// Spawns the task that forwards the tree's events to `myself` as records. The
+    /// event that finds this incarnation gone (a crash skips `post_stop`, which stops the
+    /// task) goes straight to `sink`, the run's writer, so none is lost to a restart.
+    fn forward_tree(&self, myself: &ActorRef<RecorderMsg>, sink: Sink) -> Option<JoinHandle<()>> {
         let tree = self.tree.clone()?;
         let mailbox = Mailbox::own(myself);
         Some(tokio::spawn(async move {
@@ -187,7 +189,8 @@ impl Recorder {
                 let Some(record) = tree_record(&event, &tree.clock) else {
                     continue;
                 };
-                if mailbox.cast(RecorderMsg::Record(record)).is_err() {
+                if mailbox.cast(RecorderMsg::Record(record.clone())).is_err() {
+                    sink.record(record);
                     break;
                 }
             }
@@ -256,7 +259,7 @@ impl Actor for Recorder {
             myself.clone(),
             |_| RecorderMsg::Flush,
         )?;
-        let forwarder = self.forward_tree(&myself);
+        let forwarder = self.forward_tree(&myself, sink.clone());
         tracing::info!(path = %self.path.display(), "recording bus messages");
         Ok(RecorderState {
             sink,
