@@ -74,7 +74,8 @@ pub enum Command {
     /// Chaos soak: random faults, suspensions and e-stops on the simulated robot for
     /// minutes, with the invariants checked; exit 0 if all held, 1 naming the broken one.
     Soak(SoakArgs),
-    /// Feed a flight recording back through the nodes and check the motor commands.
+    /// Feed a flight recording back through the nodes and check the motor commands;
+    /// with `--plot`, also draw the run as SVG.
     Replay {
         /// The recording (written by `run --record`).
         file: PathBuf,

@@ -99,7 +99,11 @@ impl Default for Series {
 }
 
 impl Series {
+    /// Takes `v` at `t_s`; a value that is not a number (a corrupt record) is skipped.
     fn push(&mut self, t_s: f64, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
         let index = (t_s / self.width) as u64;
         match self.buckets.last_mut() {
             Some(last) if last.index == index => last.take((t_s, v)),
@@ -917,6 +921,28 @@ mod tests {
         ys.dedup();
         assert_eq!(ys.len(), 2, "{ys:?}");
         assert!(svg.len() < 200_000, "{} bytes", svg.len());
+    }
+
+    #[test]
+    fn hostile_values_draw_nothing_absurd() {
+        let mut records = vec![drive(0, 10.0, 0.0)];
+        records.push(Record::Drive(Drive {
+            t_us: 5_000,
+            left: f64::NAN,
+            right: f64::INFINITY,
+            steer_deg: -1e300,
+            commands_seen: 0,
+            estops_seen: 0,
+        }));
+        records.push(estop(7, true, &"<&>".repeat(5000)));
+        records.push(tree(8, TreeKind::Restart, "/"));
+        records.push(tree(9, TreeKind::Restart, ""));
+        records.push(drive(u64::MAX / 1000, 10.0, 0.0));
+        let svg = plot(&records);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        assert!(svg.contains("<g class=\"estop\">"));
+        // The reason is cut to 200 characters before escaping.
+        assert!(svg.len() < 40_000, "{} bytes", svg.len());
     }
 
     #[test]
