@@ -44,7 +44,12 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::CheckConfig { path } => check_config::main(&path),
         Command::HwCheck(a) => hw_check::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
         Command::HwStop(a) => hw_stop::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
-        Command::Replay { file, config, json } => replay::main(&file, config.as_deref(), json),
+        Command::Replay {
+            file,
+            config,
+            json,
+            plot,
+        } => replay::main(&file, config.as_deref(), json, plot.as_deref()),
         Command::Bench { json } => bench::main(json),
         Command::Soak(args) => soak::main(args),
         Command::Tree { url, json } => tree::main(&url, json),

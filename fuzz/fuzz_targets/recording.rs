@@ -1,7 +1,8 @@
 //! The flight recording decoder, as `nevil replay` runs it: the bytes are streamed through
 //! [`nevil::services::recorder::recording::Reader`] one record at a time and every record
-//! that decodes is fed to the [`nevil::cli::replay::Replayer`] of the default config.
-//! Neither may panic, abort or allocate from a length field it has not checked: a
+//! that decodes is fed to the [`nevil::cli::replay::Replayer`] of the default config and
+//! to its plot ([`nevil::cli::replay::plot::Plot`], as `--plot` draws it, every time).
+//! None may panic, abort or allocate from a length field it has not checked: a
 //! hostile file gets an error naming it and the byte.
 #![no_main]
 
@@ -9,6 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use nevil::cli::replay::plot::Plot;
 use nevil::cli::replay::Replayer;
 use nevil::config::Config;
 use nevil::services::recorder::recording::Reader;
@@ -22,9 +24,13 @@ fuzz_target!(|data: &[u8]| {
     let name = Path::new("fuzz.rec");
     let mut reader = Reader::named(data, name);
     let mut replayer = Replayer::new(config());
+    let mut plot = Plot::new(config());
     loop {
         match reader.next_record() {
-            Ok(Some(record)) => replayer.feed(record),
+            Ok(Some(record)) => {
+                plot.feed(&record);
+                replayer.feed(record);
+            }
             Ok(None) => break,
             Err(e) => {
                 // The error names the file; nothing before it was lost.
@@ -40,4 +46,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(report.records, records);
     assert!(report.commands_matched <= report.commands_checked);
     assert!(report.drives_matched <= report.drives_checked);
+    let svg = plot.render("fuzz.rec");
+    assert!(svg.ends_with("</svg>\n") && !svg.contains("NaN"), "{svg}");
 });

@@ -194,7 +194,9 @@ pub(super) fn layout(config: &Config, opts: &RunOptions, p: &Parts) -> Vec<Group
             config.recorder.max_file_bytes,
             config.recorder.keep_files,
             p.bus.clone(),
-        );
+        )
+        .with_tree(&p.events, p.clock)
+        .with_shutdown(p.latch.clone(), p.clock);
         management.push(worker("recorder", recorder, || RecorderMsg::Noop));
     }
     management.extend(opts.extra.0.iter().cloned());

@@ -415,7 +415,7 @@ impl Robot {
     /// Stops the robot: the motors first (straight at the device, and by e-stop so
     /// nothing drives them again), then every actor in reverse start order.
     pub async fn shutdown(self) -> (ExitReason, RunReport) {
-        self.stop_motors("shutdown");
+        self.stop_motors(crate::robot::safety::latch::SHUTDOWN);
         tracing::info!("motors stopped; stopping the actor tree");
         for drill in &self.drills {
             drill.abort();

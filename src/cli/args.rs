@@ -74,7 +74,8 @@ pub enum Command {
     /// Chaos soak: random faults, suspensions and e-stops on the simulated robot for
     /// minutes, with the invariants checked; exit 0 if all held, 1 naming the broken one.
     Soak(SoakArgs),
-    /// Feed a flight recording back through the nodes and check the motor commands.
+    /// Feed a flight recording back through the nodes and check the motor commands;
+    /// with `--plot`, also draw the run as SVG.
     Replay {
         /// The recording (written by `run --record`).
         file: PathBuf,
@@ -84,6 +85,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also draw the run as one SVG file: the path (dead reckoning from the motor
+        /// commands), the motor commands over time, e-stops and the tree's restarts.
+        #[arg(long, value_name = "OUT.svg")]
+        plot: Option<PathBuf>,
     },
     /// Check an audit trail (written by `run --audit`).
     Audit {

@@ -11,6 +11,14 @@
 //! The file streams through a [`Replayer`] one record at a time, in bounded memory, so a
 //! recording of any size (or a hostile one) costs what its window costs. A cut-off last
 //! record (a power cut mid-write) is a warning; garbage before the end is exit 2.
+//!
+//! The tree's records (restarts, exits, escalations: [`Record::Tree`]) are not bus
+//! messages: the replay counts them and feeds them to no node. With `--plot OUT.svg` the
+//! same pass also draws the run ([`plot`]).
+
+pub mod dead_reckoning;
+pub mod plot;
+pub mod svg;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -23,7 +31,7 @@ use crate::config::{Config, Mode, MotionConfig};
 use crate::robot::nodes::line_follower::LineFollower;
 use crate::robot::nodes::motion::Motion;
 use crate::robot::nodes::obstacle_avoidance::ObstacleAvoidance;
-use crate::services::recorder::recording::{Reader, Record};
+use crate::services::recorder::recording::{Reader, Record, TreeKind};
 
 /// What a replay found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -40,6 +48,12 @@ pub struct ReplayReport {
     pub drives_matched: usize,
     /// Times the controller restarted in the recording.
     pub controller_restarts: usize,
+    /// The tree's restarts recorded (format version 2).
+    pub tree_restarts: usize,
+    /// The tree's exits recorded.
+    pub tree_exits: usize,
+    /// The tree's escalations recorded.
+    pub tree_escalations: usize,
     /// The first differences, described.
     pub mismatches: Vec<String>,
 }
@@ -218,6 +232,11 @@ impl Replayer {
                 self.next_estop = self.next_estop.max(self.estops.base);
             }
             Record::Drive(d) => self.drives.push_back((self.report.records, d)),
+            Record::Tree(t) => match t.kind {
+                TreeKind::Restart => self.report.tree_restarts += 1,
+                TreeKind::Exit => self.report.tree_exits += 1,
+                TreeKind::Escalation => self.report.tree_escalations += 1,
+            },
         }
         while let Some((at, _)) = self.drives.front() {
             if self.report.records - at < LOOKAHEAD {
@@ -325,8 +344,9 @@ fn push_bounded(queue: &mut VecDeque<Command>, c: Command) {
 }
 
 /// `nevil replay`: feeds the recording `file` through the nodes of `config` and
-/// prints the report; exit 1 on a mismatch, 2 for bad input.
-pub fn main(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
+/// prints the report; with `plot`, also draws the run there as SVG. Exit 1 on a
+/// mismatch, 2 for bad input or a plot that cannot be written.
+pub fn main(file: &Path, config: Option<&Path>, json: bool, plot: Option<&Path>) -> ExitCode {
     let config = match super::load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
@@ -339,13 +359,34 @@ pub fn main(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
             return ExitCode::from(super::BAD_INPUT);
         }
     };
+    // Opened first: an unwritable path fails before a long replay, not after it.
+    let mut plot_out = match plot.map(|p| std::fs::File::create(p).map(|f| (p, f))) {
+        None => None,
+        Some(Ok(out)) => Some((out, plot::Plot::new(&config))),
+        Some(Err(e)) => {
+            eprintln!(
+                "nevil replay: --plot {}: cannot write: {e}",
+                plot.unwrap_or(Path::new("")).display()
+            );
+            return ExitCode::from(super::BAD_INPUT);
+        }
+    };
     let mut replayer = Replayer::new(&config);
     loop {
         match reader.next_record() {
-            Ok(Some(record)) => replayer.feed(record),
+            Ok(Some(record)) => {
+                if let Some((_, p)) = &mut plot_out {
+                    p.feed(&record);
+                }
+                replayer.feed(record);
+            }
             Ok(None) => break,
             Err(e) => {
                 eprintln!("nevil replay: {e}");
+                if let Some(((path, _), _)) = plot_out {
+                    // Nothing to draw: no empty file left behind either.
+                    let _ = std::fs::remove_file(path);
+                }
                 return ExitCode::from(super::BAD_INPUT);
             }
         }
@@ -360,6 +401,22 @@ pub fn main(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
             replayer.records()
         );
     }
+    if let Some(((path, mut out), p)) = plot_out {
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let svg = p.render(&name);
+        if let Err(e) = std::io::Write::write_all(&mut out, svg.as_bytes()) {
+            eprintln!("nevil replay: --plot {}: cannot write: {e}", path.display());
+            return ExitCode::from(super::BAD_INPUT);
+        }
+        eprintln!(
+            "nevil replay: plot written to {} ({} bytes)",
+            path.display(),
+            svg.len()
+        );
+    }
     let report = replayer.finish();
     if json {
         match serde_json::to_string_pretty(&report) {
@@ -368,13 +425,16 @@ pub fn main(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
         }
     } else {
         println!(
-            "{} records; behaviour commands {}/{} match; motor commands {}/{} match; controller restarts {}",
+            "{} records; behaviour commands {}/{} match; motor commands {}/{} match; controller restarts {}; tree: {} restarts, {} exits, {} escalations",
             report.records,
             report.commands_matched,
             report.commands_checked,
             report.drives_matched,
             report.drives_checked,
-            report.controller_restarts
+            report.controller_restarts,
+            report.tree_restarts,
+            report.tree_exits,
+            report.tree_escalations
         );
         for m in &report.mismatches {
             println!("mismatch: {m}");

@@ -89,6 +89,30 @@ impl CarPose {
     }
 }
 
+/// Below this speed (m/s) with zero power commanded, the car is at rest: the lag's
+/// exponential tail is cut so that an idle world does no geometry.
+const REST_SPEED_M_S: f64 = 1e-4;
+
+/// The fraction of the gap between speed and commanded speed closed in a step of `dt`
+/// seconds: 1 − e^(−dt/τ) for the [`SPEED_TIME_CONSTANT_S`] lag.
+pub(crate) fn lag_per_step(dt: f64) -> f64 {
+    1.0 - (-dt / SPEED_TIME_CONSTANT_S).exp()
+}
+
+/// The speed (m/s) one step after `speed` with the motors at `left`/`right` percent:
+/// it closes `lag` (see [`lag_per_step`]) of the gap to the power's speed (the mean of
+/// the two motors' at [`TOP_SPEED_M_S`]), and with no power it comes to rest once slow.
+/// The simulated world and `nevil replay --plot`'s dead reckoning both step with it.
+pub(crate) fn next_speed(speed: f64, left: f64, right: f64, lag: f64) -> f64 {
+    let target = (left + right) / (2.0 * MAX_POWER) * TOP_SPEED_M_S;
+    let next = speed + (target - speed) * lag;
+    if target == 0.0 && next.abs() < REST_SPEED_M_S {
+        0.0
+    } else {
+        next
+    }
+}
+
 /// `a` wrapped into [−π, π).
 pub(crate) fn wrap_angle(a: f64) -> f64 {
     use std::f64::consts::PI;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::battery::Pack;
-use super::car::{CarPose, MAX_POWER, MAX_STEERING_DEG, SPEED_TIME_CONSTANT_S, TOP_SPEED_M_S};
+use super::car::{lag_per_step, next_speed, CarPose, MAX_POWER, MAX_STEERING_DEG};
 use super::config::{Pose, SimConfig};
 use super::geometry::{min_opt, Cone, Shape, Track, Walls};
 use crate::hw::HwError;
@@ -36,10 +36,6 @@ pub const CONTACT_RELEASE_M: f64 = 0.01;
 /// Bisection rounds that find where a blocked move touches (resolution: a step's travel
 /// / 2¹⁰, well under a millimetre).
 const BISECTION_ROUNDS: u32 = 10;
-
-/// Below this speed (m/s) with zero power commanded, the car is at rest: the lag's
-/// exponential tail is cut so that an idle world does no geometry.
-const REST_SPEED_M_S: f64 = 1e-4;
 
 /// The last drive command and when it was given.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -201,7 +197,7 @@ impl World {
             line_noise: cfg.grayscale.noise_adc,
             battery_noise: cfg.battery.noise_v,
             battery: Pack::new(&cfg.battery),
-            lag: 1.0 - (-step_s / SPEED_TIME_CONSTANT_S).exp(),
+            lag: lag_per_step(step_s),
             steps: 0,
             pose,
             speed: 0.0,
@@ -384,11 +380,7 @@ impl World {
 
     fn step(&mut self) {
         let dt = STEP.as_secs_f64();
-        let target = (self.power.0 + self.power.1) / (2.0 * MAX_POWER) * TOP_SPEED_M_S;
-        self.speed += (target - self.speed) * self.lag;
-        if target == 0.0 && self.speed.abs() < REST_SPEED_M_S {
-            self.speed = 0.0;
-        }
+        self.speed = next_speed(self.speed, self.power.0, self.power.1, self.lag);
         self.battery.drain(self.load(), dt);
         self.steps += 1;
         if self.speed != 0.0 {
@@ -467,6 +459,7 @@ fn check(device: &str, value: f64, limit: f64, unit: &str) -> Result<(), HwError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hw::sim::car::TOP_SPEED_M_S;
     use crate::hw::sim::config::Obstacle;
 
     fn empty_room() -> SimConfig {

@@ -27,6 +27,10 @@ pub struct EStopEvent {
     pub reason: String,
 }
 
+/// The reason key (and bus reason) of the e-stop a shutdown engages before anything
+/// else stops.
+pub const SHUTDOWN: &str = "shutdown";
+
 /// Events kept for the run report; older ones are counted, not kept, so a hazard that
 /// comes and goes for hours costs bounded memory.
 pub const EVENTS_KEPT: usize = 256;

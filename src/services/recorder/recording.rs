@@ -1,7 +1,7 @@
 //! The flight recording format: what the recorder writes and `nevil replay` reads.
 //!
 //! A file starts with the 8 magic bytes `NEVILREC` and a little-endian `u32` format
-//! version, then holds records, each a little-endian `u32` length followed by that many
+//! version (2; version 1 files, which hold no [`Record::Tree`], are read too), then holds records, each a little-endian `u32` length followed by that many
 //! bytes of a bincode-2 (standard config) [`Record`]. A file that ends inside a record —
 //! the robot lost power mid-write — yields the records before it and says how many bytes
 //! were cut off; anything else malformed is an error naming the file and offset.
@@ -18,10 +18,14 @@ use bincode::{Decode, Encode};
 mod writer;
 pub use writer::{rotate, rotated, sync_dir, Writer};
 
-use crate::bus::{Battery, Command, Drive, EStop, Line, Range};
+use crate::bus::{Battery, Command, Drive, EStop, Line, Micros, Range};
 
 const MAGIC: &[u8; 8] = b"NEVILREC";
-const VERSION: u32 = 1;
+/// The format written: 2 added [`Record::Tree`] after the bus messages' variants, so a
+/// version 1 file decodes unchanged (bincode numbers enum variants in order).
+const VERSION: u32 = 2;
+/// The versions read.
+const READABLE: [u32; 2] = [1, 2];
 /// No record is anywhere near this; a larger length means a corrupt file.
 const MAX_RECORD: u32 = 1 << 20;
 
@@ -33,7 +37,10 @@ fn decoding() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<{ MAX_RECORD as usize }>()
 }
 
-/// One bus message as recorded.
+/// One bus message, or one of the tree's supervision events, as recorded.
+///
+/// New variants go at the end only: bincode numbers them in order, and older files
+/// must keep decoding.
 #[derive(Debug, Clone, PartialEq, Encode, Decode)]
 pub enum Record {
     /// A ranger reading.
@@ -48,6 +55,44 @@ pub enum Record {
     Drive(Drive),
     /// An e-stop change.
     EStop(EStop),
+    /// Something the supervision tree did (format version 2): not a bus message, so a
+    /// replay does not feed it to the nodes.
+    Tree(TreeRecord),
+}
+
+/// What a supervisor did to an actor, as recorded (from the tree's event feed).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct TreeRecord {
+    /// When, on the run's clock (as the bus messages' `t_us`).
+    pub t_us: Micros,
+    /// What happened.
+    pub kind: TreeKind,
+    /// The actor's path (for an escalation, the supervisor's).
+    pub path: String,
+    /// The exit reason, the restart count, or the child that escalated and why.
+    pub detail: String,
+}
+
+/// The kinds of [`TreeRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum TreeKind {
+    /// A new incarnation of the actor started.
+    Restart,
+    /// An incarnation ended (crash, normal stop, failed start, quota action).
+    Exit,
+    /// A supervisor exceeded its restart intensity and gave up.
+    Escalation,
+}
+
+impl TreeKind {
+    /// Its name: `restart`, `exit` or `escalation`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Exit => "exit",
+            Self::Escalation => "escalation",
+        }
+    }
 }
 
 /// A recording that cannot be read.
@@ -120,6 +165,7 @@ pub struct Reader<R> {
     done: bool,
     truncated: u64,
     body: Vec<u8>,
+    version: u32,
 }
 
 impl Reader<BufReader<File>> {
@@ -154,6 +200,7 @@ impl<R: Read> Reader<R> {
             done: false,
             truncated: 0,
             body: Vec::new(),
+            version: 0,
         }
     }
 
@@ -161,6 +208,11 @@ impl<R: Read> Reader<R> {
     /// until the stream has been read to its end, and for a cleanly closed file.
     pub fn truncated_bytes(&self) -> u64 {
         self.truncated
+    }
+
+    /// The file's format version (1 or 2), once the header has been read (0 before).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// The byte offset just after the last complete record read: where a writer
@@ -227,11 +279,14 @@ impl<R: Read> Reader<R> {
             return Err(self.corrupt("not a nevil recording (no NEVILREC header)".into()));
         }
         let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-        if version != VERSION {
+        if !READABLE.contains(&version) {
             self.done = true;
             self.offset = 8;
-            return Err(self.corrupt(format!("format version {version}, expected {VERSION}")));
+            return Err(self.corrupt(format!(
+                "format version {version}, expected one of {READABLE:?}"
+            )));
         }
+        self.version = version;
         self.offset = 12;
         Ok(())
     }
@@ -528,6 +583,77 @@ mod tests {
             assert!(!r.records.is_empty());
             assert_eq!(r.truncated_bytes, 0);
         }
+    }
+
+    /// A file as format version 1 wrote it: the header with version 1, then `records`.
+    fn v1_file(records: &[Record]) -> Vec<u8> {
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&1u32.to_le_bytes());
+        for r in records {
+            let body = bincode::encode_to_vec(r, bincode::config::standard()).unwrap();
+            file.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            file.extend_from_slice(&body);
+        }
+        file
+    }
+
+    fn tree(t: u64) -> Record {
+        Record::Tree(TreeRecord {
+            t_us: t,
+            kind: TreeKind::Restart,
+            path: "root/control/motion".into(),
+            detail: "restart 1".into(),
+        })
+    }
+
+    #[test]
+    fn version_1_files_still_read_and_version_2_adds_tree_records() {
+        let old = vec![
+            range(1),
+            Record::EStop(EStop {
+                t_us: 2,
+                engaged: true,
+                reason: "shutdown".into(),
+            }),
+        ];
+        let v1 = v1_file(&old);
+        let mut reader = Reader::new(&v1[..]);
+        let got = reader.by_ref().collect::<Result<Vec<_>, _>>().unwrap();
+        assert_eq!((got, reader.version()), (old.clone(), 1));
+
+        let path = tmp("v2");
+        let mut w = Writer::create(&path, 1 << 20, 0).unwrap();
+        let new = vec![range(1), tree(2), old[1].clone()];
+        for r in &new {
+            w.write(r).unwrap();
+        }
+        w.flush().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
+        assert_eq!(read(&path).unwrap().records, new);
+
+        // Neither an unknown version nor version 0 is taken for one.
+        for version in [0u32, 3] {
+            let mut file = bytes.clone();
+            file[8..12].copy_from_slice(&version.to_le_bytes());
+            let e = Reader::new(&file[..])
+                .next_record()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("format version {version}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_version_1_file_is_rotated_away_not_continued() {
+        let path = tmp("append-v1");
+        let v1 = v1_file(&[range(1)]);
+        std::fs::write(&path, &v1).unwrap();
+        let mut w = Writer::append(&path, 1 << 20, 2).unwrap();
+        w.write(&tree(2)).unwrap();
+        w.flush().unwrap();
+        assert_eq!(read(&path).unwrap().records, vec![tree(2)]);
+        assert_eq!(std::fs::read(rotated(&path, 1)).unwrap(), v1);
     }
 
     /// A record whose e-stop reason claims `claimed` bytes it does not have: 28 bytes in

@@ -42,7 +42,8 @@ impl Writer {
     /// does, so a crash loop cannot push the good recordings out. A torn last record (a
     /// write cut short) is cut off first, so the file stays readable to its end; a file
     /// that is missing, empty or just a torn header starts afresh; one that is not a
-    /// readable recording is rotated away (kept for inspection) and a fresh one starts.
+    /// readable recording of this format version is rotated away (kept for inspection)
+    /// and a fresh one starts.
     ///
     /// # Errors
     ///
@@ -152,7 +153,8 @@ impl Writer {
 }
 
 /// Where the complete records of the recording at `path` end, or `None` if it is not a
-/// readable recording (no header, or garbage before its end).
+/// readable recording of the current format version (no header, an older version, or
+/// garbage before its end).
 fn complete_records_end(path: &Path) -> io::Result<Option<u64>> {
     let mut reader = match Reader::open(path) {
         Ok(r) => r,
@@ -161,6 +163,8 @@ fn complete_records_end(path: &Path) -> io::Result<Option<u64>> {
     };
     loop {
         match reader.next_record() {
+            // An older format's file is not continued in this one: it is kept, rotated.
+            Ok(_) if reader.version() != VERSION => return Ok(None),
             Ok(Some(_)) => {}
             Ok(None) => return Ok(Some(reader.offset())),
             Err(super::RecordingError::Io { source, .. }) => return Err(source),
