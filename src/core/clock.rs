@@ -1,6 +1,21 @@
 //! The run's clock, on tokio's clock so that tests can pause and advance it, and the
 //! timestamp it gives every bus message.
 
+/// The wall clock in unix milliseconds (0 if it reads before 1970): the time stamp of
+/// what people read later (audit lines, the observer's timeline).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The wall clock in unix milliseconds when tokio's clock read `at` (in the past):
+/// for an event stamped on tokio's clock and recorded later.
+pub fn unix_ms_at(at: tokio::time::Instant) -> u64 {
+    let ago = tokio::time::Instant::now().saturating_duration_since(at);
+    unix_ms().saturating_sub(u64::try_from(ago.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Microseconds since the run started: the timestamp of every bus message.
 pub type Micros = u64;
 

@@ -58,13 +58,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use nevil_actors::quota::{Action, Resource};
 use nevil_actors::{EventFeed, TreeEvent};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::core::clock::{unix_ms, unix_ms_at};
 use crate::robot::safety::EStopEvent;
 
 pub use writer::AuditError;
@@ -274,13 +274,6 @@ fn clip(mut text: String) -> String {
     text
 }
 
-/// The wall clock in unix milliseconds (0 if it reads before 1970).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 enum Cmd {
     Entry(u64, Entry),
     Close(tokio::sync::oneshot::Sender<()>),
@@ -353,7 +346,7 @@ impl Audit {
     /// entries behind, the entry is lost and counted (an [`Entry::Lost`] follows);
     /// after a write error, entries are dropped.
     pub fn append(&self, entry: Entry) {
-        self.send(now_ms(), entry);
+        self.send(unix_ms(), entry);
     }
 
     fn send(&self, ts_ms: u64, entry: Entry) {
@@ -384,9 +377,7 @@ impl Audit {
     /// Appends the entry of a tree event, stamped when it happened (not when it
     /// reached the trail).
     pub fn tree_event(&self, event: &TreeEvent) {
-        let ago = tokio::time::Instant::now().saturating_duration_since(event.at());
-        let ago_ms = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
-        self.send(now_ms().saturating_sub(ago_ms), Entry::from_tree(event));
+        self.send(unix_ms_at(event.at()), Entry::from_tree(event));
     }
 
     /// Appends the entry of an e-stop change (the latch's observer calls it).

@@ -8,7 +8,7 @@
 //! that fell behind the timeline is sent `resync` and the backlog again.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hyper::body::{Bytes, Frame};
 use tokio::sync::broadcast::error::RecvError;
@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit};
 
 use super::state::state_json;
 use super::timeline::Stamped;
+use crate::core::clock::unix_ms;
 use crate::ops::http::Endpoint;
 
 /// How often the state is sent.
@@ -23,13 +24,6 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 
 /// Events queued per stream before the stream counts as stalled.
 const QUEUE: usize = 16;
-
-/// The wall clock in unix milliseconds.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// One SSE event: `event: <name>` and its data (JSON, one line).
 pub fn event(name: &str, data: &str) -> Bytes {
@@ -48,7 +42,7 @@ pub async fn broadcast_states(endpoint: Endpoint, states: broadcast::Sender<Byte
     loop {
         tick.tick().await;
         if states.receiver_count() > 0 {
-            let _ = states.send(event("state", &state_json(&endpoint, now_ms())));
+            let _ = states.send(event("state", &state_json(&endpoint, unix_ms())));
         }
     }
 }
@@ -95,7 +89,7 @@ pub async fn forward(
             return;
         }
     }
-    if !send(event("state", &state_json(&endpoint, now_ms()))).await {
+    if !send(event("state", &state_json(&endpoint, unix_ms()))).await {
         return;
     }
     loop {

@@ -4,13 +4,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use nevil_actors::{EventFeed, TreeEvent};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::core::clock::{unix_ms, unix_ms_at};
 use crate::robot::safety::EStopEvent;
 use crate::services::audit::Entry;
 
@@ -46,17 +46,10 @@ impl Default for Timeline {
     }
 }
 
-/// The wall clock in unix milliseconds.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Timeline {
     /// Appends `entry`, stamped now.
     pub fn push(&self, entry: Entry) {
-        self.push_at(now_ms(), entry);
+        self.push_at(unix_ms(), entry);
     }
 
     fn push_at(&self, ts_ms: u64, entry: Entry) {
@@ -73,9 +66,7 @@ impl Timeline {
 
     /// Appends the entry of a tree event, stamped when it happened.
     pub fn tree_event(&self, event: &TreeEvent) {
-        let ago = tokio::time::Instant::now().saturating_duration_since(event.at());
-        let ago_ms = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
-        self.push_at(now_ms().saturating_sub(ago_ms), Entry::from_tree(event));
+        self.push_at(unix_ms_at(event.at()), Entry::from_tree(event));
     }
 
     /// Appends the entry of an e-stop change (the latch's observer calls it: cheap,

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
 
 use super::chain::{self, GENESIS};
-use super::{now_ms, Cmd, Entry, Shared};
+use super::{Cmd, Entry, Shared};
+use crate::core::clock::unix_ms;
 
 /// How much of a file's end is read to find its last line: far more than any line.
 const TAIL_BYTES: u64 = 64 * 1024;
@@ -94,7 +95,7 @@ impl Trail {
         if torn > 0 {
             tracing::warn!(path = %path.display(), torn_bytes = torn, "audit trail: cut off a torn last line (power cut?)");
             trail
-                .append(now_ms(), &Entry::Recovered { torn_bytes: torn })
+                .append(unix_ms(), &Entry::Recovered { torn_bytes: torn })
                 .map_err(io_err)?;
         }
         Ok(trail)
@@ -239,7 +240,7 @@ fn write_lost(trail: &mut Trail, shared: &Shared) -> io::Result<()> {
         return Ok(());
     }
     trail.append(
-        now_ms(),
+        unix_ms(),
         &Entry::Lost {
             count,
             source: "audit queue".into(),
