@@ -178,3 +178,56 @@ pub fn state_json(endpoint: &Endpoint, t_ms: u64) -> String {
     };
     serde_json::to_string(&state).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hw::sim::ManualClock;
+
+    /// A simulated world's layout is given in the page's terms (short names), and
+    /// the car's pose and trail follow the world.
+    #[test]
+    fn the_world_is_shown_by_its_layout_and_scene() {
+        let config = SimConfig::default();
+        let layout = Layout::of(&config);
+        assert_eq!(layout.obstacles.len(), config.obstacles.len());
+        let json = serde_json::to_value(&layout).unwrap();
+        for (shape, obstacle) in json["obstacles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(&config.obstacles)
+        {
+            match obstacle {
+                Obstacle::Circle { radius_m, .. } => {
+                    assert_eq!(shape["kind"], "circle");
+                    assert_eq!(shape["r_m"], *radius_m);
+                }
+                Obstacle::Box {
+                    size_x_m, size_y_m, ..
+                } => {
+                    assert_eq!(shape["kind"], "box");
+                    assert_eq!(
+                        (shape["w_m"].clone(), shape["h_m"].clone()),
+                        ((*size_x_m).into(), (*size_y_m).into())
+                    );
+                }
+            }
+        }
+        let clock = ManualClock::new();
+        let sim = Sim::new(&config, clock.clone());
+        sim.with_world(|w| w.set_power(40.0, 40.0)).unwrap();
+        clock.set(Duration::from_secs(2));
+        let world = World {
+            layout: &layout,
+            scene: sim.scene(),
+        };
+        let json = serde_json::to_value(&world).unwrap();
+        assert_eq!(json["room"]["width_m"], config.room.width_m);
+        assert!(json["trail"].as_array().unwrap().len() > 10, "{json}");
+        assert!(json["pose"]["x_m"].as_f64().unwrap() != config.start.x_m);
+        assert!(json["line"]["corner_radius_m"].is_number());
+    }
+}
