@@ -94,18 +94,21 @@ impl Shared {
                     mailbox_depth: c.counters.mailbox_depth(),
                     cpu_seconds: c.counters.cpu_seconds(),
                     memory_bytes: c.counters.memory_bytes(),
-                    quota: c.governed.as_ref().map(|g| QuotaSnapshot {
-                        usage: g.reading().0,
-                        limits: g.reading().1,
-                        group: g.group_name.clone(),
-                        state: g.status().as_str().to_string(),
-                        enforcements_total: g.history.enforcements_total(),
-                        history: g.history.iter().copied().collect(),
-                        enforcements_by_action: g
-                            .history
-                            .enforcements_by_action()
-                            .map(|(a, n)| (a.to_string(), n))
-                            .collect(),
+                    quota: c.governed.as_ref().map(|g| {
+                        let (usage, limits) = g.reading();
+                        QuotaSnapshot {
+                            usage,
+                            limits,
+                            group: g.group_name.clone(),
+                            state: g.status().as_str().to_string(),
+                            enforcements_total: g.history.enforcements_total(),
+                            history: g.history.iter().copied().collect(),
+                            enforcements_by_action: g
+                                .history
+                                .enforcements_by_action()
+                                .map(|(a, n)| (a.to_string(), n))
+                                .collect(),
+                        }
                     }),
                     restart: c.spec.restart_type(),
                     ..NodeSnapshot::new(c.path.clone(), c.spec.kind())

@@ -108,12 +108,10 @@ pub async fn forward(
                     if !send(event("resync", "{}")).await {
                         break;
                     }
-                    let mut ok = true;
                     for entry in &backlog {
-                        ok = ok && send(timeline_event(entry)).await;
-                    }
-                    if !ok {
-                        break;
+                        if !send(timeline_event(entry)).await {
+                            return;
+                        }
                     }
                     continue;
                 }
