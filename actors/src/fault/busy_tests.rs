@@ -29,9 +29,15 @@ impl Actor for Worker {
 }
 
 /// Waits (briefly sleeping, never asserting on time) until `done` holds.
+///
+/// Sleeps the test's own thread, not on tokio's timer: the runtime's timers are driven by
+/// whichever idle worker parks on the driver, and when the worker that held it is the one
+/// now spinning, the other worker stays parked on its condvar and a timer never fires
+/// (this test hung that way in CI once). Nothing in the tree's message path needs a timer.
 async fn until(mut done: impl FnMut() -> bool) {
     while !done() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        std::thread::sleep(Duration::from_millis(1));
+        tokio::task::yield_now().await;
     }
 }
 
@@ -86,10 +92,17 @@ fn busy_holds_its_thread_for_good_while_the_rest_of_the_tree_works() {
         .enable_all()
         .build()
         .unwrap();
-    // A bound so that a regression fails instead of hanging the harness (not a figure).
-    let outcome =
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(60), scenario()).await });
-    // Dropping the runtime would wait for the stuck thread forever.
-    std::mem::forget(runtime);
-    outcome.expect("the rest of the tree stopped working");
+    let (done, finished) = std::sync::mpsc::channel();
+    // The scenario runs on a thread of its own and the bound is kept here, off tokio's
+    // timer (which a spinning worker can leave undriven, see `until`), so that a
+    // regression fails instead of hanging the harness (a bound, not a figure).
+    std::thread::spawn(move || {
+        runtime.block_on(scenario());
+        let _ = done.send(());
+        // Dropping the runtime would wait for the stuck thread forever.
+        std::mem::forget(runtime);
+    });
+    finished.recv_timeout(Duration::from_secs(60)).expect(
+        "the rest of the tree stopped working, or the scenario failed (its panic is above)",
+    );
 }
