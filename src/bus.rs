@@ -27,6 +27,7 @@ use ractor::{ActorRef, Message};
 use serde::Serialize;
 
 pub mod bridge;
+pub mod net;
 pub mod wire;
 
 pub use crate::core::clock::Micros;

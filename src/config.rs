@@ -11,6 +11,7 @@
 //! simulated robot, embedded in the binary.
 
 pub mod monitor;
+pub mod network;
 pub mod placement;
 pub mod reload;
 
@@ -21,6 +22,7 @@ use nevil_actors::{Problem, Problems};
 use serde::Deserialize;
 
 pub use monitor::MonitorConfig;
+pub use network::{TlsConfig, ZenohConfig};
 pub use placement::{Placement, PlacementConfig};
 pub use reload::{LogConfig, ReloadConfig};
 
@@ -80,14 +82,21 @@ pub struct Config {
     /// Where each supervisor group runs ([`placement`]).
     #[serde(default)]
     pub placement: PlacementConfig,
+    /// The network session to nodes and fleet views ([`network`]).
+    #[serde(default)]
+    pub zenoh: ZenohConfig,
 }
 
-/// `[robot]`: which hardware backend runs the robot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// `[robot]`: which hardware backend runs the robot, and its name in a fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RobotConfig {
     /// `"sim"` (default: the built-in simulated world) or `"picarx"` (the real robot).
     pub backend: Backend,
+    /// The robot's id, its key prefix `nevil/<id>/…` on the network (default: the
+    /// host's name).
+    #[serde(default = "network::default_robot_id")]
+    pub id: String,
 }
 
 /// The hardware backend.
@@ -875,6 +884,10 @@ impl Config {
         self.reload.check(&mut p);
         self.log.check(&mut p);
         self.placement.check(&mut p);
+        self.zenoh.check(&mut p);
+        if let Err(why) = network::check_name(&self.robot.id) {
+            p.push("robot.id", why);
+        }
         p.0
     }
 }

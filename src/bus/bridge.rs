@@ -103,10 +103,10 @@ pub enum BridgeError {
         existing: Direction,
     },
     /// No peer connected within the wait.
-    #[error("no peer connected to the bridge on {socket} within {timeout:?}")]
+    #[error("no peer connected to the bridge on {place} within {timeout:?}")]
     NoPeer {
-        /// The bridge's socket.
-        socket: PathBuf,
+        /// Where the bridge is: its socket, or the network session.
+        place: String,
         /// How long it waited.
         timeout: Duration,
     },
@@ -215,7 +215,8 @@ fn check_runtime() -> Result<(), BridgeError> {
 pub struct Bridge {
     session: zenoh::Session,
     prefix: String,
-    socket: PathBuf,
+    /// Where it is, for messages: its socket, or the network session.
+    place: String,
     counters: Arc<Mutex<Vec<Arc<Counters>>>>,
     ways: Mutex<HashMap<&'static str, Direction>>,
 }
@@ -248,7 +249,19 @@ impl Bridge {
             socket: socket.to_path_buf(),
             cause: e.to_string(),
         })?;
-        Ok(Self::new(session, socket, prefix))
+        Ok(Self::new(session, &socket.display().to_string(), prefix))
+    }
+
+    /// A bridge on a session opened elsewhere, e.g. the network session of
+    /// [`super::net`], between a robot and its node: the same frames and counters, on
+    /// keys under `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::Prefix`] for a bad prefix.
+    pub fn over(session: zenoh::Session, prefix: &str) -> Result<Self, BridgeError> {
+        check_prefix(prefix)?;
+        Ok(Self::new(session, "the network session", prefix))
     }
 
     /// A child's end: connects to `socket`.
@@ -268,22 +281,17 @@ impl Bridge {
                 socket: socket.to_path_buf(),
                 cause: e.to_string(),
             })?;
-        Ok(Self::new(session, socket, prefix))
+        Ok(Self::new(session, &socket.display().to_string(), prefix))
     }
 
-    fn new(session: zenoh::Session, socket: &Path, prefix: &str) -> Self {
+    fn new(session: zenoh::Session, place: &str, prefix: &str) -> Self {
         Self {
             session,
             prefix: prefix.to_string(),
-            socket: socket.to_path_buf(),
+            place: place.to_string(),
             counters: Arc::default(),
             ways: Mutex::default(),
         }
-    }
-
-    /// The socket this end listens on or connected to.
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     /// The key of `topic` on this bridge: `<prefix>/<topic name>`.
@@ -428,7 +436,7 @@ impl Bridge {
         tokio::time::timeout(timeout, waiting)
             .await
             .map_err(|_| BridgeError::NoPeer {
-                socket: self.socket.clone(),
+                place: self.place.clone(),
                 timeout,
             })
     }

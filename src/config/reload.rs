@@ -158,8 +158,11 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         reload,
         log,
         placement,
+        zenoh,
     } = new;
     d.restart("robot.backend", robot.backend != old.robot.backend);
+    d.restart("robot.id", robot.id != old.robot.id);
+    d.restart("zenoh", *zenoh != old.zenoh);
     for ((name, s), (_, o)) in drivers.sensors().into_iter().zip(old.drivers.sensors()) {
         d.restart(format!("drivers.{name}.rate_hz"), s.rate_hz != o.rate_hz);
     }

@@ -1,0 +1,137 @@
+//! The robot's (or a node's, or a fleet view's) Zenoh session on the network, from
+//! `[zenoh]` ([`crate::config::ZenohConfig`]): peer mode, no multicast scouting (peers
+//! are the endpoints configured, and those they tell of), configured endpoints retried
+//! in the background, and mutual TLS when `[zenoh.tls]` is given.
+//!
+//! Everything a robot says on the network is under [`robot_prefix`] `nevil/<id>/`.
+
+use crate::config::{TlsConfig, ZenohConfig};
+
+/// Why the network session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A setting could not be given to Zenoh (the config check lets none through).
+    #[error("zenoh setting {key}: {cause}")]
+    Setting {
+        /// Zenoh's key.
+        key: String,
+        /// Zenoh's error.
+        cause: String,
+    },
+    /// Zenoh could not open the session (a listener's address in use, a bad
+    /// certificate, ...).
+    #[error("cannot open the zenoh session: {0}")]
+    Open(String),
+}
+
+/// The key prefix of everything robot `id` says: `nevil/<id>`.
+pub fn robot_prefix(id: &str) -> String {
+    format!("nevil/{id}")
+}
+
+/// How fast a configured endpoint is retried: a node or router that comes back is
+/// reached again within a second.
+const RETRY_INIT_MS: u64 = 250;
+const RETRY_MAX_MS: u64 = 1000;
+
+/// Zenoh's configuration for `zenoh`: peer mode, the endpoints, the lease, TLS.
+///
+/// # Errors
+///
+/// [`NetError::Setting`] if Zenoh refuses a value (a checked config gives none).
+pub fn zenoh_config(zenoh: &ZenohConfig) -> Result<zenoh::Config, NetError> {
+    let json = |list: &[String]| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+    let mut settings: Vec<(&str, String)> = vec![
+        ("mode", "\"peer\"".into()),
+        ("listen/endpoints", json(&zenoh.listen)),
+        ("connect/endpoints", json(&zenoh.connect)),
+        // Never block the start for a peer: retried in the background, for good.
+        ("connect/timeout_ms", "-1".into()),
+        ("connect/exit_on_failure", "false".into()),
+        (
+            "connect/retry",
+            format!(
+                "{{period_init_ms: {RETRY_INIT_MS}, period_max_ms: {RETRY_MAX_MS}, \
+                 period_increase_factor: 2}}"
+            ),
+        ),
+        ("scouting/multicast/enabled", "false".into()),
+        ("transport/link/tx/lease", zenoh.lease_ms.to_string()),
+        ("transport/link/tx/keep_alive", "4".into()),
+    ];
+    if let Some(tls) = &zenoh.tls {
+        settings.extend(tls_settings(tls));
+    }
+    let mut config = zenoh::Config::default();
+    for (key, value) in settings {
+        config
+            .insert_json5(key, &value)
+            .map_err(|e| NetError::Setting {
+                key: key.into(),
+                cause: format!("{value}: {e}"),
+            })?;
+    }
+    Ok(config)
+}
+
+/// Mutual TLS: this process's certificate on both sides of a link, the peer's checked
+/// against the CA whichever side it is on.
+fn tls_settings(tls: &TlsConfig) -> Vec<(&'static str, String)> {
+    let path = |p: &std::path::Path| format!("\"{}\"", p.display());
+    vec![
+        ("transport/link/tls/root_ca_certificate", path(&tls.ca)),
+        ("transport/link/tls/listen_certificate", path(&tls.cert)),
+        ("transport/link/tls/listen_private_key", path(&tls.key)),
+        ("transport/link/tls/connect_certificate", path(&tls.cert)),
+        ("transport/link/tls/connect_private_key", path(&tls.key)),
+        ("transport/link/tls/enable_mtls", "true".into()),
+    ]
+}
+
+/// Opens the network session `zenoh` describes.
+///
+/// # Errors
+///
+/// [`NetError`]: a setting Zenoh refuses, or a session that does not open.
+pub async fn open(zenoh: &ZenohConfig) -> Result<zenoh::Session, NetError> {
+    let config = zenoh_config(zenoh)?;
+    for endpoint in zenoh.beyond_loopback() {
+        if zenoh.tls.is_some() {
+            tracing::info!(endpoint, "zenoh listens beyond loopback (mutual TLS)");
+        } else {
+            tracing::warn!(
+                endpoint,
+                "zenoh listens beyond loopback without TLS: anyone on the network may join"
+            );
+        }
+    }
+    zenoh::open(config)
+        .await
+        .map_err(|e| NetError::Open(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_checked_config_gives_zenoh_a_config() {
+        let zenoh = ZenohConfig {
+            listen: vec!["tls/127.0.0.1:0".into()],
+            connect: vec!["tls/127.0.0.1:7447".into()],
+            tls: Some(TlsConfig {
+                ca: "/etc/nevil/ca.pem".into(),
+                cert: "/etc/nevil/robot.pem".into(),
+                key: "/etc/nevil/robot.key".into(),
+            }),
+            ..ZenohConfig::default()
+        };
+        let config = zenoh_config(&zenoh).unwrap();
+        let mtls = config.get_json("transport/link/tls/enable_mtls").unwrap();
+        assert_eq!(mtls, "true");
+        let lease = config.get_json("transport/link/tx/lease").unwrap();
+        assert_eq!(lease, "2000");
+        assert!(zenoh_config(&ZenohConfig::default()).is_ok());
+        assert_eq!(robot_prefix("picar-7"), "nevil/picar-7");
+    }
+}
