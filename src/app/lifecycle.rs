@@ -120,6 +120,9 @@ pub enum AppError {
     /// The bridge to a process-placed group could not listen.
     #[error("cannot open the bridge to the process-placed groups: {0}")]
     Bridge(crate::bus::bridge::BridgeError),
+    /// The network session (`[zenoh]`) could not be opened.
+    #[error("{0}")]
+    Net(crate::bus::net::NetError),
     /// The binary a process-placed group runs in is unknown.
     #[error("cannot find the nevil binary to run a group's process in: {0}")]
     Exe(std::io::Error),
@@ -144,6 +147,8 @@ pub struct Robot {
     audit: Option<(Audit, Watch)>,
     /// The bridge to process-placed groups, when the config places any.
     placement: Option<RobotEnd>,
+    /// The network session (`[zenoh]`), when an endpoint is configured.
+    net: Option<zenoh::Session>,
     /// The observer's timeline: the tree's events and the e-stop's changes.
     timeline: Timeline,
     timeline_watch: tokio::task::JoinHandle<()>,
@@ -196,6 +201,15 @@ impl Robot {
             .collect::<Result<Vec<_>, DrillTargetError>>()?;
         check_drills(config, &opts.inject)?;
         let bulkhead = bulkhead_runtime(config)?;
+        let net = if config.zenoh.enabled() {
+            Some(
+                crate::bus::net::open(&config.zenoh)
+                    .await
+                    .map_err(AppError::Net)?,
+            )
+        } else {
+            None
+        };
         parts
             .deadman
             .spawn(opts.loop_timer, parts.hw.drive.clone(), parts.latch.clone())
@@ -293,9 +307,17 @@ impl Robot {
             reloads,
             audit,
             placement,
+            net,
             timeline,
             timeline_watch,
         })
+    }
+
+    /// The network session (`[zenoh]`: nodes, fleet views), when an endpoint is
+    /// configured; everything the robot says there is under
+    /// [`robot_prefix`](crate::bus::net::robot_prefix)`(config.robot.id)`.
+    pub fn net(&self) -> Option<&zenoh::Session> {
+        self.net.as_ref()
     }
 
     /// Config reloads: ask for one, follow their outcomes ([`ReloadEvent`]s), read the
