@@ -11,6 +11,7 @@ pub mod group;
 pub mod hw_check;
 pub mod hw_stop;
 pub mod logging;
+pub mod node;
 pub mod replay;
 pub mod run;
 pub mod soak;
@@ -20,7 +21,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub use args::{
-    AuditCommand, Cli, Command, GroupArgs, HwArgs, LogFormat, RunArgs, SoakArgs, MAX_RUN_DURATION_S,
+    AuditCommand, Cli, Command, GroupArgs, HwArgs, LogFormat, NodeArgs, RunArgs, SoakArgs,
+    MAX_RUN_DURATION_S,
 };
 
 use crate::config::Config;
@@ -41,6 +43,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::main(args, cli.log_format),
         Command::Group(args) => group::main(&args),
+        Command::Node(args) => node::main(&args),
         Command::CheckConfig { path } => check_config::main(&path),
         Command::HwCheck(a) => hw_check::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),
         Command::HwStop(a) => hw_stop::main(a.config.as_deref(), a.dry_run, a.trace.as_deref()),

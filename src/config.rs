@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 pub use monitor::MonitorConfig;
 pub use network::{TlsConfig, ZenohConfig};
-pub use placement::{Placement, PlacementConfig};
+pub use placement::{Fallback, NodePlacement, Placement, PlacementConfig};
 pub use reload::{LogConfig, ReloadConfig};
 
 /// `config/default.toml`, embedded: the simulated robot.
@@ -885,6 +885,17 @@ impl Config {
         self.log.check(&mut p);
         self.placement.check(&mut p);
         self.zenoh.check(&mut p);
+        if !self.zenoh.enabled() {
+            for (group, node) in self.placement.node_groups() {
+                p.push(
+                    format!("placement.{group}"),
+                    format!(
+                        "\"node:{}\" needs the network: set [zenoh] listen or connect",
+                        node.name
+                    ),
+                );
+            }
+        }
         if let Err(why) = network::check_name(&self.robot.id) {
             p.push("robot.id", why);
         }

@@ -15,7 +15,9 @@ mod util;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use util::{config_with, http_get, http_post, json, node, output, scratch, text, Running};
+use util::{
+    config_with, find_node, http_get, http_post, json, node, output, scratch, text, Running,
+};
 
 /// The ceiling for anything the process can see (docs/safety.md).
 const CEILING_S: f64 = 0.25;
@@ -478,4 +480,91 @@ fn sigusr1_then_sigterm_with_a_hung_tree_service() {
         "tree_service:hang@1",
         true,
     );
+}
+
+/// A free TCP port on loopback for a Zenoh endpoint (released for the robot to take).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The behaviours on a node (`nevil node`), which is killed outright while the car
+/// drives: its last command goes stale after motion's command TTL, so the motors reach
+/// zero within that and the ceiling of the loss whether or not the link's loss has been
+/// seen yet, and stay there (the robot waits for the node: `fallback = "wait"`). The
+/// onset is the wall clock just before the kill, on the run's clock through the
+/// report's `started_unix_ms` (so the row can only read later than the truth).
+#[test]
+fn behaviours_node_lost() {
+    let dir = scratch("safety-node-lost");
+    let port = free_port();
+    let placed = "[placement]\nbehaviours = \"node:laptop\"\n\n[robot]\nid = \"row\"";
+    let robot_config = config_with(
+        &dir,
+        &[(
+            "[robot]",
+            &format!("[zenoh]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+        )],
+    );
+    let node_dir = dir.join("node");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    let node_config = config_with(
+        &node_dir,
+        &[(
+            "[robot]",
+            &format!("[zenoh]\nconnect = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+        )],
+    );
+    let report = dir.join("report.json");
+    let mut robot = Running::start(&[
+        "run",
+        "--duration",
+        "6",
+        "--config",
+        robot_config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let mut node = Running::start(&[
+        "node",
+        "--name",
+        "laptop",
+        "--config",
+        node_config.to_str().unwrap(),
+    ]);
+    let base = robot.http_base();
+    robot.wait_for("group running on its node");
+    node.wait_for("group started for the robot");
+    // Driving on the node's commands for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = http_get(&format!("{base}/tree"));
+        let tree: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let oa = find_node(&tree, "root/control/behaviours/obstacle_avoidance");
+        if oa.and_then(|n| n["messages_handled"].as_u64()).unwrap_or(0) >= 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node's group never ran: {tree}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let onset_unix_ms = nevil::core::clock::unix_ms();
+    node.signal("KILL");
+    robot.wait_for("node lost");
+    let (code, lines) = robot.finish();
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    let report = json(&report);
+    let started = report["started_unix_ms"].as_u64().unwrap();
+    let onset_s = onset_unix_ms.saturating_sub(started) as f64 / 1e3;
+    let ttl_s = nevil::robot::nodes::motion::COMMAND_TTL as f64 / 1e6;
+    assert_stops_within(
+        "behaviours-node-lost",
+        &report,
+        onset_s,
+        Holds::ToTheEnd,
+        ttl_s + CEILING_S,
+    );
+    let _ = node.finish();
 }

@@ -44,6 +44,9 @@ pub enum ExitReason {
     /// The kernel's OOM killer ended it (a child process over its memory limit), or a
     /// handler failed with [`OutOfMemory`]. Abnormal.
     Oom,
+    /// What it stands for ran on another node, and the link to that node is gone (OTP's
+    /// `noconnection`); the node's name. A handler fails with [`NodeLost`] to exit so.
+    NodeLost(String),
 }
 
 impl ExitReason {
@@ -60,7 +63,7 @@ impl ExitReason {
     }
 
     /// The variant's snake_case name (`normal`, `shutdown`, `error`, `panic`, `killed`,
-    /// `startup_failure`, `quota`, `oom`): a log field and a metric label.
+    /// `startup_failure`, `quota`, `oom`, `node_lost`): a log field and a metric label.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Normal => "normal",
@@ -71,16 +74,22 @@ impl ExitReason {
             Self::StartupFailure(_) => "startup_failure",
             Self::Quota(_) => "quota",
             Self::Oom => "oom",
+            Self::NodeLost(_) => "node_lost",
         }
     }
 
-    /// The text it carries (the error, the panic message, what the quota broke); empty
+    /// The text it carries (the error, the panic message, what the quota broke, the
+    /// node); empty
     /// for [`ExitReason::Normal`], [`ExitReason::Shutdown`], [`ExitReason::Killed`] and
     /// [`ExitReason::Oom`].
     pub fn message(&self) -> &str {
         match self {
             Self::Normal | Self::Shutdown | Self::Killed | Self::Oom => "",
-            Self::Error(m) | Self::Panic(m) | Self::StartupFailure(m) | Self::Quota(m) => m,
+            Self::Error(m)
+            | Self::Panic(m)
+            | Self::StartupFailure(m)
+            | Self::Quota(m)
+            | Self::NodeLost(m) => m,
         }
     }
 
@@ -98,8 +107,11 @@ impl ExitReason {
     }
 
     /// Classifies a handler error: [`Panicked`] becomes [`ExitReason::Panic`],
-    /// [`OutOfMemory`] becomes [`ExitReason::Oom`].
+    /// [`OutOfMemory`] becomes [`ExitReason::Oom`], [`NodeLost`] [`ExitReason::NodeLost`].
     pub fn from_error(err: &ActorProcessingErr) -> Self {
+        if let Some(lost) = err.downcast_ref::<NodeLost>() {
+            return Self::NodeLost(lost.0.clone());
+        }
         if let Some(p) = err.downcast_ref::<Panicked>() {
             return Self::Panic(p.0.clone());
         }
@@ -129,6 +141,7 @@ impl fmt::Display for ExitReason {
             Self::StartupFailure(e) => write!(f, "startup failure: {e}"),
             Self::Quota(e) => write!(f, "quota: {e}"),
             Self::Oom => f.write_str("oom"),
+            Self::NodeLost(node) => write!(f, "node lost: {node}"),
         }
     }
 }
@@ -154,6 +167,12 @@ pub struct Panicked(pub String);
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("out of memory: {0}")]
 pub struct OutOfMemory(pub String);
+
+/// The error an actor fails with when the node that ran what it stands for is gone:
+/// [`ExitReason::from_error`] makes it [`ExitReason::NodeLost`] (`node lost: NAME`).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("node lost: {0}")]
+pub struct NodeLost(pub String);
 
 impl Panicked {
     /// Builds the error from a caught panic payload (`&str` and `String` keep their text).

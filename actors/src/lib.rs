@@ -90,7 +90,7 @@ pub mod tree;
 
 pub use error::{CallError, Escalated, SpecError, StartError};
 pub use event::{EventFeed, TreeEvent};
-pub use exit::{ExitReason, OutOfMemory, Panicked};
+pub use exit::{ExitReason, NodeLost, OutOfMemory, Panicked};
 pub use external::{External, Placement, Subtree};
 pub use fault::{Fault, InjectError};
 pub use introspect::{NodeSnapshot, QuotaSnapshot, Status, TreeLine, TreeSnapshot, WorkerFigures};

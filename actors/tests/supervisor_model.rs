@@ -174,7 +174,7 @@ fn model_reason(r: &ExitReason) -> Option<Reason> {
         ExitReason::Panic(_) => Reason::Panic,
         ExitReason::Killed => Reason::Killed,
         ExitReason::StartupFailure(_) => Reason::StartupFailure,
-        ExitReason::Quota(_) | ExitReason::Oom => return None,
+        ExitReason::Quota(_) | ExitReason::Oom | ExitReason::NodeLost(_) => return None,
     })
 }
 

@@ -5,16 +5,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use nevil_actors::{ActorPath, ChildSpec, EventFeed, Pressure, Strategy, SupervisorFlags};
+use nevil_actors::{
+    ActorPath, ChildSpec, EventFeed, Pressure, Strategy, SupervisorFlags, TreeContext,
+};
 
 use nevil_actors::process::JailLimits;
 use nevil_actors::Shutdown;
 
-use super::placement::{Launch, ProcessGroup, ProcessGroupMsg, GRACE};
+use super::placement::remote::{self, Keys};
+use super::placement::{
+    Launch, LocalGroup, NodeGroup, NodeGroupMsg, ProcessGroup, ProcessGroupMsg, GRACE,
+};
 use super::{AppError, RunOptions};
 use crate::bus::Bus;
 use crate::config::reload::{Generation, LiveConfig};
-use crate::config::{Backend, Config, Mode, Placement, SensorConfig};
+use crate::config::{Backend, Config, Mode, NodePlacement, Placement, SensorConfig};
 use crate::core::clock::Clock;
 use crate::core::jitter::Jitter;
 use crate::hw::{Hardware, Shared};
@@ -359,6 +364,18 @@ pub(super) struct Build<'a> {
     pub(super) bulkhead: Option<tokio::runtime::Handle>,
     /// How to start a group's process, when the config places one in a process.
     pub(super) process: Option<Arc<Launch>>,
+    /// How to reach a group's node, when the config places one on a node.
+    pub(super) nodes: Option<Nodes>,
+}
+
+/// What a node-placed group's worker needs of the robot: the network session, the
+/// robot's id, its bus, and its tree's context (for a local fallback).
+#[derive(Clone)]
+pub(super) struct Nodes {
+    pub(super) session: zenoh::Session,
+    pub(super) robot_id: String,
+    pub(super) bus: Bus,
+    pub(super) context: TreeContext,
 }
 
 impl Build<'_> {
@@ -388,10 +405,18 @@ impl Build<'_> {
     /// a group the config places in a process, the worker that runs that process.
     pub(super) fn group(&self, parent: &ActorPath, group: Group) -> ChildSpec {
         let path = parent.child(group.name);
-        if let (Placement::Process, Some(launch)) =
-            (self.config.placement.of(group.name), &self.process)
-        {
-            return self.process_group(&path, group.name, launch);
+        match (
+            self.config.placement.of(group.name),
+            &self.process,
+            &self.nodes,
+        ) {
+            (Placement::Process, Some(launch), _) => {
+                return self.process_group(&path, group.name, launch)
+            }
+            (Placement::Node(node), _, Some(nodes)) => {
+                return self.node_group(&path, group, &node, nodes)
+            }
+            _ => {}
         }
         let name = group.name;
         let (flags, children) = self.members(&path, group);
@@ -440,6 +465,40 @@ impl Build<'_> {
             .flood(|| ProcessGroupMsg::Noop)
             .quota(quotas.group_name_for(path.as_str()), quota)
             .shutdown(Shutdown::Timeout(2 * GRACE + Duration::from_secs(1)))
+    }
+}
+
+impl Build<'_> {
+    /// The worker at `path` that has group `group` run on its node (or, while that is
+    /// unreachable, waits or runs it here).
+    fn node_group(
+        &self,
+        path: &ActorPath,
+        group: Group,
+        node: &NodePlacement,
+        nodes: &Nodes,
+    ) -> ChildSpec {
+        let name = group.name;
+        let (flags, children) = self.members(path, group);
+        let worker = NodeGroup {
+            group: name,
+            path: path.clone(),
+            node: node.name.clone(),
+            fallback: node.fallback,
+            session: nodes.session.clone(),
+            keys: Keys::new(&nodes.robot_id, &node.name),
+            bus: nodes.bus.clone(),
+            local: LocalGroup {
+                flags,
+                children,
+                context: nodes.context.clone(),
+            },
+        };
+        // No quota of its own: the node's supervisor governs the group's actors (their
+        // quotas come from the same config), as the local group's does here.
+        ChildSpec::worker(name, worker, ())
+            .flood(|| NodeGroupMsg::Noop)
+            .shutdown(Shutdown::Timeout(remote::ASK_TIMEOUT + GRACE))
     }
 }
 

@@ -15,7 +15,7 @@ use super::drills::{
     check_busy, check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills,
 };
 use super::inject::{Fault, Injection};
-use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Parts};
+use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Nodes, Parts};
 use super::placement::{Launch, RobotEnd};
 use super::reload::{LogFilter, Reloads};
 use super::RunReport;
@@ -230,10 +230,21 @@ impl Robot {
             })),
             None => None,
         };
+        let context = TreeContext {
+            pressure: parts.pressure.clone(),
+            events: parts.events.clone(),
+        };
+        let nodes = net.as_ref().map(|session| Nodes {
+            session: session.clone(),
+            robot_id: config.robot.id.clone(),
+            bus: parts.bus.clone(),
+            context: context.clone(),
+        });
         let build = Build {
             config,
             bulkhead: bulkhead.as_ref().map(|rt| rt.handle().clone()),
             process,
+            nodes,
         };
         let root = ActorPath::root("root");
         let children = groups.into_iter().map(|g| build.group(&root, g)).collect();
@@ -252,10 +263,6 @@ impl Robot {
                 audit.estop(event);
             }
         });
-        let context = TreeContext {
-            pressure: parts.pressure.clone(),
-            events: parts.events,
-        };
         let started = Tree::start_in(
             "root",
             supervisor_flags(config, Strategy::OneForOne),
@@ -467,6 +474,7 @@ impl Robot {
             .map(|n| n.restarts)
             .sum();
         let report = RunReport {
+            started_unix_ms: self.clock.start_unix_ms(),
             duration_s: self.clock.elapsed().as_secs_f64(),
             exit: exit.to_string(),
             jitter: self.jitter.summary(),

@@ -15,22 +15,29 @@
 //! config refuses to place a group that holds any of them.
 
 mod child;
+mod node;
+mod node_group;
 mod parent;
 mod protocol;
+pub(crate) mod remote;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
-use nevil_actors::ActorPath;
+use nevil_actors::{ActorPath, ChildSpec, SupervisorFlags};
 
 use crate::bus::bridge::{Bridge, BridgeError, Export, Import};
 use crate::bus::wire::Wire;
 use crate::bus::{Bus, Topic};
 
 pub use child::{run_group, GroupError};
+pub use node::{run_node, NodeError};
+pub(crate) use node_group::{LocalGroup, NodeGroup, NodeGroupMsg};
 pub(crate) use parent::{Launch, ProcessGroup, ProcessGroupMsg, GRACE};
 
-use super::layout::BEHAVIOURS;
+use super::layout::{behaviour_workers, behaviours_group, Build, BEHAVIOURS};
+use crate::config::reload::LiveConfig;
+use crate::config::Config;
 
 /// The key prefix of the bridged topics (`nevil/<robot>/<topic>`). The bridge's peers
 /// are only the robot's process and its groups' processes (no scouting), so one name
@@ -44,6 +51,28 @@ pub(crate) fn group_path(name: &str) -> ActorPath {
         BEHAVIOURS => root.child("control").child(BEHAVIOURS),
         other => root.child(other),
     }
+}
+
+/// The supervisor's flags and the members of group `name` of `config` run away from
+/// the robot's tree (in a process of its own, or on a node), its topics on `bus`;
+/// `None` for a group that cannot run away.
+pub(crate) fn away_members(
+    config: &Config,
+    name: &str,
+    bus: &Bus,
+    live: &LiveConfig,
+) -> Option<(SupervisorFlags, Vec<ChildSpec>)> {
+    if name != BEHAVIOURS {
+        return None;
+    }
+    let group = behaviours_group(behaviour_workers(config, bus, live));
+    let build = Build {
+        config,
+        bulkhead: None,
+        process: None,
+        nodes: None,
+    };
+    Some(build.members(&group_path(name), group))
 }
 
 /// The directory of the robot's end of the bridge: one of this process's in the temp
@@ -152,5 +181,22 @@ impl Drop for RobotEnd {
         if let Some(dir) = self.socket.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// The stream of `kind` signals, if it can be watched (a warning says why not).
+fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+        .inspect_err(|e| tracing::warn!(error = %e, "cannot watch a signal"))
+        .ok()
+}
+
+/// The next signal of `signal`; never, if it cannot be watched.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

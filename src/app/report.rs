@@ -12,6 +12,8 @@ use crate::robot::safety::EStopEvent;
 /// What a run did, written by `run --report`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The wall clock at the start, in unix milliseconds: the zero of every `at_s`.
+    pub started_unix_ms: u64,
     /// Seconds from start to the end of shutdown.
     pub duration_s: f64,
     /// How the tree ended: `normal`, or the escalation.

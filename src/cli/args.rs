@@ -101,6 +101,22 @@ pub enum Command {
     /// not by hand: it reports on stdout and stops when its stdin ends.
     #[command(hide = true)]
     Group(GroupArgs),
+    /// Run the groups a robot's config places on this node (`[placement] behaviours =
+    /// "node:NAME"`), for that robot, over `[zenoh]`: start it on the other host with
+    /// the robot's config. Stops on SIGTERM or SIGINT.
+    Node(NodeArgs),
+}
+
+/// Options of `nevil node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node's name, as the robot's `[placement]` names it (`node:NAME`).
+    #[arg(long)]
+    pub name: String,
+    /// The robot's config (its `[robot] id`, `[zenoh]` and `[placement]`; the built-in
+    /// default without one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Options of the internal `nevil group`.

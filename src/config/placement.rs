@@ -4,6 +4,10 @@
 //! ```toml
 //! [placement]
 //! behaviours = "process"
+//! # or on another host, in `nevil node --name laptop`:
+//! # behaviours = "node:laptop"
+//! # and, while that node is unreachable, in the robot's process rather than not at all:
+//! # behaviours = { node = "laptop", fallback = "local" }
 //! ```
 //!
 //! Only a group without safety-critical actors may leave the process: stopping the
@@ -25,8 +29,29 @@ pub enum Placement {
     InProcess,
     /// In a child `nevil` process, in a cgroup of its own.
     Process,
-    /// In `nevil node --name NAME` on another host (not built yet: refused by the check).
-    Node(String),
+    /// In `nevil node --name NAME`, on another host or this one.
+    Node(NodePlacement),
+}
+
+/// A group placed on a node: which node, and what runs while it is unreachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlacement {
+    /// The node's name (`nevil node --name NAME`).
+    pub name: String,
+    /// What the group does while the node is unreachable.
+    pub fallback: Fallback,
+}
+
+/// Where a node-placed group runs while its node is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Nowhere: the robot waits for the node, retrying with backoff (the default). The
+    /// group's commands stop, so motion's dead-man holds the car.
+    #[default]
+    Wait,
+    /// In the robot's process, until the node is back.
+    Local,
 }
 
 impl Placement {
@@ -35,7 +60,10 @@ impl Placement {
         match self {
             Self::InProcess => "in_process".into(),
             Self::Process => "process".into(),
-            Self::Node(name) => format!("node:{name}"),
+            Self::Node(node) => match node.fallback {
+                Fallback::Wait => format!("node:{}", node.name),
+                Fallback::Local => format!("node:{} (fallback local)", node.name),
+            },
         }
     }
 }
@@ -48,16 +76,41 @@ impl fmt::Display for Placement {
 
 impl<'de> Deserialize<'de> for Placement {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        match s.as_str() {
-            "in_process" => Ok(Self::InProcess),
-            "process" => Ok(Self::Process),
-            _ => match s.strip_prefix("node:") {
-                Some(name) => Ok(Self::Node(name.to_string())),
-                None => Err(de::Error::custom(format!(
-                    "unknown placement {s:?} (expected \"in_process\", \"process\" or \"node:NAME\")"
-                ))),
+        /// The table form: `{ node = "NAME", fallback = "wait" | "local" }`.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            node: String,
+            #[serde(default)]
+            fallback: Fallback,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Plain(String),
+            Table(Table),
+        }
+        let expected = "(expected \"in_process\", \"process\", \"node:NAME\" or \
+                        { node = \"NAME\", fallback = \"wait\" | \"local\" })";
+        match Written::deserialize(d) {
+            Ok(Written::Plain(s)) => match s.as_str() {
+                "in_process" => Ok(Self::InProcess),
+                "process" => Ok(Self::Process),
+                _ => match s.strip_prefix("node:") {
+                    Some(name) => Ok(Self::Node(NodePlacement {
+                        name: name.to_string(),
+                        fallback: Fallback::Wait,
+                    })),
+                    None => Err(de::Error::custom(format!(
+                        "unknown placement {s:?} {expected}"
+                    ))),
+                },
             },
+            Ok(Written::Table(t)) => Ok(Self::Node(NodePlacement {
+                name: t.node,
+                fallback: t.fallback,
+            })),
+            Err(_) => Err(de::Error::custom(format!("not a placement {expected}"))),
         }
     }
 }
@@ -93,8 +146,16 @@ impl PlacementConfig {
             .map(|(g, _)| g.as_str())
     }
 
+    /// The groups placed on a node, with their node.
+    pub fn node_groups(&self) -> impl Iterator<Item = (&str, &NodePlacement)> {
+        self.0.iter().filter_map(|(g, p)| match p {
+            Placement::Node(node) => Some((g.as_str(), node)),
+            _ => None,
+        })
+    }
+
     /// Every problem, with its key path: an unknown group, a group with a critical
-    /// actor placed out of the process, a node placement (not available yet).
+    /// actor placed out of the process, a node's name that is no key chunk.
     pub fn check(&self, p: &mut Problems) {
         for (group, placement) in &self.0 {
             let key = format!("placement.{group}");
@@ -108,27 +169,23 @@ impl PlacementConfig {
                 );
                 continue;
             }
-            match placement {
-                Placement::InProcess => {}
-                Placement::Process => {
-                    if let Some((_, actor)) = HOLDS_CRITICAL.iter().find(|(g, _)| g == group) {
-                        p.push(
-                            key,
-                            format!(
-                                "cannot run in another process: it holds the safety-critical \
-                                 {actor}, and stopping the motors must not depend on another \
-                                 process (place \"behaviours\" instead)"
-                            ),
-                        );
-                    }
-                }
-                Placement::Node(name) => p.push(
-                    key,
+            if *placement == Placement::InProcess {
+                continue;
+            }
+            if let Some((_, actor)) = HOLDS_CRITICAL.iter().find(|(g, _)| g == group) {
+                p.push(
+                    key.clone(),
                     format!(
-                        "\"node:{name}\": placement on another host is not available in this \
-                         version (expected \"in_process\" or \"process\")"
+                        "cannot run in another process: it holds the safety-critical \
+                         {actor}, and stopping the motors must not depend on another \
+                         process (place \"behaviours\" instead)"
                     ),
-                ),
+                );
+            }
+            if let Placement::Node(node) = placement {
+                if let Err(why) = super::network::check_name(&node.name) {
+                    p.push(key, format!("node name {why}"));
+                }
             }
         }
     }
@@ -176,10 +233,40 @@ mod tests {
         let p = problems("[placement]\ncontrol = \"process\"\n");
         assert!(p[0].starts_with("placement.control: cannot run"), "{p:?}");
         assert!(p[0].contains("motion"), "{p:?}");
-        let p = problems("[placement]\nbehaviours = \"node:laptop\"\n");
+        let p = problems("[placement]\nbehaviours = \"node:lap top\"\n");
         assert!(
-            p[0].starts_with("placement.behaviours: \"node:laptop\""),
+            p[0].starts_with("placement.behaviours: node name \"lap top\""),
             "{p:?}"
+        );
+        let p = problems("[placement]\ncontrol = \"node:laptop\"\n");
+        assert!(p[0].starts_with("placement.control: cannot run"), "{p:?}");
+        let err = parse("[placement]\nbehaviours = { node = \"x\", fallback = \"maybe\" }\n")
+            .unwrap_err();
+        assert!(err.contains("not a placement"), "{err}");
+    }
+
+    #[test]
+    fn a_node_placement_is_written_plain_or_as_a_table() {
+        let c = parse("[placement]\nbehaviours = \"node:laptop\"\n").unwrap();
+        let node = NodePlacement {
+            name: "laptop".into(),
+            fallback: Fallback::Wait,
+        };
+        assert_eq!(c.of("behaviours"), Placement::Node(node.clone()));
+        assert!(problems("[placement]\nbehaviours = \"node:laptop\"\n").is_empty());
+        let c = parse("[placement]\nbehaviours = { node = \"laptop\", fallback = \"local\" }\n")
+            .unwrap();
+        let local = NodePlacement {
+            fallback: Fallback::Local,
+            ..node
+        };
+        assert_eq!(
+            c.node_groups().collect::<Vec<_>>(),
+            [("behaviours", &local)]
+        );
+        assert_eq!(
+            c.of("behaviours").as_config(),
+            "node:laptop (fallback local)"
         );
     }
 }

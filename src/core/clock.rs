@@ -33,6 +33,12 @@ impl Clock {
         }
     }
 
+    /// The wall clock in unix milliseconds when the run started: what turns a time
+    /// since start into a time people (and other processes) can compare.
+    pub fn start_unix_ms(&self) -> u64 {
+        unix_ms_at(self.start)
+    }
+
     /// Time since start.
     pub fn elapsed(&self) -> std::time::Duration {
         self.start.elapsed()

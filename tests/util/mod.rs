@@ -246,13 +246,18 @@ pub fn assert_analytics_schema(a: &serde_json::Value) {
 
 /// The node at `path` in a tree JSON.
 pub fn node<'a>(tree: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    find_node(tree, path).unwrap_or_else(|| panic!("no node {path}"))
+}
+
+/// The node at `path` in a tree JSON, if it has one.
+pub fn find_node<'a>(tree: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
     fn find<'a>(n: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
         if n["path"] == path {
             return Some(n);
         }
         n["children"].as_array()?.iter().find_map(|c| find(c, path))
     }
-    find(&tree["root"], path).unwrap_or_else(|| panic!("no node {path}"))
+    find(&tree["root"], path)
 }
 
 /// Every node below the root (workers and group supervisors) in a tree JSON, with its

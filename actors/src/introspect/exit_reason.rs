@@ -9,14 +9,14 @@ use crate::exit::ExitReason;
 
 /// Text that is no [`ExitReason`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown exit reason {0:?} (expected normal, shutdown, killed, oom, or error/panic/startup failure/quota/oom: TEXT)")]
+#[error("unknown exit reason {0:?} (expected normal, shutdown, killed, oom, or error/panic/startup failure/quota/oom/node lost: TEXT)")]
 pub struct UnknownExitReason(pub String);
 
 impl FromStr for ExitReason {
     type Err = UnknownExitReason;
 
     /// Parses what `Display` writes: `normal`, `shutdown`, `killed`, `error: …`,
-    /// `panic: …`, `startup failure: …`, `quota: …`, and `oom` / `oom: …`.
+    /// `panic: …`, `startup failure: …`, `quota: …`, `node lost: …`, and `oom` / `oom: …`.
     fn from_str(text: &str) -> Result<Self, UnknownExitReason> {
         match text {
             "normal" => return Ok(Self::Normal),
@@ -34,6 +34,7 @@ impl FromStr for ExitReason {
             "panic" => Self::Panic(message),
             "startup failure" => Self::StartupFailure(message),
             "quota" => Self::Quota(message),
+            "node lost" => Self::NodeLost(message),
             // An OOM kill carries no text of its own; whatever follows is a detail.
             "oom" => Self::Oom,
             _ => return Err(UnknownExitReason(text.to_string())),
@@ -63,6 +64,7 @@ mod tests {
             ExitReason::Panic("boom: it said".into()),
             ExitReason::StartupFailure("no device".into()),
             ExitReason::Quota("cpu 0.9 over limit 0.5 (restart)".into()),
+            ExitReason::NodeLost("laptop".into()),
         ];
         for reason in reasons {
             assert_eq!(reason.to_string().parse::<ExitReason>(), Ok(reason.clone()));

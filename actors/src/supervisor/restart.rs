@@ -30,7 +30,13 @@ pub(super) fn decide(restart: Restart, reason: &ExitReason) -> Verdict {
         (Restart::Transient, R::Normal | R::Shutdown) => Verdict::Keep,
         (
             Restart::Transient,
-            R::Error(_) | R::Panic(_) | R::Killed | R::StartupFailure(_) | R::Quota(_) | R::Oom,
+            R::Error(_)
+            | R::Panic(_)
+            | R::Killed
+            | R::StartupFailure(_)
+            | R::Quota(_)
+            | R::Oom
+            | R::NodeLost(_),
         ) => Verdict::Restart,
         (Restart::Temporary, _) => Verdict::Delete,
     }

@@ -13,8 +13,8 @@ use nevil_actors::{ExitReason, Fault, Tree, TreeContext, TreeView};
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::protocol::{self, ToChild, ToParent};
-use super::{group_path, Crossing, End, BRIDGE_PREFIX};
-use crate::app::layout::{behaviour_workers, behaviours_group, Build, BEHAVIOURS};
+use super::{away_members, group_path, recv, signal, Crossing, End, BRIDGE_PREFIX};
+use crate::app::layout::BEHAVIOURS;
 use crate::bus::bridge::{Bridge, BridgeError};
 use crate::bus::Bus;
 use crate::config::reload::LiveConfigSender;
@@ -61,14 +61,10 @@ pub async fn run_group(config: Config, name: &str, socket: &Path) -> Result<(), 
     let _crossing = Crossing::behaviours(&bridge, &bus, End::Group).await?;
     bridge.wait_peer(PEER_TIMEOUT).await?;
     let live = LiveConfigSender::new(Arc::new(config.clone()));
-    let group = behaviours_group(behaviour_workers(&config, &bus, &live.subscribe()));
-    let build = Build {
-        config: &config,
-        bulkhead: None,
-        process: None,
+    let Some((flags, children)) = away_members(&config, name, &bus, &live.subscribe()) else {
+        return Err(GroupError::UnknownGroup(name.to_string()));
     };
     let path = group_path(name);
-    let (flags, children) = build.members(&path, group);
     let tree = Tree::start_at(path, flags, children, TreeContext::default()).await?;
     let result = serve(&tree).await;
     tree.shutdown().await;
@@ -129,20 +125,5 @@ async fn inject(view: &TreeView, path: &str, fault: &str) {
     match view.inject(path, fault).await {
         Ok(path) => tracing::warn!(%path, fault = %fault, "fault drill injected"),
         Err(e) => tracing::error!(path, error = %e, "drill failed"),
-    }
-}
-
-fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind)
-        .inspect_err(|e| tracing::warn!(error = %e, "cannot watch a signal"))
-        .ok()
-}
-
-async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
-    match signal {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
     }
 }

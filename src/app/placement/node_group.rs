@@ -1,0 +1,522 @@
+//! The robot's side of a node-placed group (`placement = "node:NAME"`): one managed
+//! worker that asks the node to run the group, stands for it in the tree
+//! ([`External`]: the node's reports of the group's tree are grafted in place), and
+//! exits with `node lost: NAME` when the node's liveliness token goes (the node died,
+//! or the link is down for the lease), so that its supervisor's strategy applies.
+//!
+//! While the node is unreachable the worker waits for it, asking again with backoff
+//! (and at once when its token reappears); with `fallback = "local"` it runs the group
+//! in the robot's process meanwhile, and moves it back when the node returns. Either
+//! way no behaviour commands while the group is nowhere, and motion's dead-man holds
+//! the car: the commands a node sends carry the robot's reading timestamps, so nothing
+//! stale from across the link moves it either.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nevil_actors::{
+    external, ActorPath, ChildSpec, External, Fault, NodeLost, NodeSnapshot, Placement, Subtree,
+    SupervisorFlags, Tree, TreeContext,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use zenoh::liveliness::LivelinessToken;
+use zenoh::pubsub::Subscriber;
+use zenoh::sample::SampleKind;
+
+use super::remote::{self, Exit, Inject, Keys, Report, Start, Started, Stop, ASK_TIMEOUT};
+use super::{Crossing, End};
+use crate::bus::bridge::Bridge;
+use crate::bus::Bus;
+use crate::config::Fallback;
+
+/// The first wait before asking an absent node again; doubled up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between two asks.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The group's members, to run it in the robot's process (`fallback = "local"`).
+#[derive(Clone)]
+pub(crate) struct LocalGroup {
+    pub(crate) flags: SupervisorFlags,
+    pub(crate) children: Vec<ChildSpec>,
+    pub(crate) context: TreeContext,
+}
+
+/// The worker that stands for a node-placed group.
+#[derive(Clone)]
+pub(crate) struct NodeGroup {
+    /// The group's name (`behaviours`).
+    pub(crate) group: &'static str,
+    /// The group's path in the whole tree.
+    pub(crate) path: ActorPath,
+    /// The node's name.
+    pub(crate) node: String,
+    pub(crate) fallback: Fallback,
+    pub(crate) session: zenoh::Session,
+    pub(crate) keys: Keys,
+    /// The robot's bus, whose topics cross to the node.
+    pub(crate) bus: Bus,
+    /// How to run the group here (used with `fallback = "local"`).
+    pub(crate) local: LocalGroup,
+}
+
+/// Messages of a [`NodeGroup`].
+#[derive(Debug)]
+pub(crate) enum NodeGroupMsg {
+    /// Ask the node to run the group (or, failing that, fall back).
+    Try,
+    /// The node's liveliness token appeared.
+    NodeUp,
+    /// The node's liveliness token went.
+    NodeDown,
+    /// The node's group's supervisor gave up.
+    Exited(Exit),
+    /// The local group's supervisor gave up.
+    LocalExited(nevil_actors::ExitReason),
+    /// Does nothing (what a `flood` drill sends).
+    Noop,
+}
+
+/// Where the group runs now.
+enum Site {
+    /// Nowhere: waiting for the node; the next ask's backoff.
+    Waiting(Duration),
+    /// On the node.
+    Node(Box<OnNode>),
+    /// In the robot's process (`fallback = "local"`).
+    Local(Arc<Tree>),
+}
+
+/// What the robot holds while the node runs the group.
+struct OnNode {
+    _placed: LivelinessToken,
+    _crossing: Crossing,
+    bridge: Bridge,
+    _reports: Subscriber<()>,
+    _exits: Subscriber<()>,
+}
+
+/// The worker's state.
+pub(crate) struct State {
+    incarnation: u64,
+    site: Site,
+    /// What the tree shows (shared with the [`External`]).
+    shown: Shown,
+    _node_watch: Subscriber<()>,
+}
+
+impl Drop for State {
+    /// A worker killed outright (no `post_stop`) still stops a local group.
+    fn drop(&mut self) {
+        if let Site::Local(tree) = &self.site {
+            tree.root().cell().stop(None);
+        }
+    }
+}
+
+/// What the tree shows of the group, wherever it runs.
+#[derive(Clone)]
+struct Shown {
+    placement: Arc<Mutex<Placement>>,
+    subtree: Subtree,
+    /// The local group, for its snapshot and drills.
+    local: Arc<Mutex<Option<Arc<Tree>>>>,
+    /// Where drills go on the node: (session, key), and the incarnation.
+    node: Arc<Mutex<Option<(zenoh::Session, String)>>>,
+}
+
+impl Shown {
+    fn new(placement: Placement) -> Self {
+        Self {
+            placement: Arc::new(Mutex::new(placement)),
+            subtree: Subtree::default(),
+            local: Arc::default(),
+            node: Arc::default(),
+        }
+    }
+
+    fn set(&self, placement: Placement) {
+        *self
+            .placement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = placement;
+    }
+
+    fn local(&self) -> Option<Arc<Tree>> {
+        self.local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl External for Shown {
+    fn cpu_seconds(&self) -> Option<f64> {
+        None
+    }
+
+    fn memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    // The robot's kernel cannot reach a node's process: the node's own supervisors
+    // govern its actors (their quotas come from the same config).
+    fn suspend(&self) {}
+
+    fn resume(&self) {}
+
+    fn throttle(&self, _: f64) {}
+
+    fn kill(&self) {}
+
+    fn placement(&self) -> Placement {
+        self.placement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn subtree(&self) -> Option<NodeSnapshot> {
+        match self.local() {
+            Some(tree) => Some(tree.snapshot().root),
+            None => self.subtree.get(),
+        }
+    }
+
+    fn inject(&self, path: &ActorPath, fault: Fault) -> Result<(), String> {
+        if let Some(tree) = self.local() {
+            let (view, path) = (tree.view(), path.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = view.inject(&path, fault).await {
+                    tracing::error!(%path, error = %e, "drill failed");
+                }
+            });
+            return Ok(());
+        }
+        let (session, key) = self
+            .node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or("the group runs nowhere now (its node is unreachable)")?;
+        let ask = remote::encode(&Inject {
+            path: path.to_string(),
+            fault: fault.name().into(),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = ask_node(&session, &key, ask).await {
+                tracing::error!(%key, error = %e, "drill not taken by the node");
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Asks the node at `key` with `payload`; its answer's bytes, or why there is none.
+async fn ask_node(
+    session: &zenoh::Session,
+    key: &str,
+    payload: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let replies = session
+        .get(key)
+        .payload(payload)
+        .timeout(ASK_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    match replies.recv_async().await {
+        Ok(reply) => match reply.result() {
+            Ok(sample) => Ok(sample.payload().to_bytes().into_owned()),
+            Err(e) => Err(String::from_utf8_lossy(&e.payload().to_bytes()).into_owned()),
+        },
+        Err(_) => Err(format!("no answer within {ASK_TIMEOUT:?}")),
+    }
+}
+
+impl NodeGroup {
+    fn waiting_placement(&self) -> Placement {
+        Placement {
+            placement: format!("node:{} (waiting)", self.node),
+            pid: 0,
+            isolation: None,
+        }
+    }
+
+    /// Whether the node's token is there now.
+    async fn node_is_up(&self) -> bool {
+        match self
+            .session
+            .liveliness()
+            .get(self.keys.alive())
+            .timeout(Duration::from_secs(1))
+            .await
+        {
+            Ok(replies) => replies.recv_async().await.is_ok_and(|r| r.result().is_ok()),
+            Err(_) => false,
+        }
+    }
+
+    /// Has the node run the group: the robot's token first (the node stops the group
+    /// when it goes), then the ask, then the bus topics.
+    async fn start_on_node(
+        &self,
+        incarnation: u64,
+        myself: &ActorRef<NodeGroupMsg>,
+        shown: &Shown,
+    ) -> Result<(OnNode, u32), String> {
+        let e = |e: zenoh::Error| e.to_string();
+        let placed = self
+            .session
+            .liveliness()
+            .declare_token(format!("{}/{incarnation}", self.keys.placed(self.group)))
+            .await
+            .map_err(e)?;
+        let to_me = myself.clone();
+        let subtree = shown.subtree.clone();
+        let reports = self
+            .session
+            .declare_subscriber(self.keys.about("tree", self.group))
+            .callback(move |sample| {
+                if let Ok(report) = remote::decode::<Report>(&sample.payload().to_bytes()) {
+                    if report.incarnation == incarnation {
+                        subtree.set(report.tree);
+                    }
+                }
+            })
+            .await
+            .map_err(e)?;
+        let exits = self
+            .session
+            .declare_subscriber(self.keys.about("exit", self.group))
+            .callback(move |sample| {
+                if let Ok(exit) = remote::decode::<Exit>(&sample.payload().to_bytes()) {
+                    if exit.incarnation == incarnation {
+                        let _ = to_me.send_message(NodeGroupMsg::Exited(exit));
+                    }
+                }
+            })
+            .await
+            .map_err(e)?;
+        let answer = ask_node(
+            &self.session,
+            &self.keys.about("start", self.group),
+            remote::encode(&Start { incarnation }),
+        )
+        .await?;
+        let started: Started = remote::decode(&answer)?;
+        let bridge =
+            Bridge::over(self.session.clone(), &self.keys.bus()).map_err(|e| e.to_string())?;
+        let crossing = Crossing::behaviours(&bridge, &self.bus, End::Robot)
+            .await
+            .map_err(|e| e.to_string())?;
+        *shown.node.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((self.session.clone(), self.keys.about("inject", self.group)));
+        Ok((
+            OnNode {
+                _placed: placed,
+                _crossing: crossing,
+                bridge,
+                _reports: reports,
+                _exits: exits,
+            },
+            started.pid,
+        ))
+    }
+
+    /// Runs the group in the robot's process.
+    async fn start_local(
+        &self,
+        myself: &ActorRef<NodeGroupMsg>,
+        shown: &Shown,
+    ) -> Result<Arc<Tree>, String> {
+        let l = &self.local;
+        let tree = Tree::start_at(
+            self.path.clone(),
+            l.flags,
+            l.children.clone(),
+            l.context.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let tree = Arc::new(tree);
+        let (watched, to_me) = (tree.clone(), myself.clone());
+        tokio::spawn(async move {
+            let reason = watched.wait().await;
+            let _ = to_me.send_message(NodeGroupMsg::LocalExited(reason));
+        });
+        *shown.local.lock().unwrap_or_else(PoisonError::into_inner) = Some(tree.clone());
+        shown.set(Placement {
+            placement: format!("in_process (node:{} unreachable)", self.node),
+            pid: std::process::id(),
+            isolation: None,
+        });
+        Ok(tree)
+    }
+
+    /// Asks the node to stop this incarnation's group (best effort: it also stops it
+    /// when the robot's token goes).
+    async fn stop_on_node(&self, incarnation: u64) {
+        let key = self.keys.about("stop", self.group);
+        if let Err(e) = ask_node(&self.session, &key, remote::encode(&Stop { incarnation })).await {
+            tracing::warn!(group = self.group, node = %self.node, error = %e, "the node did not confirm the stop");
+        }
+    }
+
+    /// One try: the node if it is up, else the fallback, else a later try.
+    async fn try_place(
+        &self,
+        myself: &ActorRef<NodeGroupMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        if matches!(state.site, Site::Node(_)) {
+            return Ok(());
+        }
+        if self.node_is_up().await {
+            // Never two commanders: the local group stops before the node's starts.
+            if let Site::Local(tree) = &state.site {
+                tree.shutdown().await;
+                state
+                    .shown
+                    .local
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                state.site = Site::Waiting(BACKOFF_MIN);
+            }
+            match self
+                .start_on_node(state.incarnation, myself, &state.shown)
+                .await
+            {
+                Ok((on_node, pid)) => {
+                    tracing::info!(group = self.group, node = %self.node, pid, "group running on its node");
+                    state.shown.set(Placement {
+                        placement: format!("node:{}", self.node),
+                        pid,
+                        isolation: None,
+                    });
+                    state.site = Site::Node(Box::new(on_node));
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(group = self.group, node = %self.node, error = %e, "the node did not start the group");
+                }
+            }
+        }
+        match (&state.site, self.fallback) {
+            (Site::Waiting(_), Fallback::Local) => {
+                tracing::warn!(group = self.group, node = %self.node, "node unreachable: the group runs in the robot's process");
+                let tree = self.start_local(myself, &state.shown).await?;
+                state.site = Site::Local(tree);
+            }
+            (Site::Waiting(backoff), Fallback::Wait) => {
+                let backoff = *backoff;
+                state.site = Site::Waiting((backoff * 2).min(BACKOFF_MAX));
+                let to_me = myself.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(backoff).await;
+                    let _ = to_me.send_message(NodeGroupMsg::Try);
+                });
+            }
+            // Local: back to the node when its token reappears.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Actor for NodeGroup {
+    type Msg = NodeGroupMsg;
+    type State = State;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        static INCARNATION: AtomicU64 = AtomicU64::new(0);
+        let incarnation = INCARNATION.fetch_add(1, Ordering::Relaxed);
+        let to_me = myself.clone();
+        let node_watch = self
+            .session
+            .liveliness()
+            .declare_subscriber(self.keys.alive())
+            .callback(move |sample| {
+                let msg = match sample.kind() {
+                    SampleKind::Put => NodeGroupMsg::NodeUp,
+                    SampleKind::Delete => NodeGroupMsg::NodeDown,
+                };
+                let _ = to_me.send_message(msg);
+            })
+            .await
+            .map_err(|e| format!("cannot watch node {}: {e}", self.node))?;
+        let shown = Shown::new(self.waiting_placement());
+        external::attach(Arc::new(shown.clone()));
+        // Not awaited here: the supervisor (which holds motion) never waits on the link.
+        myself.send_message(NodeGroupMsg::Try)?;
+        Ok(State {
+            incarnation,
+            site: Site::Waiting(BACKOFF_MIN),
+            shown,
+            _node_watch: node_watch,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NodeGroupMsg::Noop => Ok(()),
+            NodeGroupMsg::Try | NodeGroupMsg::NodeUp => self.try_place(&myself, state).await,
+            NodeGroupMsg::NodeDown => match &state.site {
+                Site::Node(_) => {
+                    tracing::error!(group = self.group, node = %self.node, "node lost");
+                    // Nothing to ask the node on the way out: it stops the group itself
+                    // when the robot's token goes, which it does here.
+                    state.site = Site::Waiting(BACKOFF_MIN);
+                    state
+                        .shown
+                        .node
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    state.shown.subtree.clear();
+                    Err(Box::new(NodeLost(self.node.clone())))
+                }
+                _ => Ok(()),
+            },
+            NodeGroupMsg::Exited(exit) => Err(format!(
+                "the {} group on node {} gave up: {}",
+                self.group, self.node, exit.reason
+            )
+            .into()),
+            NodeGroupMsg::LocalExited(reason) => match &state.site {
+                Site::Local(_) => Err(format!("the {} group gave up: {reason}", self.group).into()),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match std::mem::replace(&mut state.site, Site::Waiting(BACKOFF_MIN)) {
+            Site::Node(on_node) => {
+                on_node.bridge.log_stats();
+                drop(on_node);
+                self.stop_on_node(state.incarnation).await;
+            }
+            Site::Local(tree) => {
+                tree.shutdown().await;
+            }
+            Site::Waiting(_) => {}
+        }
+        Ok(())
+    }
+}
