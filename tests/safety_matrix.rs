@@ -16,7 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use util::{
-    config_with, find_node, http_get, http_post, json, node, output, scratch, text, Running,
+    config_with, find_node, free_port, http_get, http_post, json, node, node_configs, output,
+    scratch, text, Running,
 };
 
 /// The ceiling for anything the process can see (docs/safety.md).
@@ -482,12 +483,6 @@ fn sigusr1_then_sigterm_with_a_hung_tree_service() {
     );
 }
 
-/// A free TCP port on loopback for a Zenoh endpoint (released for the robot to take).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// The behaviours on a node (`nevil node`), which is killed outright while the car
 /// drives: its last command goes stale after motion's command TTL, so the motors reach
 /// zero within that and the ceiling of the loss whether or not the link's loss has been
@@ -497,24 +492,7 @@ fn free_port() -> u16 {
 #[test]
 fn behaviours_node_lost() {
     let dir = scratch("safety-node-lost");
-    let port = free_port();
-    let placed = "[placement]\nbehaviours = \"node:laptop\"\n\n[robot]\nid = \"row\"";
-    let robot_config = config_with(
-        &dir,
-        &[(
-            "[robot]",
-            &format!("[zenoh]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
-        )],
-    );
-    let node_dir = dir.join("node");
-    std::fs::create_dir_all(&node_dir).unwrap();
-    let node_config = config_with(
-        &node_dir,
-        &[(
-            "[robot]",
-            &format!("[zenoh]\nconnect = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
-        )],
-    );
+    let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", free_port());
     let report = dir.join("report.json");
     let mut robot = Running::start(&[
         "run",

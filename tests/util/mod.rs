@@ -316,3 +316,34 @@ pub fn http_post(url: &str, token: Option<&str>) -> (u16, String) {
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, body.to_string())
 }
+
+/// A free TCP port on loopback, released for a process under test to take (a Zenoh
+/// endpoint both sides must name before either starts).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A robot's config and a node's for it (`[placement] behaviours = PLACEMENT`), the
+/// robot listening on `port` on loopback and the node connecting there; written to
+/// `dir` and `dir/node`.
+pub fn node_configs(dir: &Path, placement: &str, port: u16) -> (PathBuf, PathBuf) {
+    let placed = format!("[placement]\nbehaviours = {placement}\n\n[robot]\nid = \"it\"");
+    let robot = config_with(
+        dir,
+        &[(
+            "[robot]",
+            &format!("[zenoh]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+        )],
+    );
+    let node_dir = dir.join("node");
+    std::fs::create_dir_all(&node_dir).expect("node dir");
+    let node = config_with(
+        &node_dir,
+        &[(
+            "[robot]",
+            &format!("[zenoh]\nconnect = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+        )],
+    );
+    (robot, node)
+}
