@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion};
-use nevil::cli::bench::bridge::BridgeScenario;
+use nevil::cli::bench::bridge::{BridgeScenario, Link};
 use tokio::runtime::Runtime;
 
 /// Zenoh needs a multi-threaded runtime.
@@ -19,7 +19,7 @@ fn runtime() -> Runtime {
 
 fn bridge(c: &mut Criterion) {
     let rt = runtime();
-    let mut scenario = rt.block_on(BridgeScenario::start()).unwrap();
+    let mut scenario = rt.block_on(BridgeScenario::start(Link::Unix)).unwrap();
     let mut group = c.benchmark_group("bridge");
     group.bench_function("hop_small_command", |b| {
         b.iter_custom(|iters| {

@@ -492,6 +492,13 @@ pub struct BenchReport {
     pub bridge_hop_p99_us: f64,
     /// Small messages per second across the bridge, none dropped.
     pub bridge_msgs_per_s: f64,
+    /// One small `Command` from one bridge to another over TCP on loopback, as between
+    /// a robot and its node (the network's own latency comes on top), median, µs.
+    pub net_hop_p50_us: f64,
+    /// The same, 99th percentile, µs.
+    pub net_hop_p99_us: f64,
+    /// Small messages per second across that link, none dropped.
+    pub net_msgs_per_s: f64,
     /// A process-placed group killed → its new process answers, median, µs.
     pub process_restart_p50_us: f64,
     /// The same, 99th percentile, µs.
@@ -567,7 +574,8 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
     let tree_10k_start = big.started_in;
     big.stop().await;
     let idle = scale::idle_actor_bytes(10_000).await?;
-    let hop = bridge::measure(2000, 20_000).await?;
+    let hop = bridge::measure(bridge::Link::Unix, 2000, 20_000).await?;
+    let net_hop = bridge::measure(bridge::Link::Tcp, 2000, 20_000).await?;
     let placed = on_multi_thread("bench-placement", || placement::run(20, 5)).await?;
     Ok(BenchReport {
         throughput_bare_msgs_per_s: rb,
@@ -595,6 +603,9 @@ pub async fn run_all() -> Result<BenchReport, BenchError> {
         bridge_hop_p50_us: us(hop.hop_p50),
         bridge_hop_p99_us: us(hop.hop_p99),
         bridge_msgs_per_s: hop.msgs_per_s,
+        net_hop_p50_us: us(net_hop.hop_p50),
+        net_hop_p99_us: us(net_hop.hop_p99),
+        net_msgs_per_s: net_hop.msgs_per_s,
         process_restart_p50_us: placed.restart_p50_us,
         process_restart_p99_us: placed.restart_p99_us,
         busy_kill_ms: placed.busy_kill_ms,

@@ -1,5 +1,7 @@
-//! The bus bridge's hop: two [`Bridge`]s in this process over a unix socket (one clock
-//! on both ends), a parent exporting `command` and a child importing it.
+//! The bus bridge's hop: two [`Bridge`]s in this process (one clock on both ends), over
+//! a unix socket as between the robot and a group's process, or over TCP on loopback
+//! as between a robot and its node ([`Link`]); a parent exporting `command` and a child
+//! importing it.
 //!
 //! - **hop**: one small [`Command`], from `publish` on the parent's topic to its
 //!   delivery on the child's, one at a time;
@@ -15,7 +17,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::{fail, percentile, BenchError};
-use crate::bus::{Bridge, Bus, Command, Direction, Export, Import, Source};
+use crate::bus::{net, Bridge, Bus, Command, Direction, Export, Import, Source};
+use crate::config::ZenohConfig;
+
+/// What the two bridges talk over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// A unix socket (a group's process).
+    Unix,
+    /// TCP on loopback, through [`net::open`]'s sessions (a node).
+    Tcp,
+}
 
 /// Commands in flight at most during the throughput run: below the export's queue, so
 /// nothing is dropped.
@@ -47,17 +59,43 @@ fn command(seq: u64) -> Command {
 }
 
 impl BridgeScenario {
-    /// Opens both ends on a fresh socket and waits until the child's import matches.
-    pub async fn start() -> Result<Self, BenchError> {
+    /// Opens both ends over `link` and waits until the child's import matches.
+    pub async fn start(link: Link) -> Result<Self, BenchError> {
         let socket = std::env::temp_dir().join(format!(
             "nevil-bench-bridge-{}-{}.sock",
             std::process::id(),
             fastrand::u32(..)
         ));
-        let parent = Bridge::listen(&socket, "nevil/bench").await.map_err(fail)?;
-        let child = Bridge::connect(&socket, "nevil/bench")
-            .await
-            .map_err(fail)?;
+        let (parent, child) = match link {
+            Link::Unix => {
+                let parent = Bridge::listen(&socket, "nevil/bench").await.map_err(fail)?;
+                let child = Bridge::connect(&socket, "nevil/bench")
+                    .await
+                    .map_err(fail)?;
+                (parent, child)
+            }
+            Link::Tcp => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .map_err(fail)?
+                    .port();
+                let endpoint = format!("tcp/127.0.0.1:{port}");
+                let listen = ZenohConfig {
+                    listen: vec![endpoint.clone()],
+                    ..ZenohConfig::default()
+                };
+                let connect = ZenohConfig {
+                    connect: vec![endpoint],
+                    ..ZenohConfig::default()
+                };
+                let parent = net::open(&listen).await.map_err(fail)?;
+                let child = net::open(&connect).await.map_err(fail)?;
+                (
+                    Bridge::over(parent, "nevil/bench").map_err(fail)?,
+                    Bridge::over(child, "nevil/bench").map_err(fail)?,
+                )
+            }
+        };
         let (up, down) = (Bus::new(1024), Bus::new(1024));
         let import = child.import(&down.command).await.map_err(fail)?;
         let export = parent.export(&up.command).await.map_err(fail)?;
@@ -154,8 +192,8 @@ pub struct BridgeFigures {
     pub msgs_per_s: f64,
 }
 
-async fn run(hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
-    let mut scenario = BridgeScenario::start().await?;
+async fn run(link: Link, hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
+    let mut scenario = BridgeScenario::start(link).await?;
     for _ in 0..100 {
         scenario.hop_once().await?;
     }
@@ -172,11 +210,15 @@ async fn run(hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
     })
 }
 
-/// Measures `hops` single hops and the throughput of `messages` commands, on a
-/// multi-threaded runtime of its own (in a thread of its own), and hands the figures
-/// back to whatever runtime awaits them.
-pub async fn measure(hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
-    super::on_multi_thread("bench-bridge", move || run(hops, messages)).await
+/// Measures `hops` single hops and the throughput of `messages` commands over `link`,
+/// on a multi-threaded runtime of its own (in a thread of its own), and hands the
+/// figures back to whatever runtime awaits them.
+pub async fn measure(
+    link: Link,
+    hops: usize,
+    messages: u64,
+) -> Result<BridgeFigures, BenchError> {
+    super::on_multi_thread("bench-bridge", move || run(link, hops, messages)).await
 }
 
 #[cfg(test)]
@@ -185,9 +227,11 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn runs_from_a_current_thread_runtime_and_counts() {
-        let figures = measure(20, 500).await.unwrap();
-        assert!(figures.hop_p50 <= figures.hop_p99);
-        assert!(figures.hop_p50 > Duration::ZERO);
-        assert!(figures.msgs_per_s.is_finite() && figures.msgs_per_s > 0.0);
+        for link in [Link::Unix, Link::Tcp] {
+            let figures = measure(link, 20, 500).await.unwrap();
+            assert!(figures.hop_p50 <= figures.hop_p99);
+            assert!(figures.hop_p50 > Duration::ZERO);
+            assert!(figures.msgs_per_s.is_finite() && figures.msgs_per_s > 0.0);
+        }
     }
 }
