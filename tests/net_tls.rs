@@ -211,38 +211,16 @@ fn a_plain_tcp_peer_is_refused_by_a_tls_listener() {
 fn the_default_robot_listens_on_nothing_but_its_http_endpoint() {
     let mut lab = lab();
     let host = lab.host("robot");
-    let dir = scratch("net-tls-default");
     let mut robot = host.spawn(nevil(&["run"]));
     let http = robot.http_base();
-    let pid = format!("pid={},", robot.pid());
-    // Every TCP and UDP socket the robot listens on (`ss` in the robot's namespace).
-    let ss = host
-        .command({
-            let mut c = Command::new("ss");
-            c.args(["-Hlntup"]);
-            c
-        })
-        .output()
-        .expect("ss");
-    let listening: Vec<String> = String::from_utf8_lossy(&ss.stdout)
-        .lines()
-        .filter(|l| l.contains(&pid))
-        .map(|l| l.split_whitespace().nth(4).unwrap_or("").to_string())
-        .collect();
     let http_addr = http.trim_start_matches("http://").to_string();
-    assert_eq!(
-        listening,
-        [http_addr],
-        "{}",
-        String::from_utf8_lossy(&ss.stdout)
-    );
+    assert_eq!(listening(robot.pid()), [http_addr]);
     let log = stop(robot);
     assert!(
         !log.iter().any(|l| l.contains("zenoh")),
         "{}",
         log.join("\n")
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -256,6 +234,103 @@ fn listening_beyond_loopback_without_tls_warns_at_start() {
     assert!(line.contains("anyone on the network may join"), "{line}");
     robot.wait_for("http endpoint listening");
     stop(robot);
+}
+
+/// Every TCP socket process `pid` listens on and every UDP socket it has bound, as
+/// `a.b.c.d:port` (IPv6 ones as /proc writes them), read from /proc: its socket inodes,
+/// and the sockets of its namespace.
+fn listening(pid: u32) -> Vec<String> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("the robot's fds");
+    let inodes: Vec<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_str()?;
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (table, state) in [("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9 && f[3] == state && inodes.iter().any(|i| i == f[9]) {
+                out.push(socket_address(f[1]));
+            }
+        }
+    }
+    out
+}
+
+/// /proc/net's `0100007F:1F90` as `127.0.0.1:8080` (IPv6 addresses stay as they are).
+fn socket_address(hex: &str) -> String {
+    let (ip, port) = hex.split_once(':').unwrap_or((hex, "0"));
+    let port = u16::from_str_radix(port, 16).unwrap_or(0);
+    match u32::from_str_radix(ip, 16) {
+        Ok(ip) if ip_is_v4(hex) => format!("{}:{port}", std::net::Ipv4Addr::from(ip.swap_bytes())),
+        _ => format!("{ip}:{port}"),
+    }
+}
+
+fn ip_is_v4(hex: &str) -> bool {
+    hex.find(':') == Some(8)
+}
+
+#[test]
+fn proc_net_addresses_read_as_ip_and_port() {
+    assert_eq!(socket_address("0100007F:1F90"), "127.0.0.1:8080");
+    assert_eq!(socket_address("00000000:0000"), "0.0.0.0:0");
+    let v6 = "00000000000000000000000001000000:1F90";
+    assert_eq!(socket_address(v6), format!("{}:8080", &v6[..32]));
+}
+
+#[test]
+fn a_lab_leaves_nothing_behind_when_its_test_fails() {
+    let made = std::sync::Mutex::new(None);
+    let failed = std::panic::catch_unwind(|| {
+        let mut lab = lab();
+        let a = lab.host("a");
+        let b = lab.host("b");
+        let link = lab.link(&a, &b);
+        let mut robot = a.spawn(nevil(&["run"]));
+        robot.http_base();
+        if lab.fallback().is_none() {
+            link.down().expect("partition");
+            link.up().expect("heal");
+        } else {
+            assert!(link.down().is_err(), "loopback cannot be partitioned");
+        }
+        let names: Vec<String> = [&a, &b]
+            .iter()
+            .filter_map(|h| h.netns())
+            .map(String::from)
+            .collect();
+        *made.lock().unwrap() = Some((names, robot.pid()));
+        panic!("the test fails with a robot running in its namespace");
+    });
+    assert!(failed.is_err());
+    let (names, pid) = made.lock().unwrap().take().expect("the lab was made");
+    let list = Command::new("ip").args(["netns", "list"]).output();
+    let list = list
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for name in &names {
+        assert!(!list.contains(name.as_str()), "{name} is left:\n{list}");
+    }
+    if !names.is_empty() {
+        // Killed: gone, or a zombie until this process reaps it.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map_or("", |(_, rest)| &rest[..1]);
+        assert!(
+            stat.is_empty() || state == "Z",
+            "the robot still runs: {stat}"
+        );
+    } else {
+        // On loopback the lab kills nothing: the test's own robot is stopped here.
+        Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .expect("kill");
+    }
 }
 
 #[test]
