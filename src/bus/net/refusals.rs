@@ -57,7 +57,7 @@ fn refusal(event: &Event<'_>) -> Option<(&'static str, String)> {
 
 /// Why the handshake failed, from rustls' error text as zenoh logs it; `None` when the
 /// accept itself failed (an I/O error of the listening socket, no peer refused).
-pub fn reason(detail: &str) -> Option<&'static str> {
+fn reason(detail: &str) -> Option<&'static str> {
     let has = |s: &str| detail.contains(s);
     Some(
         if has("invalid peer certificate: UnknownIssuer") || has("BadSignature") {
@@ -66,8 +66,13 @@ pub fn reason(detail: &str) -> Option<&'static str> {
             "certificate not valid (expired, revoked or unfit)"
         } else if has("peer sent no certificates") {
             "no certificate"
-        } else if has("received fatal alert") {
+        } else if ["UnknownCA", "BadCertificate", "CertificateUnknown"]
+            .iter()
+            .any(|alert| has(&format!("received fatal alert: {alert}")))
+        {
             "the peer does not trust our certificate"
+        } else if has("received fatal alert") {
+            "the peer ended the handshake"
         } else if has("received corrupt message") || has("InvalidContentType") {
             "not TLS (a plain tcp peer?)"
         } else if has("Timeout during TLS handshake") {
