@@ -7,6 +7,10 @@
 
 use crate::config::{TlsConfig, ZenohConfig};
 
+mod refusals;
+
+pub use refusals::{Refusals, REFUSED};
+
 /// Why the network session could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

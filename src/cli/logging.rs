@@ -3,7 +3,11 @@
 
 use std::sync::OnceLock;
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+use crate::bus::net::Refusals;
 
 use super::LogFormat;
 
@@ -21,7 +25,8 @@ const ZENOH_QUIET: &str =
     "zenoh=warn,zenoh::net::routing::hat::peer=error,zenoh_link_unixsock_stream=error";
 
 /// Logs to stderr in `format` at `default_level` unless `RUST_LOG` says otherwise, and
-/// turns panics into log events (`log_panic`).
+/// turns panics into log events (`log_panic`). A peer that Zenoh's TLS listener refuses
+/// is logged as nevil's own warning ([`Refusals`]).
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},{ZENOH_QUIET}")));
@@ -34,13 +39,13 @@ pub fn init(format: LogFormat, default_level: &str) {
         LogFormat::Text => {
             let builder = builder.with_filter_reloading();
             let handle = builder.reload_handle();
-            builder.init();
+            builder.finish().with(Refusals).init();
             Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
         }
         LogFormat::Json => {
             let builder = builder.json().with_filter_reloading();
             let handle = builder.reload_handle();
-            builder.init();
+            builder.finish().with(Refusals).init();
             Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
         }
     };

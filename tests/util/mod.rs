@@ -2,6 +2,9 @@
 //! whose log lines can be awaited (no sleep-and-hope: we wait for what it says).
 #![allow(dead_code)]
 
+pub mod netns;
+pub mod pki;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
