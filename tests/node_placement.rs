@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{find_node, free_port, http_get, node_configs, output, scratch, text, Running};
+use util::{find_node, free_endpoint, http_get, node_configs, output, scratch, text, Running};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
@@ -64,7 +64,7 @@ fn node(config: &Path) -> Running {
 #[test]
 fn a_lost_node_is_an_exit_and_its_return_brings_the_group_back() {
     let dir = scratch("node-lost");
-    let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", free_port());
+    let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", &free_endpoint());
     let mut robot = Running::start(&["run", "--config", robot_config.to_str().unwrap()]);
     let tree = Endpoint(robot.http_base());
     let waiting = tree.until("the group waiting for its node", |g, _| {
@@ -119,7 +119,7 @@ fn a_lost_node_is_an_exit_and_its_return_brings_the_group_back() {
 fn the_local_fallback_holds_the_group_while_the_node_is_away() {
     let dir = scratch("node-fallback");
     let placement = "{ node = \"laptop\", fallback = \"local\" }";
-    let (robot_config, node_config) = node_configs(&dir, placement, free_port());
+    let (robot_config, node_config) = node_configs(&dir, placement, &free_endpoint());
     let mut robot = Running::start(&["run", "--config", robot_config.to_str().unwrap()]);
     let tree = Endpoint(robot.http_base());
     let here = |g: &Value, t: &Value| {
@@ -157,7 +157,7 @@ fn a_node_without_a_network_or_a_group_is_bad_input() {
         "{}",
         text(&out).1
     );
-    let (_, node_config) = node_configs(&dir, "\"node:desk\"", free_port());
+    let (_, node_config) = node_configs(&dir, "\"node:desk\"", &free_endpoint());
     let out = output(&[
         "node",
         "--name",

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use util::{
-    config_with, find_node, free_port, http_get, http_post, json, node, node_configs, output,
+    config_with, find_node, free_endpoint, http_get, http_post, json, node, node_configs, output,
     scratch, text, Running,
 };
 
@@ -492,7 +492,7 @@ fn sigusr1_then_sigterm_with_a_hung_tree_service() {
 #[test]
 fn behaviours_node_lost() {
     let dir = scratch("safety-node-lost");
-    let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", free_port());
+    let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", &free_endpoint());
     let report = dir.join("report.json");
     let mut robot = Running::start(&[
         "run",

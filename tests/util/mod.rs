@@ -320,23 +320,25 @@ pub fn http_post(url: &str, token: Option<&str>) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// A free TCP port on loopback, released for a process under test to take (a Zenoh
-/// endpoint both sides must name before either starts).
-pub fn free_port() -> u16 {
+/// A Zenoh endpoint on a free TCP port of loopback (`tcp/127.0.0.1:PORT`), the port
+/// released for a process under test to take: both sides must name it before either
+/// starts.
+pub fn free_endpoint() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.local_addr().expect("local address").port()
+    let port = listener.local_addr().expect("local address").port();
+    format!("tcp/127.0.0.1:{port}")
 }
 
 /// A robot's config and a node's for it (`[placement] behaviours = PLACEMENT`), the
-/// robot listening on `port` on loopback and the node connecting there; written to
-/// `dir` and `dir/node`.
-pub fn node_configs(dir: &Path, placement: &str, port: u16) -> (PathBuf, PathBuf) {
+/// robot listening on `endpoint` (e.g. `tcp/127.0.0.1:7447`) and the node connecting
+/// there; written to `dir` and `dir/node`.
+pub fn node_configs(dir: &Path, placement: &str, endpoint: &str) -> (PathBuf, PathBuf) {
     let placed = format!("[placement]\nbehaviours = {placement}\n\n[robot]\nid = \"it\"");
     let robot = config_with(
         dir,
         &[(
             "[robot]",
-            &format!("[zenoh]\nlisten = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+            &format!("[zenoh]\nlisten = [\"{endpoint}\"]\n\n{placed}"),
         )],
     );
     let node_dir = dir.join("node");
@@ -345,7 +347,7 @@ pub fn node_configs(dir: &Path, placement: &str, port: u16) -> (PathBuf, PathBuf
         &node_dir,
         &[(
             "[robot]",
-            &format!("[zenoh]\nconnect = [\"tcp/127.0.0.1:{port}\"]\n\n{placed}"),
+            &format!("[zenoh]\nconnect = [\"{endpoint}\"]\n\n{placed}"),
         )],
     );
     (robot, node)
