@@ -2,6 +2,7 @@
 //! port read from their `zenoh listening` log line), `nevil fleet` listing both with
 //! their health, printing each one's tree, and following one's events (those it kept,
 //! then live ones, until the robot goes).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
 
