@@ -243,3 +243,67 @@ fn bad_input_exits_2_naming_it() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--tree: robot id \"a b\""), "{stderr}");
 }
+
+/// What robot `id` at `endpoint` answers on `what`, asked from a session of the
+/// test's own (as any Zenoh client would).
+fn ask(endpoint: &str, id: &str, what: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let zenoh = nevil::config::ZenohConfig {
+            connect: vec![endpoint.to_string()],
+            ..Default::default()
+        };
+        let session = nevil::bus::net::open(&zenoh).await.unwrap();
+        let key = nevil::ops::fleet::key(id, what);
+        // The peer is reached in the background: ask until it answers (a minute of
+        // asking at most, as a failsafe).
+        for _ in 0..600 {
+            let replies = session
+                .get(&key)
+                .timeout(Duration::from_secs(1))
+                .await
+                .unwrap();
+            if let Ok(reply) = replies.recv_async().await {
+                let sample = reply.result().expect("an answer, not an error");
+                return String::from_utf8(sample.payload().to_bytes().to_vec()).unwrap();
+            }
+            // Not reached yet (the query ended without an answer): ask again shortly.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{key}: no answer");
+    })
+}
+
+#[test]
+fn answers_metrics_and_health_to_any_zenoh_client() {
+    let (a, at_a) = robot("robot-m", &[]);
+    let metrics = ask(&at_a, "robot-m", "metrics");
+    assert!(
+        metrics.contains("nevil_actor_restarts_total{path=\"root/control/motion\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("nevil_build_info{version="), "{metrics}");
+    let health: nevil::ops::fleet::RobotHealth =
+        serde_json::from_str(&ask(&at_a, "robot-m", "health")).unwrap();
+    assert_eq!(health.id, "robot-m");
+    assert!(health.live);
+    stop(a);
+}
+
+#[test]
+fn a_robot_that_dies_is_gone_within_the_lease() {
+    let (a, at_a) = robot("robot-k", &[]);
+    let follower = Follower::start(&["--connect", &at_a, "--follow", "robot-k", "--for", "60"]);
+    Follower::wait(&follower.err, &["following robot-k"]);
+    // No goodbye: the token goes when the lease runs out.
+    a.signal("KILL");
+    Follower::wait(&follower.err, &["robot \"robot-k\" is gone"]);
+    let mut follower = follower;
+    assert_eq!(follower.child.wait().unwrap().code(), Some(1));
+    let (code, _) = a.finish();
+    assert_eq!(code, None, "killed by a signal");
+}
