@@ -142,11 +142,16 @@ async fn run(args: FleetArgs, zenoh: ZenohConfig) -> ExitCode {
     code
 }
 
-/// Waits until there are `endpoints` peers, or [`PEER_WAIT`] has passed (an endpoint
-/// with nobody behind it is what the listing then shows).
+/// Waits until there are `endpoints` peers or routers, or [`PEER_WAIT`] has passed (an
+/// endpoint with nobody behind it is what the listing then shows).
 async fn wait_for_peers(session: &zenoh::Session, endpoints: usize) {
     let waited = tokio::time::timeout(PEER_WAIT, async {
-        while session.info().peers_zid().await.count() < endpoints {
+        loop {
+            let info = session.info();
+            let reached = info.peers_zid().await.count() + info.routers_zid().await.count();
+            if reached >= endpoints {
+                break;
+            }
             tokio::time::sleep(PEER_POLL).await;
         }
     })

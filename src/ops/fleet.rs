@@ -58,7 +58,8 @@ pub enum FleetError {
 pub struct Fleet {
     stop: Option<oneshot::Sender<()>>,
     done: oneshot::Receiver<()>,
-    runtime: tokio::runtime::Runtime,
+    /// `None` once stopped.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Fleet {
@@ -93,7 +94,7 @@ impl Fleet {
         Ok(Self {
             stop: Some(stop),
             done,
-            runtime,
+            runtime: Some(runtime),
         })
     }
 
@@ -104,7 +105,19 @@ impl Fleet {
             let _ = stop.send(());
         }
         let _ = (&mut self.done).await;
-        self.runtime.shutdown_background();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Fleet {
+    /// Dropped unstopped (an unwind): the thread goes without blocking, as dropping a
+    /// runtime inside the robot's async context may not.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -167,7 +180,10 @@ async fn serve(
             }
         }
     }
-    token.undeclare().await?;
+    // A session already closed has withdrawn the token with everything else.
+    if let Err(e) = token.undeclare().await {
+        tracing::debug!(error = %e, "fleet view: the token was already withdrawn");
+    }
     Ok(())
 }
 
