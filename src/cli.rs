@@ -1,4 +1,4 @@
-//! The command line: one module per subcommand (`run`, `check-config`, `tree`, `bench`,
+//! The command line: one module per subcommand (`run`, `check-config`, `tree`, `fleet`, `bench`,
 //! `hw-check`, `hw-stop`, `replay`, `soak`, `audit`, and the internal `group`), each with a `main` that maps its outcome to the exit
 //! code: 0 success, 1 the robot failed (hardware, escalation, replay mismatch), 2 bad
 //! input (arguments, config, drill, recording).
@@ -7,6 +7,7 @@ pub mod args;
 pub mod audit;
 pub mod bench;
 pub mod check_config;
+pub mod fleet;
 pub mod group;
 pub mod hw_check;
 pub mod hw_stop;
@@ -21,8 +22,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub use args::{
-    AuditCommand, Cli, Command, GroupArgs, HwArgs, LogFormat, NodeArgs, RunArgs, SoakArgs,
-    MAX_RUN_DURATION_S,
+    AuditCommand, Cli, Command, FleetArgs, GroupArgs, HwArgs, LogFormat, NodeArgs, RunArgs,
+    SoakArgs, MAX_RUN_DURATION_S,
 };
 
 use crate::config::Config;
@@ -56,6 +57,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Bench { json } => bench::main(json),
         Command::Soak(args) => soak::main(args),
         Command::Tree { url, json } => tree::main(&url, json),
+        Command::Fleet(args) => fleet::main(args),
         Command::Audit {
             command: AuditCommand::Verify { path },
         } => audit::verify(&path),

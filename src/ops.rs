@@ -2,6 +2,7 @@
 //! (`/metrics`, `/tree`, `/health/*`), the health rules, systemd's notify protocol and
 //! the run loop's signals.
 
+pub mod fleet;
 pub mod health;
 pub mod http;
 pub mod observer;

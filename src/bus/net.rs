@@ -62,6 +62,11 @@ pub fn zenoh_config(zenoh: &ZenohConfig) -> Result<zenoh::Config, NetError> {
         ("scouting/multicast/enabled", "false".into()),
         ("transport/link/tx/lease", zenoh.lease_ms.to_string()),
         ("transport/link/tx/keep_alive", "4".into()),
+        // Read-only admin space: how a session listening on port 0 learns its actual
+        // locators (`session.info().locators()` is behind zenoh's `unstable` feature).
+        ("adminspace/enabled", "true".into()),
+        ("adminspace/permissions/read", "true".into()),
+        ("adminspace/permissions/write", "false".into()),
     ];
     if let Some(tls) = &zenoh.tls {
         settings.extend(tls_settings(tls));
@@ -90,6 +95,37 @@ fn tls_settings(tls: &TlsConfig) -> Vec<(&'static str, String)> {
         ("transport/link/tls/connect_private_key", path(&tls.key)),
         ("transport/link/tls/enable_mtls", "true".into()),
     ]
+}
+
+/// The locators `session` listens on, as peers reach it (`tcp/127.0.0.1:40123`: the
+/// port the OS picked for port 0), read from the session's own admin space.
+///
+/// # Errors
+///
+/// [`NetError::Open`] if the admin space does not answer or its answer has no
+/// locators list.
+pub async fn locators(session: &zenoh::Session) -> Result<Vec<String>, NetError> {
+    let key = format!("@/{}/peer", session.zid());
+    let failed = |what: String| NetError::Open(format!("{key}: {what}"));
+    let replies = session
+        .get(&key)
+        .timeout(std::time::Duration::from_secs(2))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    while let Ok(reply) = replies.recv_async().await {
+        let Ok(sample) = reply.result() else { continue };
+        let info: serde_json::Value = serde_json::from_slice(&sample.payload().to_bytes())
+            .map_err(|e| failed(format!("not JSON: {e}")))?;
+        let list = info
+            .get("locators")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| failed("no \"locators\" list".into()))?;
+        return Ok(list
+            .iter()
+            .filter_map(|l| l.as_str().map(str::to_string))
+            .collect());
+    }
+    Err(failed("no answer".into()))
 }
 
 /// Opens the network session `zenoh` describes.

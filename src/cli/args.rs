@@ -71,6 +71,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The robots reachable over Zenoh, with their health; one robot's tree
+    /// (`--tree ID`) or its events as they come (`--follow ID`). Exit 1 when nothing
+    /// is reachable or the robot is not found.
+    Fleet(FleetArgs),
     /// Chaos soak: random faults, suspensions and e-stops on the simulated robot for
     /// minutes, with the invariants checked; exit 0 if all held, 1 naming the broken one.
     Soak(SoakArgs),
@@ -176,6 +180,45 @@ pub struct RunArgs {
     pub listen: Option<String>,
 }
 
+/// Options of `nevil fleet`.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// A Zenoh endpoint to reach robots at, e.g. `tcp/127.0.0.1:7447` (repeatable;
+    /// added to the config's `[zenoh] connect`).
+    #[arg(long = "connect", value_name = "ENDPOINT")]
+    pub connect: Vec<String>,
+    /// A config file whose `[zenoh]` section (connect, lease, TLS) the viewer uses; it
+    /// listens on nothing.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print a JSON list of robots (`id`, `health`, and `tree` with `--tree`).
+    #[arg(long)]
+    pub json: bool,
+    /// Print this robot's tree (as `nevil tree` does).
+    #[arg(long, value_name = "ID", conflicts_with = "follow")]
+    pub tree: Option<String>,
+    /// Print this robot's events (JSON lines) as they come, until SIGINT or `--for`.
+    #[arg(long, value_name = "ID")]
+    pub follow: Option<String>,
+    /// With `--follow`: stop after this many seconds.
+    #[arg(long = "for", value_name = "SECONDS", requires = "follow", value_parser = parse_for)]
+    pub for_secs: Option<std::time::Duration>,
+}
+
+/// Parses `--for SECONDS`: a finite number of seconds, > 0 and at most
+/// [`MAX_RUN_DURATION_S`].
+fn parse_for(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("--for {s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= MAX_RUN_DURATION_S) {
+        return Err(format!(
+            "--for must be > 0 and at most {MAX_RUN_DURATION_S} seconds (is {s})"
+        ));
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("--for {s}: {e}"))
+}
+
 /// Options of `nevil soak`.
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
@@ -266,6 +309,45 @@ mod tests {
         }
         let e = parse_duration("soon").unwrap_err();
         assert_eq!(e, "--duration \"soon\" is not a number of seconds");
+    }
+
+    #[test]
+    fn fleet_for_must_be_finite_positive_and_bounded() {
+        assert_eq!(parse_for("0.5"), Ok(std::time::Duration::from_millis(500)));
+        for bad in ["0", "-1", "inf", "NaN", "2592001"] {
+            let e = parse_for(bad).unwrap_err();
+            assert!(e.starts_with("--for must be > 0"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse_for("later").unwrap_err(),
+            "--for \"later\" is not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn fleet_arguments_are_checked_by_the_parser() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["nevil", "fleet"], args].concat()).map(|cli| cli.command)
+        };
+        let Ok(Command::Fleet(a)) = parse(&[
+            "--connect",
+            "tcp/127.0.0.1:1",
+            "--connect",
+            "tcp/127.0.0.1:2",
+            "--follow",
+            "picar-1",
+            "--for",
+            "3",
+        ]) else {
+            panic!("a good fleet command line was refused");
+        };
+        assert_eq!(a.connect.len(), 2);
+        assert_eq!(a.follow.as_deref(), Some("picar-1"));
+        assert_eq!(a.for_secs, Some(std::time::Duration::from_secs(3)));
+        let e = parse(&["--for", "3"]).unwrap_err();
+        assert!(e.to_string().contains("--follow"), "{e}");
+        let e = parse(&["--tree", "a", "--follow", "b"]).unwrap_err();
+        assert!(e.to_string().contains("cannot be used with"), "{e}");
     }
 
     #[test]

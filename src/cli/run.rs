@@ -12,6 +12,7 @@ use crate::app::reload::LogFilter;
 use crate::app::{Devices, Robot, RunOptions};
 use crate::config::Config;
 use crate::core::clock::Clock;
+use crate::ops::fleet::Fleet;
 use crate::ops::http::{Endpoint, Limits, Server};
 use crate::ops::observer::{Controls, Layout, RobotSources};
 use crate::ops::signals::{End, Signals};
@@ -194,6 +195,7 @@ async fn run_robot(
             }
         }),
     };
+    let fleet_endpoint = robot.net().map(|_| endpoint.clone());
     let server = match Server::start(http.listener, endpoint, http.limits) {
         Ok(server) => server,
         Err(e) => {
@@ -201,6 +203,19 @@ async fn run_robot(
             robot.shutdown().await;
             return ExitCode::FAILURE;
         }
+    };
+    // After the endpoint: the fleet answers from the same sources.
+    let fleet = match (robot.net(), fleet_endpoint) {
+        (Some(session), Some(endpoint)) => {
+            match Fleet::start(session.clone(), &config.robot.id, endpoint) {
+                Ok(fleet) => Some(fleet),
+                Err(e) => {
+                    tracing::error!(error = %e, "no fleet view");
+                    None
+                }
+            }
+        }
+        _ => None,
     };
     // The endpoint serves first: READY=1 then means scrapes and probes answer.
     // Under systemd: READY=1 now, watchdog pings while the root supervisor runs.
@@ -219,6 +234,10 @@ async fn run_robot(
         }
     }
     let (exit, report) = robot.shutdown().await;
+    // After the shutdown's events are out: the fleet sees them, then the robot go.
+    if let Some(fleet) = fleet {
+        fleet.stop().await;
+    }
     server.stop();
     tracing::info!(
         jitter_p50_us = report.jitter.p50_s * 1e6,

@@ -139,33 +139,44 @@ impl Endpoint {
         }
         let snapshot = self.tree.snapshot();
         match path {
-            "/metrics" => {
-                let ready = self.ready(&snapshot);
-                metrics::gauge!(READY).set(if ready.ok { 1.0 } else { 0.0 });
-                let body = self.telemetry.render(&snapshot, &ProcessStats::read());
-                with_type(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    body,
-                )
-            }
-            "/tree" => {
-                match serde_json::to_string_pretty(&tree_document(
-                    snapshot,
-                    &self.analytics,
-                    &self.generation,
-                )) {
-                    Ok(json) => with_type(StatusCode::OK, "application/json", json),
-                    Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-                }
-            }
+            "/metrics" => with_type(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics_text(&snapshot),
+            ),
+            "/tree" => match self.tree_json(snapshot) {
+                Ok(json) => with_type(StatusCode::OK, "application/json", json),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+            },
             "/health/live" => health_answer(&health::live(&snapshot)),
             "/health/ready" => health_answer(&self.ready(&snapshot)),
             _ => text(StatusCode::NOT_FOUND, format!("not found: {path}\n")),
         }
     }
 
-    fn ready(&self, snapshot: &nevil_actors::TreeSnapshot) -> Health {
+    /// `/metrics`' answer: the Prometheus text of `snapshot` and the process, with the
+    /// readiness gauge set from it.
+    pub fn metrics_text(&self, snapshot: &nevil_actors::TreeSnapshot) -> String {
+        let ready = self.ready(snapshot);
+        metrics::gauge!(READY).set(if ready.ok { 1.0 } else { 0.0 });
+        self.telemetry.render(snapshot, &ProcessStats::read())
+    }
+
+    /// `/tree`'s answer: the tree document of `snapshot` (DESIGN.md's contract), as
+    /// indented JSON.
+    ///
+    /// # Errors
+    ///
+    /// Serialisation's, which a snapshot never gives in practice.
+    pub fn tree_json(
+        &self,
+        snapshot: nevil_actors::TreeSnapshot,
+    ) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(&tree_document(snapshot, &self.analytics, &self.generation))
+    }
+
+    /// `/health/ready`'s answer for `snapshot`, with the config generation.
+    pub fn ready(&self, snapshot: &nevil_actors::TreeSnapshot) -> Health {
         Health {
             config_generation: Some(self.generation.get()),
             ..health::ready(snapshot, self.estops.latest().as_ref())

@@ -213,11 +213,7 @@ async fn run(link: Link, hops: usize, messages: u64) -> Result<BridgeFigures, Be
 /// Measures `hops` single hops and the throughput of `messages` commands over `link`,
 /// on a multi-threaded runtime of its own (in a thread of its own), and hands the
 /// figures back to whatever runtime awaits them.
-pub async fn measure(
-    link: Link,
-    hops: usize,
-    messages: u64,
-) -> Result<BridgeFigures, BenchError> {
+pub async fn measure(link: Link, hops: usize, messages: u64) -> Result<BridgeFigures, BenchError> {
     super::on_multi_thread("bench-bridge", move || run(link, hops, messages)).await
 }
 
