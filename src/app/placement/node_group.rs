@@ -205,7 +205,7 @@ impl External for Shown {
             fault: fault.name().into(),
         });
         tokio::spawn(async move {
-            if let Err(e) = ask_node(&session, &key, ask).await {
+            if let Err(e) = ask_node(&session, &key, ask, ASK_TIMEOUT).await {
                 tracing::error!(%key, error = %e, "drill not taken by the node");
             }
         });
@@ -302,6 +302,7 @@ impl NodeGroup {
             &self.session,
             &self.keys.about("start", self.group),
             remote::encode(&Start { incarnation }),
+            ASK_TIMEOUT,
         )
         .await?;
         let started: Started = remote::decode(&answer)?;
@@ -358,7 +359,8 @@ impl NodeGroup {
     /// when the robot's token goes).
     async fn stop_on_node(&self, incarnation: u64) {
         let key = self.keys.about("stop", self.group);
-        if let Err(e) = ask_node(&self.session, &key, remote::encode(&Stop { incarnation })).await {
+        let stop = remote::encode(&Stop { incarnation });
+        if let Err(e) = ask_node(&self.session, &key, stop, STOP_TIMEOUT).await {
             tracing::warn!(group = self.group, node = %self.node, error = %e, "the node did not confirm the stop");
         }
     }
