@@ -213,16 +213,23 @@ impl External for Shown {
     }
 }
 
-/// Asks the node at `key` with `payload`; its answer's bytes, or why there is none.
+/// How long a stopping worker waits for the node to confirm the stop: the node stops
+/// the group anyway when the worker's token goes, so a node out of reach must not hold
+/// up the robot's shutdown.
+const STOP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Asks the node at `key` with `payload`, for up to `timeout`; its answer's bytes, or
+/// why there is none.
 async fn ask_node(
     session: &zenoh::Session,
     key: &str,
     payload: Vec<u8>,
+    timeout: Duration,
 ) -> Result<Vec<u8>, String> {
     let replies = session
         .get(key)
         .payload(payload)
-        .timeout(ASK_TIMEOUT)
+        .timeout(timeout)
         .await
         .map_err(|e| e.to_string())?;
     match replies.recv_async().await {
@@ -230,7 +237,7 @@ async fn ask_node(
             Ok(sample) => Ok(sample.payload().to_bytes().into_owned()),
             Err(e) => Err(String::from_utf8_lossy(&e.payload().to_bytes()).into_owned()),
         },
-        Err(_) => Err(format!("no answer within {ASK_TIMEOUT:?}")),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
     }
 }
 
