@@ -62,12 +62,18 @@ pub fn zenoh_config(zenoh: &ZenohConfig) -> Result<zenoh::Config, NetError> {
         ("scouting/multicast/enabled", "false".into()),
         ("transport/link/tx/lease", zenoh.lease_ms.to_string()),
         ("transport/link/tx/keep_alive", "4".into()),
-        // Read-only admin space: how a session listening on port 0 learns its actual
-        // locators (`session.info().locators()` is behind zenoh's `unstable` feature).
-        ("adminspace/enabled", "true".into()),
-        ("adminspace/permissions/read", "true".into()),
-        ("adminspace/permissions/write", "false".into()),
     ];
+    if zenoh.listen.iter().any(|e| picks_port(e)) {
+        // Read-only admin space: how a session listening on port 0 learns the port the
+        // OS picked (`session.info().locators()` is behind zenoh's `unstable` feature).
+        // Peers can read it too (the config, with file paths but no key), so only a
+        // session that needs it has it.
+        settings.extend([
+            ("adminspace/enabled", "true".into()),
+            ("adminspace/permissions/read", "true".into()),
+            ("adminspace/permissions/write", "false".into()),
+        ]);
+    }
     if let Some(tls) = &zenoh.tls {
         settings.extend(tls_settings(tls));
     }
@@ -97,14 +103,27 @@ fn tls_settings(tls: &TlsConfig) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The locators `session` listens on, as peers reach it (`tcp/127.0.0.1:40123`: the
-/// port the OS picked for port 0), read from the session's own admin space.
+/// Whether an endpoint asks the OS for a port (`tcp/127.0.0.1:0`).
+fn picks_port(endpoint: &str) -> bool {
+    let address = endpoint.split(['?', '#']).next().unwrap_or(endpoint);
+    address.ends_with(":0")
+}
+
+/// The locators a session listening on `listen` (its `[zenoh] listen`) is reached at:
+/// those endpoints, or, when one asks for port 0, the session's own list from its admin space
+/// (`tcp/127.0.0.1:40123`: the port the OS picked).
 ///
 /// # Errors
 ///
 /// [`NetError::Open`] if the admin space does not answer or its answer has no
 /// locators list.
-pub async fn locators(session: &zenoh::Session) -> Result<Vec<String>, NetError> {
+pub async fn locators(
+    session: &zenoh::Session,
+    listen: &[String],
+) -> Result<Vec<String>, NetError> {
+    if !listen.iter().any(|e| picks_port(e)) {
+        return Ok(listen.to_vec());
+    }
     let key = format!("@/{}/peer", session.zid());
     let failed = |what: String| NetError::Open(format!("{key}: {what}"));
     let replies = session
@@ -173,5 +192,14 @@ mod tests {
         assert_eq!(lease, "2000");
         assert!(zenoh_config(&ZenohConfig::default()).is_ok());
         assert_eq!(robot_prefix("picar-7"), "nevil/picar-7");
+        // The admin space (readable by peers) only for a session that must learn its port.
+        assert!(config.get_json("adminspace/enabled").unwrap() == "true");
+        let fixed = ZenohConfig {
+            listen: vec!["tcp/127.0.0.1:7447".into()],
+            ..ZenohConfig::default()
+        };
+        let fixed = zenoh_config(&fixed).unwrap();
+        assert_eq!(fixed.get_json("adminspace/enabled").unwrap(), "false");
+        assert!(picks_port("tcp/[::1]:0#iface=lo") && !picks_port("tcp/127.0.0.1:7447"));
     }
 }

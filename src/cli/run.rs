@@ -207,7 +207,8 @@ async fn run_robot(
     // After the endpoint: the fleet answers from the same sources.
     let fleet = match (robot.net(), fleet_endpoint) {
         (Some(session), Some(endpoint)) => {
-            match Fleet::start(session.clone(), &config.robot.id, endpoint) {
+            let listen = config.zenoh.listen.clone();
+            match Fleet::start(session.clone(), &config.robot.id, listen, endpoint) {
                 Ok(fleet) => Some(fleet),
                 Err(e) => {
                     tracing::error!(error = %e, "no fleet view");

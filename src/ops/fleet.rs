@@ -65,7 +65,8 @@ pub struct Fleet {
 impl Fleet {
     /// Declares robot `id`'s token, queryables and events on `session`, answering from
     /// `endpoint`, on a thread of its own. Logs `zenoh listening` with the session's
-    /// locators once everything is declared (a problem declaring is logged: the robot
+    /// locators (`listen`, with the ports the OS picked for port 0) once everything is
+    /// declared (a problem declaring is logged: the robot
     /// runs on without a fleet view).
     ///
     /// # Errors
@@ -74,6 +75,7 @@ impl Fleet {
     pub fn start(
         session: zenoh::Session,
         id: &str,
+        listen: Vec<String>,
         endpoint: Endpoint,
     ) -> Result<Self, FleetError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -86,7 +88,7 @@ impl Fleet {
         let (finished, done) = oneshot::channel();
         let id = id.to_string();
         runtime.spawn(async move {
-            if let Err(e) = serve(&session, &id, &endpoint, stopped).await {
+            if let Err(e) = serve(&session, &id, &listen, &endpoint, stopped).await {
                 tracing::error!(error = %e, id, "fleet view: cannot declare on the network");
             }
             let _ = finished.send(());
@@ -126,6 +128,7 @@ type Queries = Queryable<FifoChannelHandler<Query>>;
 async fn serve(
     session: &zenoh::Session,
     id: &str,
+    listen: &[String],
     endpoint: &Endpoint,
     mut stopped: oneshot::Receiver<()>,
 ) -> zenoh::Result<()> {
@@ -136,7 +139,7 @@ async fn serve(
     let kept: Queries = session.declare_queryable(key(id, "events")).await?;
     let events = session.declare_publisher(key(id, "events")).await?;
     let (_, mut live) = endpoint.timeline.subscribe();
-    match locators(session).await {
+    match locators(session, listen).await {
         Ok(list) => tracing::info!(id, locators = %list.join(" "), "zenoh listening"),
         Err(e) => tracing::warn!(id, error = %e, "zenoh listening (its locators unknown)"),
     }
