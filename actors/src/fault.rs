@@ -440,7 +440,15 @@ pub(crate) async fn commit(fault: Fault, myself: &ActorCell) -> Result<(), Actor
             burn(Duration::from_millis(1));
             tokio::task::yield_now().await;
         },
-        Fault::Busy => busy(),
+        Fault::Busy => {
+            // One yield first, so that the spin's poll wakes nothing: a task this poll
+            // woke would sit in the worker's LIFO slot, which tokio's other workers
+            // cannot steal, for as long as the spin holds the worker (a supervisor
+            // stranded there never answered again). A handler that really never yields
+            // can strand one so; that is why `busy` runs only in a process of its own.
+            tokio::task::yield_now().await;
+            busy()
+        }
         // Driven by their helpers, never pending.
         Fault::Leak | Fault::Flood => {}
     }

@@ -41,6 +41,21 @@ async fn until(mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Where the scenario is, for the failure message of a hang: the step it never left.
+static STEP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const STEPS: [&str; 6] = [
+    "starting the tree",
+    "injecting the fault",
+    "waiting for the victim to take it",
+    "waiting for the sibling's hundred messages",
+    "asking the supervisor to count its children",
+    "done",
+];
+
+fn step(n: usize) {
+    STEP.store(n, Ordering::SeqCst);
+}
+
 async fn scenario() {
     let children = vec![
         ChildSpec::worker("victim", Worker, ()),
@@ -51,12 +66,14 @@ async fn scenario() {
         .unwrap();
     let view = tree.view();
     let victim = view.counters("root/victim").unwrap();
+    step(1);
     assert_eq!(
         view.inject("victim", Fault::Busy).await.unwrap().as_str(),
         "root/victim"
     );
     // Taken by the idle worker (its helper's poke): from then on its thread spins, as
     // taking and committing happen in one poll.
+    step(2);
     until(|| {
         !victim.gate.is_raised(gate::FAULT) && victim.faults.pending.load(Ordering::Acquire) == 0
     })
@@ -69,6 +86,7 @@ async fn scenario() {
     // The rest of the tree works on: a hundred messages to its sibling, all handled.
     let fine = view.counters("root/fine").unwrap();
     let to_fine = view.mailbox::<u32>("root/fine").unwrap();
+    step(3);
     for n in 0..100 {
         to_fine.cast(n).unwrap();
     }
@@ -80,7 +98,9 @@ async fn scenario() {
     let sibling = snap.root.find("root/fine").unwrap();
     assert_eq!((sibling.messages_handled, sibling.mailbox_depth), (100, 0));
     // The supervisor still answers too.
+    step(4);
     assert_eq!(tree.root().count_children().await.unwrap().active, 2);
+    step(5);
     // Not shut down: the victim would never stop. Leaked with its runtime.
     std::mem::forget(tree);
 }
@@ -102,7 +122,11 @@ fn busy_holds_its_thread_for_good_while_the_rest_of_the_tree_works() {
         // Dropping the runtime would wait for the stuck thread forever.
         std::mem::forget(runtime);
     });
-    finished.recv_timeout(Duration::from_secs(60)).expect(
-        "the rest of the tree stopped working, or the scenario failed (its panic is above)",
-    );
+    if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+        panic!(
+            "the rest of the tree stopped working while {}, or the scenario failed (its \
+             panic is above)",
+            STEPS[STEP.load(Ordering::SeqCst)]
+        );
+    }
 }
