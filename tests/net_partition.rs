@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use util::netns::{Host, Lab};
-use util::{find_node, json, nevil, node_configs, scratch};
+use util::{find_node, json, nevil, node_configs, power_log, scratch};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
@@ -56,19 +56,6 @@ fn until(host: &Host, base: &str, what: &str, done: impl Fn(&Value) -> bool) -> 
 
 fn group(t: &Value) -> Value {
     find_node(t, GROUP).cloned().unwrap_or(Value::Null)
-}
-
-/// The motors' power changes of a run report: (at_s, left, right).
-fn power_log(report: &Value) -> Vec<(f64, f64, f64)> {
-    report["sim"]["power_log"]
-        .as_array()
-        .expect("sim.power_log")
-        .iter()
-        .map(|c| {
-            let f = |k: &str| c[k].as_f64().unwrap();
-            (f("at_s"), f("left"), f("right"))
-        })
-        .collect()
 }
 
 fn signal(pid: u32, name: &str) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use util::{
     config_with, find_node, free_endpoint, http_get, http_post, json, node, node_configs, output,
-    scratch, text, Running,
+    power_log, scratch, text, Running,
 };
 
 /// The ceiling for anything the process can see (docs/safety.md).
@@ -76,22 +76,6 @@ fn run_for(
     let out = output(&args);
     assert!(out.status.success(), "{}", text(&out).1);
     (json(&report), json(&dump))
-}
-
-/// The motors' power changes: (at_s, left, right).
-fn power_log(report: &serde_json::Value) -> Vec<(f64, f64, f64)> {
-    report["sim"]["power_log"]
-        .as_array()
-        .expect("sim.power_log")
-        .iter()
-        .map(|c| {
-            (
-                c["at_s"].as_f64().unwrap(),
-                c["left"].as_f64().unwrap(),
-                c["right"].as_f64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// The power in force at `t_s` (the last change at or before it).

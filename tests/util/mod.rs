@@ -352,3 +352,16 @@ pub fn node_configs(dir: &Path, placement: &str, endpoint: &str) -> (PathBuf, Pa
     );
     (robot, node)
 }
+
+/// The motors' power changes in a run report (`sim.power_log`): (at_s, left, right).
+pub fn power_log(report: &serde_json::Value) -> Vec<(f64, f64, f64)> {
+    report["sim"]["power_log"]
+        .as_array()
+        .expect("sim.power_log")
+        .iter()
+        .map(|c| {
+            let f = |k: &str| c[k].as_f64().expect("a number");
+            (f("at_s"), f("left"), f("right"))
+        })
+        .collect()
+}
