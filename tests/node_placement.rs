@@ -181,3 +181,24 @@ fn a_node_without_a_network_or_a_group_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("node name"), "{}", text(&out).1);
 }
+
+/// A listen endpoint already taken stops the robot's start with an error naming it,
+/// not a panic (the bulkhead runtime built before it is let go without blocking).
+#[test]
+fn a_taken_listen_endpoint_is_a_clear_error() {
+    let dir = scratch("node-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp/{}", taken.local_addr().unwrap());
+    let (robot_config, _) = node_configs(&dir, "\"node:laptop\"", &endpoint);
+    let out = output(&[
+        "run",
+        "--config",
+        robot_config.to_str().unwrap(),
+        "--duration",
+        "5",
+    ]);
+    let stderr = text(&out).1;
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(&endpoint), "{stderr}");
+}

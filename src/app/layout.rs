@@ -502,10 +502,28 @@ impl Build<'_> {
     }
 }
 
+/// The bulkhead runtime, let go without blocking when dropped: a robot whose start
+/// fails part-way drops it inside the async start, where a blocking drop would panic.
+pub(super) struct Bulkhead(Option<tokio::runtime::Runtime>);
+
+impl Bulkhead {
+    /// A handle to spawn on it.
+    pub(super) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|rt| rt.handle().clone())
+    }
+}
+
+impl Drop for Bulkhead {
+    /// Its actors are stopped (or never started); its threads go on their own.
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// The bulkhead runtime, if the config isolates any worker.
-pub(super) fn bulkhead_runtime(
-    config: &Config,
-) -> Result<Option<tokio::runtime::Runtime>, AppError> {
+pub(super) fn bulkhead_runtime(config: &Config) -> Result<Option<Bulkhead>, AppError> {
     if config.runtime.bulkhead.is_empty() {
         return Ok(None);
     }
@@ -514,6 +532,6 @@ pub(super) fn bulkhead_runtime(
         .thread_name("nevil-bulkhead")
         .enable_all()
         .build()
-        .map(Some)
+        .map(|rt| Some(Bulkhead(Some(rt))))
         .map_err(AppError::Runtime)
 }

@@ -15,7 +15,7 @@ use super::drills::{
     check_busy, check_drills, resolve, schedule, unplug_later, DrillTargetError, FiredDrills,
 };
 use super::inject::{Fault, Injection};
-use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Nodes, Parts};
+use super::layout::{bulkhead_runtime, layout, supervisor_flags, Build, Bulkhead, Nodes, Parts};
 use super::placement::{Launch, RobotEnd};
 use super::reload::{LogFilter, Reloads};
 use super::RunReport;
@@ -130,7 +130,7 @@ pub enum AppError {
 
 /// A running robot.
 pub struct Robot {
-    bulkhead: Option<tokio::runtime::Runtime>,
+    bulkhead: Option<Bulkhead>,
     tree: Tree,
     bus: Bus,
     clock: Clock,
@@ -242,7 +242,7 @@ impl Robot {
         });
         let build = Build {
             config,
-            bulkhead: bulkhead.as_ref().map(|rt| rt.handle().clone()),
+            bulkhead: bulkhead.as_ref().and_then(Bulkhead::handle),
             process,
             nodes,
         };
@@ -461,10 +461,8 @@ impl Robot {
             watch.finish().await;
             audit.close().await;
         }
-        if let Some(rt) = self.bulkhead {
-            // Its actors are stopped; its threads go without blocking this one.
-            rt.shutdown_background();
-        }
+        // Its actors are stopped; its threads go without blocking this one.
+        drop(self.bulkhead);
         let restarts = self
             .tree
             .snapshot()
