@@ -21,7 +21,9 @@
 //!   work reports its tree ([`External::subtree`]), the node becomes a supervisor with that
 //!   tree's strategy and children, and it and every node under it carry the external's
 //!   [`Placement`] (`placement`, `pid`, `isolation` in the tree JSON);
-//! - **faults** injected into a path inside that subtree go to [`External::inject`].
+//! - **faults** injected into a path inside that subtree go to [`External::inject`];
+//! - **migration**: work that can run on another host says where it runs
+//!   ([`External::site`]) and moves when its supervisor decides ([`External::migrate`]).
 //!
 //! A restarted incarnation starts without an external until it attaches one again.
 
@@ -36,6 +38,7 @@ use crate::fault::Fault;
 use crate::introspect::NodeSnapshot;
 use crate::managed::alloc;
 use crate::path::ActorPath;
+use crate::quota::Site;
 
 /// Work a managed worker stands for that runs outside this process (an OS process in a
 /// cgroup). Its supervisor measures and governs that work through this instead of the
@@ -73,6 +76,20 @@ pub trait External: Send + Sync + 'static {
         Err(format!(
             "cannot inject {fault} into {path}: its process takes no faults"
         ))
+    }
+    /// Where the work runs now, for a child the supervisor may migrate
+    /// ([`crate::quota::migrate`]); `None` (the default): it cannot migrate.
+    fn site(&self) -> Option<Site> {
+        None
+    }
+    /// Starts moving the work to `to`; returns at once, the move runs on its own.
+    ///
+    /// # Errors
+    ///
+    /// Why it cannot move now (no host to go to, a move under way); by default it
+    /// cannot migrate at all.
+    fn migrate(&self, to: Site) -> Result<(), String> {
+        Err(format!("cannot migrate {to}: this work does not migrate"))
     }
 }
 

@@ -130,6 +130,7 @@ mod history;
 mod ladder;
 mod limits;
 mod live;
+pub mod migrate;
 mod pressure;
 mod state;
 #[cfg(test)]
@@ -142,7 +143,8 @@ pub use history::{Enforcement, History};
 pub use ladder::QuotaState;
 pub use limits::{throttle_factor, Limits, QuotaLimits, Resource, Usage};
 pub use live::LiveQuotas;
-pub use pressure::{Pressure, PressureLevel, PressurePolicy};
+pub use migrate::{Migration, Site};
+pub use pressure::{Cause, Pressure, PressureLevel, PressurePolicy};
 pub use state::{Action, Decision, QuotaStatus};
 
 /// The fraction of a soft limit that every governed resource must stay below, for a whole

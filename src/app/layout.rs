@@ -10,6 +10,7 @@ use nevil_actors::{
 };
 
 use nevil_actors::process::JailLimits;
+use nevil_actors::quota::Migration;
 use nevil_actors::Shutdown;
 
 use super::placement::remote::{self, Keys};
@@ -493,12 +494,20 @@ impl Build<'_> {
                 children,
                 context: nodes.context.clone(),
             },
+            migratable: node.migrate.is_some(),
         };
         // No quota of its own: the node's supervisor governs the group's actors (their
         // quotas come from the same config), as the local group's does here.
-        ChildSpec::worker(name, worker, ())
+        let spec = ChildSpec::worker(name, worker, ())
             .flood(|| NodeGroupMsg::Noop)
-            .shutdown(Shutdown::Timeout(remote::ASK_TIMEOUT + GRACE))
+            .shutdown(Shutdown::Timeout(remote::ASK_TIMEOUT + GRACE));
+        match node.migrate {
+            Some(m) => spec.migratable(Migration {
+                after: m.after,
+                back_after: m.back_after,
+            }),
+            None => spec,
+        }
     }
 }
 

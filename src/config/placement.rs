@@ -8,6 +8,9 @@
 //! # behaviours = "node:laptop"
 //! # and, while that node is unreachable, in the robot's process rather than not at all:
 //! # behaviours = { node = "laptop", fallback = "local" }
+//! # or in the robot's process, migrating to node "laptop" while host CPU or memory has
+//! # been critical for 10 s, and back once it has been below critical for 60 s:
+//! # behaviours = { migrate_to = "laptop", after_s = 10.0, back_after_s = 60.0 }
 //! ```
 //!
 //! Only a group without safety-critical actors may leave the process: stopping the
@@ -16,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use nevil_actors::Problems;
 use serde::de::{self, Deserializer};
@@ -40,6 +44,29 @@ pub struct NodePlacement {
     pub name: String,
     /// What the group does while the node is unreachable.
     pub fallback: Fallback,
+    /// `Some` for a migratable group (`migrate_to = NAME`): it runs in the robot's
+    /// process and moves to the node only under sustained host pressure.
+    pub migrate: Option<MigrateAfter>,
+}
+
+/// When a migratable group moves (seed 001's `migrate` action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrateAfter {
+    /// Host CPU or memory critical this long → the group moves to its node
+    /// (`after_s`, 0.5–3600, default 10).
+    pub after: Duration,
+    /// Host pressure below critical this long → the group moves back (`back_after_s`,
+    /// 0.5–3600, default 60).
+    pub back_after: Duration,
+}
+
+impl Default for MigrateAfter {
+    fn default() -> Self {
+        Self {
+            after: Duration::from_secs(10),
+            back_after: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Where a node-placed group runs while its node is unreachable.
@@ -60,9 +87,10 @@ impl Placement {
         match self {
             Self::InProcess => "in_process".into(),
             Self::Process => "process".into(),
-            Self::Node(node) => match node.fallback {
-                Fallback::Wait => format!("node:{}", node.name),
-                Fallback::Local => format!("node:{} (fallback local)", node.name),
+            Self::Node(node) => match (node.migrate, node.fallback) {
+                (Some(_), _) => format!("in_process (migrates to node:{})", node.name),
+                (None, Fallback::Wait) => format!("node:{}", node.name),
+                (None, Fallback::Local) => format!("node:{} (fallback local)", node.name),
             },
         }
     }
@@ -76,22 +104,15 @@ impl fmt::Display for Placement {
 
 impl<'de> Deserialize<'de> for Placement {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// The table form: `{ node = "NAME", fallback = "wait" | "local" }`.
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Table {
-            node: String,
-            #[serde(default)]
-            fallback: Fallback,
-        }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Written {
             Plain(String),
             Table(Table),
         }
-        let expected = "(expected \"in_process\", \"process\", \"node:NAME\" or \
-                        { node = \"NAME\", fallback = \"wait\" | \"local\" })";
+        let expected = "(expected \"in_process\", \"process\", \"node:NAME\", \
+                        { node = \"NAME\", fallback = \"wait\" | \"local\" } or \
+                        { migrate_to = \"NAME\", after_s = S, back_after_s = S })";
         match Written::deserialize(d) {
             Ok(Written::Plain(s)) => match s.as_str() {
                 "in_process" => Ok(Self::InProcess),
@@ -100,17 +121,68 @@ impl<'de> Deserialize<'de> for Placement {
                     Some(name) => Ok(Self::Node(NodePlacement {
                         name: name.to_string(),
                         fallback: Fallback::Wait,
+                        migrate: None,
                     })),
                     None => Err(de::Error::custom(format!(
                         "unknown placement {s:?} {expected}"
                     ))),
                 },
             },
-            Ok(Written::Table(t)) => Ok(Self::Node(NodePlacement {
-                name: t.node,
-                fallback: t.fallback,
-            })),
+            Ok(Written::Table(t)) => t.placement().map(Self::Node).map_err(de::Error::custom),
             Err(_) => Err(de::Error::custom(format!("not a placement {expected}"))),
+        }
+    }
+}
+
+/// The table forms: `{ node = "NAME", fallback = "wait" | "local" }` and
+/// `{ migrate_to = "NAME", after_s = S, back_after_s = S }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    node: Option<String>,
+    fallback: Option<Fallback>,
+    migrate_to: Option<String>,
+    after_s: Option<f64>,
+    back_after_s: Option<f64>,
+}
+
+impl Table {
+    /// The placement a table writes, or what is wrong with it.
+    fn placement(self) -> Result<NodePlacement, String> {
+        let seconds = |key: &str, value: Option<f64>, default: Duration| match value {
+            None => Ok(default),
+            Some(s) if (0.5..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            Some(s) => Err(format!("{key} must be between 0.5 and 3600 (is {s})")),
+        };
+        match (self.node, self.migrate_to) {
+            (Some(name), None) => {
+                if self.after_s.is_some() || self.back_after_s.is_some() {
+                    return Err("after_s and back_after_s go with migrate_to, not node".into());
+                }
+                Ok(NodePlacement {
+                    name,
+                    fallback: self.fallback.unwrap_or_default(),
+                    migrate: None,
+                })
+            }
+            (None, Some(name)) => {
+                if self.fallback.is_some() {
+                    return Err("a migratable group has no fallback: it runs in the \
+                                robot's process unless it has migrated"
+                        .into());
+                }
+                let default = MigrateAfter::default();
+                Ok(NodePlacement {
+                    name,
+                    fallback: Fallback::Local,
+                    migrate: Some(MigrateAfter {
+                        after: seconds("after_s", self.after_s, default.after)?,
+                        back_after: seconds("back_after_s", self.back_after_s, default.back_after)?,
+                    }),
+                })
+            }
+            (Some(_), Some(_)) => Err("give node or migrate_to, not both".into()),
+            (None, None) => Err("a placement table needs node or migrate_to".into()),
         }
     }
 }
@@ -251,6 +323,7 @@ mod tests {
         let node = NodePlacement {
             name: "laptop".into(),
             fallback: Fallback::Wait,
+            migrate: None,
         };
         assert_eq!(c.of("behaviours"), Placement::Node(node.clone()));
         assert!(problems("[placement]\nbehaviours = \"node:laptop\"\n").is_empty());
@@ -268,5 +341,44 @@ mod tests {
             c.of("behaviours").as_config(),
             "node:laptop (fallback local)"
         );
+    }
+
+    #[test]
+    fn a_migratable_group_is_a_table_with_its_delays() {
+        let c = parse("[placement]\nbehaviours = { migrate_to = \"laptop\", after_s = 2.5 }\n")
+            .unwrap();
+        let Placement::Node(node) = c.of("behaviours") else {
+            panic!("not a node placement: {:?}", c.of("behaviours"));
+        };
+        assert_eq!(node.name, "laptop");
+        let after = node.migrate.unwrap();
+        assert_eq!(after.after, Duration::from_millis(2500));
+        assert_eq!(after.back_after, MigrateAfter::default().back_after);
+        assert_eq!(
+            c.of("behaviours").as_config(),
+            "in_process (migrates to node:laptop)"
+        );
+        for (table, why) in [
+            (
+                "{ migrate_to = \"l\", after_s = 0.1 }",
+                "after_s must be between 0.5 and 3600 (is 0.1)",
+            ),
+            (
+                "{ migrate_to = \"l\", fallback = \"local\" }",
+                "a migratable group has no fallback",
+            ),
+            (
+                "{ node = \"l\", back_after_s = 5.0 }",
+                "after_s and back_after_s go with migrate_to",
+            ),
+            (
+                "{ node = \"l\", migrate_to = \"l\" }",
+                "give node or migrate_to, not both",
+            ),
+            ("{ }", "needs node or migrate_to"),
+        ] {
+            let err = parse(&format!("[placement]\nbehaviours = {table}\n")).unwrap_err();
+            assert!(err.contains(why), "{table}: {err}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use nevil_actors::quota::{Cause, Resource};
 use nevil_actors::PressureLevel;
 
 /// A resource of the host that the system monitor watches.
@@ -242,6 +243,40 @@ impl Levels {
             Level::Critical => PressureLevel::Critical,
         }
     }
+
+    /// The host reading behind [`Levels::pressure`], for the records of what pressure
+    /// made the supervisors do: of CPU and memory at the worse level, the reading nearer
+    /// its critical threshold; `None` when that resource was not read this time (keep
+    /// the last cause: a level outlives a missing reading).
+    pub fn pressure_cause(
+        &self,
+        reading: impl Fn(HostResource) -> Option<f64>,
+        thresholds: &ThresholdSet,
+    ) -> Option<Cause> {
+        let worst = self.cpu.max(self.memory);
+        [
+            (HostResource::Cpu, Resource::Cpu),
+            (HostResource::Memory, Resource::Memory),
+        ]
+        .into_iter()
+        .filter(|(host, _)| self.get(*host) == worst)
+        .map(|(host, resource)| {
+            let usage = reading(host)?;
+            let limit = thresholds.get(host).critical;
+            Some((
+                usage / limit,
+                Cause {
+                    resource,
+                    usage,
+                    limit,
+                },
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, cause)| cause)
+    }
 }
 
 #[cfg(test)]
@@ -383,5 +418,35 @@ mod tests {
         assert_eq!(l.pressure(), PressureLevel::Elevated);
         l.cpu = Level::Critical;
         assert_eq!(l.pressure(), PressureLevel::Critical);
+    }
+
+    #[test]
+    fn the_pressure_cause_is_the_worse_of_cpu_and_memory() {
+        let set = set();
+        let mut levels = Levels::default();
+        let reading = |cpu: f64, mem: f64| {
+            move |r: HostResource| match r {
+                HostResource::Cpu => Some(cpu),
+                HostResource::Memory => Some(mem),
+                _ => None,
+            }
+        };
+        levels.assess(reading(0.97, 0.5), &set);
+        let cause = levels.pressure_cause(reading(0.97, 0.5), &set).unwrap();
+        assert_eq!(cause.resource, Resource::Cpu);
+        assert_eq!(
+            (cause.usage, cause.limit),
+            (0.97, set.get(HostResource::Cpu).critical)
+        );
+        // Both ok: the one nearer its critical threshold.
+        let levels = Levels::default();
+        let cause = levels.pressure_cause(reading(0.1, 0.9), &set).unwrap();
+        assert_eq!(cause.resource, Resource::Memory);
+        assert!(levels.pressure_cause(|_| None, &set).is_none());
+        // Critical CPU with no CPU reading this time: no cause, not memory's.
+        let mut levels = Levels::default();
+        levels.assess(reading(0.97, 0.1), &set);
+        let no_cpu = |r: HostResource| (r == HostResource::Memory).then_some(0.1);
+        assert!(levels.pressure_cause(no_cpu, &set).is_none());
     }
 }

@@ -206,6 +206,12 @@ impl SystemMonitor {
             log_change(&change);
         }
         let pressure = state.levels.pressure();
+        if let Some(cause) = state
+            .levels
+            .pressure_cause(|r| sample.reading(r), &self.thresholds)
+        {
+            self.pressure.set_cause(Some(cause));
+        }
         let was = self.pressure.set(pressure);
         if was != pressure {
             tracing::warn!(from = %was, level = %pressure, "host pressure on quotas changed");

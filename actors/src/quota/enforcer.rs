@@ -21,16 +21,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::migrate::Migrating;
 use super::{
-    Action, Decision, Enforcement, History, Pressure, QuotaGroup, QuotaLimits, QuotaState,
-    QuotaStatus, Resource, Usage,
+    Action, Cause, Decision, Enforcement, History, Migration, Pressure, QuotaGroup, QuotaLimits,
+    QuotaState, QuotaStatus, Resource, Site, Usage,
 };
 use crate::managed::Counters;
 
 /// Enforcement records kept per child.
 const HISTORY: usize = 32;
 
-/// The instant enforcement times are measured from (first use, ~process start).
+/// The instant enforcement times are measured from: the first governed child's creation.
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -59,10 +60,15 @@ pub(crate) struct Governed {
     /// The latest sample's readings and the limits they were judged against (host
     /// pressure included), for the tree to show; `None` until a sample measured.
     last: Option<(Usage, QuotaLimits)>,
+    /// When its work moves to another host and back, if it may.
+    migration: Option<Migrating>,
 }
 
 impl Governed {
     pub(crate) fn new(group_name: String, group: QuotaGroup) -> Self {
+        // Records are timed from the first governed child's creation (the tree's start),
+        // not from the first record.
+        epoch();
         Self {
             group_name,
             group,
@@ -72,7 +78,47 @@ impl Governed {
             stuck_since: None,
             live_seen: 0,
             last: None,
+            migration: None,
         }
+    }
+
+    /// Lets the child's work migrate under host pressure by `policy`.
+    pub(crate) fn migratable(mut self, policy: Option<Migration>) -> Self {
+        self.migration = policy.map(Migrating::new);
+        self
+    }
+
+    /// The move due at `now` for work at `at` under `pressure`, if any (see
+    /// [`super::migrate`]).
+    pub(crate) fn migration_due(
+        &mut self,
+        now: Instant,
+        pressure: &Pressure,
+        at: Site,
+    ) -> Option<Site> {
+        self.migration.as_mut()?.due(now, pressure.level(), at)
+    }
+
+    /// Records a move to `to` that the child's external took, made at `now` under
+    /// `pressure`; what to log and publish.
+    pub(crate) fn migrated(&mut self, now: Instant, pressure: &Pressure, to: Site) -> Decision {
+        let cause = pressure.cause().unwrap_or(Cause {
+            resource: Resource::Cpu,
+            usage: 0.0,
+            limit: 0.0,
+        });
+        let decision = Decision {
+            action: Action::Migrate { to },
+            resource: cause.resource,
+            usage: cause.usage,
+            limit: cause.limit,
+            state_after: self.state.status(),
+        };
+        self.history.push(Enforcement::new(
+            now.saturating_duration_since(epoch()),
+            &decision,
+        ));
+        decision
     }
 
     /// A new incarnation starts within its quota, measured afresh.
@@ -81,6 +127,9 @@ impl Governed {
         self.baseline = None;
         self.stuck_since = None;
         self.last = None;
+        if let Some(m) = &mut self.migration {
+            m.restarted();
+        }
     }
 
     /// The latest readings (`None` before the first measured sample of this
@@ -265,6 +314,8 @@ pub(crate) fn apply_gate(decision: &Decision, usage: &Usage, counters: &Counters
             true
         }
         Action::Restart | Action::Terminate => false,
+        // Carried out through the child's external before it is recorded.
+        Action::Migrate { .. } => true,
     }
 }
 

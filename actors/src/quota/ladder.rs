@@ -196,6 +196,8 @@ impl QuotaState {
             Action::Suspend => QuotaStatus::Suspended,
             Action::Terminate => QuotaStatus::Terminated,
             Action::Restart | Action::Recover => QuotaStatus::Ok,
+            // Never from the ladder: the supervisor decides moves on host pressure.
+            Action::Migrate { .. } => self.status,
         };
         if action == Action::Restart {
             *self = Self::new(now);

@@ -36,7 +36,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -138,8 +138,21 @@ impl PressurePolicy {
 
 struct Inner {
     level: AtomicU8,
+    cause: Mutex<Option<Cause>>,
     policy: PressurePolicy,
     live: LiveQuotas,
+}
+
+/// The host reading behind a pressure level, for the records of what it made the
+/// supervisors do (a migration's resource, usage and limit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cause {
+    /// The host resource (CPU share of all cores, or share of memory in use).
+    pub resource: Resource,
+    /// Its reading.
+    pub usage: f64,
+    /// Its critical threshold.
+    pub limit: f64,
 }
 
 /// The shared pressure level of a tree and the policy that turns it into tighter quotas.
@@ -153,6 +166,7 @@ impl Pressure {
     pub fn new(policy: PressurePolicy) -> Self {
         Self(Arc::new(Inner {
             level: AtomicU8::new(PressureLevel::Normal as u8),
+            cause: Mutex::new(None),
             policy,
             live: LiveQuotas::default(),
         }))
@@ -166,6 +180,17 @@ impl Pressure {
     /// Sets the level; returns the previous one.
     pub fn set(&self, level: PressureLevel) -> PressureLevel {
         PressureLevel::from_u8(self.0.level.swap(level as u8, Ordering::Relaxed))
+    }
+
+    /// Sets the host reading behind the level (the worst of CPU and memory against its
+    /// critical threshold), kept for records; `None`: nothing measured.
+    pub fn set_cause(&self, cause: Option<Cause>) {
+        *self.0.cause.lock().unwrap_or_else(PoisonError::into_inner) = cause;
+    }
+
+    /// The host reading behind the level, as last set.
+    pub fn cause(&self) -> Option<Cause> {
+        *self.0.cause.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The policy.

@@ -29,17 +29,24 @@ pub enum Action {
     Terminate,
     /// Usage is back within limits: lift the throttle or resume delivery.
     Recover,
+    /// Move the child's work to another host, or back home (host pressure, see
+    /// [`super::migrate`]): `{"action": "migrate", "to": "away"}`.
+    Migrate {
+        /// Where the work goes.
+        to: super::Site,
+    },
 }
 
 impl Action {
     /// Every action's name, in declaration order.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "warn",
         "throttle",
         "suspend",
         "restart",
         "terminate",
         "recover",
+        "migrate",
     ];
 
     pub(super) fn index(&self) -> usize {
@@ -50,6 +57,7 @@ impl Action {
             Self::Restart => 3,
             Self::Terminate => 4,
             Self::Recover => 5,
+            Self::Migrate { .. } => 6,
         }
     }
 
@@ -62,7 +70,8 @@ impl Action {
     /// loses the child's state but keeps it running.
     pub(super) fn severity(&self) -> u8 {
         match self {
-            Self::Recover => 0,
+            // A move changes where the work runs, not what it may do.
+            Self::Recover | Self::Migrate { .. } => 0,
             Self::Warn => 1,
             Self::Throttle { .. } => 2,
             Self::Suspend => 3,
@@ -76,6 +85,7 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Throttle { factor } => write!(f, "throttle to {factor}"),
+            Self::Migrate { to } => write!(f, "migrate {to}"),
             other => f.write_str(other.as_str()),
         }
     }

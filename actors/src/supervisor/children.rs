@@ -11,6 +11,7 @@ use crate::exit::ExitReason;
 use crate::managed::Counters;
 use crate::path::ActorPath;
 use crate::quota::enforcer::Governed;
+use crate::quota::QuotaGroup;
 
 /// Where a child is in its life, as its supervisor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +54,17 @@ impl Child {
     pub(crate) fn new(id: u64, spec: ChildSpec, path: ActorPath) -> Self {
         // The spec's flood, registered where fault injection finds it (by path).
         let counters = Arc::new(Counters::with_flood(spec.flood_fn()));
-        let governed = spec
-            .quota_group()
-            .map(|(name, group)| Box::new(Governed::new(name.clone(), group.clone())));
+        let governed = match (spec.quota_group(), spec.migration()) {
+            (Some((name, group)), migration) => {
+                Some(Governed::new(name.clone(), group.clone()).migratable(migration))
+            }
+            (None, Some(migration)) => Some(
+                Governed::new("ungoverned".into(), QuotaGroup::ungoverned())
+                    .migratable(Some(migration)),
+            ),
+            (None, None) => None,
+        }
+        .map(Box::new);
         Self {
             governed,
             id,

@@ -14,7 +14,10 @@ use super::spec::Shutdown;
 use super::{SupervisorMsg, SupervisorState};
 use crate::event::TreeEvent;
 use crate::exit::ExitReason;
-use crate::quota::{enforcer, Action, Resource};
+use crate::managed::Counters;
+use crate::path::ActorPath;
+use crate::quota::enforcer::Governed;
+use crate::quota::{enforcer, Action, Decision, Pressure, Resource};
 
 impl SupervisorState {
     /// Measures every governed child and enforces its quota: gate actions at once,
@@ -30,6 +33,7 @@ impl SupervisorState {
         let now = Instant::now();
         let interval = self.flags.sample_interval.unwrap_or_default();
         let mut decided = Vec::new();
+        let mut moved = Vec::new();
         for c in self.table().iter_mut() {
             let (Some(governed), Phase::Running) = (c.governed.as_mut(), c.phase) else {
                 continue;
@@ -41,6 +45,9 @@ impl SupervisorState {
                 interval,
                 &self.shared.pressure,
             );
+            if let Some(d) = migrate(&c.path, governed, &c.counters, now, &self.shared.pressure) {
+                moved.push((c.path.clone(), d));
+            }
             let Some((d, usage)) = sampled else {
                 continue;
             };
@@ -58,6 +65,24 @@ impl SupervisorState {
             decided.push((c.id, c.path.clone(), d, gate_only, grace, external));
         }
         // Logged once the table is released: readers (tree dumps) never wait on log I/O.
+        for (path, d) in moved {
+            tracing::warn!(
+                %path,
+                resource = d.resource.as_str(),
+                usage = d.usage,
+                limit = d.limit,
+                action = %d.action,
+                "host pressure: migration"
+            );
+            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
+                at: now,
+                path,
+                resource: d.resource,
+                usage: d.usage,
+                limit: d.limit,
+                action: d.action,
+            });
+        }
         let mut drastic = Vec::new();
         for (id, path, d, gate_only, grace, external) in decided {
             if let Some(external) = external {
@@ -109,5 +134,25 @@ impl SupervisorState {
             }
         }
         Ok(())
+    }
+}
+
+/// Moves a migratable child's work when host pressure says so and its external takes
+/// the move; the record of the move, to log and publish.
+fn migrate(
+    path: &ActorPath,
+    governed: &mut Governed,
+    counters: &Counters,
+    now: Instant,
+    pressure: &Pressure,
+) -> Option<Decision> {
+    let external = counters.external()?;
+    let to = governed.migration_due(now, pressure, external.site()?)?;
+    match external.migrate(to) {
+        Ok(()) => Some(governed.migrated(now, pressure, to)),
+        Err(why) => {
+            tracing::warn!(%path, to = %to, %why, "host pressure: migration not possible now");
+            None
+        }
     }
 }

@@ -18,7 +18,7 @@ use crate::event::EventFeed;
 use crate::fault::{self, FloodFn};
 use crate::managed::{Counters, Managed};
 use crate::path::ActorPath;
-use crate::quota::{Pressure, QuotaGroup};
+use crate::quota::{Migration, Pressure, QuotaGroup};
 
 /// Which siblings restart with a child that exited abnormally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -214,6 +214,8 @@ pub struct ChildSpec {
     shutdown: Shutdown,
     /// Boxed: most children have none, and a supervisor keeps every spec inline.
     quota: Option<Box<(String, QuotaGroup)>>,
+    /// When its work moves to another host under host pressure ([`ChildSpec::migratable`]).
+    migration: Option<Migration>,
     start: Arc<StartFn>,
     /// What a `flood` fault sends this worker ([`ChildSpec::flood`]).
     flood: Option<FloodFn>,
@@ -256,6 +258,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::WORKER_DEFAULT,
             quota: None,
+            migration: None,
             start: Arc::new(start),
             flood: None,
             children: Vec::new(),
@@ -298,6 +301,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             quota: None,
+            migration: None,
             start: Arc::new(start),
             flood: None,
             children,
@@ -323,6 +327,17 @@ impl ChildSpec {
         self
     }
 
+    /// Lets its supervisor migrate the worker's work to another host under sustained
+    /// critical host pressure and back when it clears, by `policy`
+    /// ([`crate::quota::migrate`]); the worker's [`External`](crate::External) says where
+    /// the work runs and carries the moves out. A worker without a quota is governed for
+    /// this alone (no limits). Decided at the supervisor's samples
+    /// ([`SupervisorFlags::sample_every`]).
+    pub fn migratable(mut self, policy: Migration) -> Self {
+        self.migration = Some(policy);
+        self
+    }
+
     /// What a `flood` fault ([`crate::fault`]) sends this worker: messages made by `make`,
     /// which must be of the worker's message type (else the flood is refused). Pick one
     /// the worker can take in any number without harm. Without it, a flood is refused.
@@ -345,6 +360,10 @@ impl ChildSpec {
 
     pub(crate) fn quota_group(&self) -> Option<&(String, QuotaGroup)> {
         self.quota.as_deref()
+    }
+
+    pub(crate) fn migration(&self) -> Option<Migration> {
+        self.migration
     }
 
     /// Runs the child on `runtime` instead of its supervisor's: a bulkhead, so that a

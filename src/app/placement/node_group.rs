@@ -10,11 +10,18 @@
 //! way no behaviour commands while the group is nowhere, and motion's dead-man holds
 //! the car: the commands a node sends carry the robot's reading timestamps, so nothing
 //! stale from across the link moves it either.
+//!
+//! A migratable group (`migrate_to = NAME`) runs in the robot's process ("home") and
+//! moves to the node only when its supervisor decides so under sustained host pressure
+//! ([`nevil_actors::quota::migrate`]), through [`External::migrate`]; it comes home the
+//! same way, or by a restart when the node is lost while it runs there. Each move stops
+//! the group where it was before starting it where it goes: never two commanders.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use nevil_actors::quota::Site as Where;
 use nevil_actors::{
     external, ActorPath, ChildSpec, External, Fault, NodeLost, NodeSnapshot, Placement, Subtree,
     SupervisorFlags, Tree, TreeContext,
@@ -57,8 +64,12 @@ pub(crate) struct NodeGroup {
     pub(crate) keys: Keys,
     /// The robot's bus, whose topics cross to the node.
     pub(crate) bus: Bus,
-    /// How to run the group here (used with `fallback = "local"`).
+    /// How to run the group here (used with `fallback = "local"`, and at home by a
+    /// migratable group).
     pub(crate) local: LocalGroup,
+    /// Whether the group is migratable: at home here, on the node only when its
+    /// supervisor moves it there.
+    pub(crate) migratable: bool,
 }
 
 /// Messages of a [`NodeGroup`].
@@ -74,6 +85,8 @@ pub(crate) enum NodeGroupMsg {
     Exited(Exit),
     /// The local group's supervisor gave up.
     LocalExited(nevil_actors::ExitReason),
+    /// The supervisor moves a migratable group.
+    Migrate(Where),
     /// Does nothing (what a `flood` drill sends).
     Noop,
 }
@@ -124,15 +137,33 @@ struct Shown {
     local: Arc<Mutex<Option<Arc<Tree>>>>,
     /// Where drills go on the node: (session, key), and the incarnation.
     node: Arc<Mutex<Option<(zenoh::Session, String)>>>,
+    /// For a migratable group: where it runs now (`None` until it runs somewhere).
+    site: Arc<Mutex<Option<Where>>>,
+    /// Whether the node's token is there (kept by the token's subscriber).
+    node_up: Arc<AtomicBool>,
+    /// The node's name, for the supervisor's logs.
+    node_name: String,
+    /// The worker, which carries out moves (`None` unless migratable).
+    mover: Option<ActorRef<NodeGroupMsg>>,
 }
 
 impl Shown {
-    fn new(placement: Placement) -> Self {
+    fn new(placement: Placement, node_name: String, mover: Option<ActorRef<NodeGroupMsg>>) -> Self {
         Self {
             placement: Arc::new(Mutex::new(placement)),
             subtree: Subtree::default(),
             local: Arc::default(),
             node: Arc::default(),
+            site: Arc::default(),
+            node_up: Arc::default(),
+            node_name,
+            mover,
+        }
+    }
+
+    fn set_site(&self, site: Where) {
+        if self.mover.is_some() {
+            *self.site.lock().unwrap_or_else(PoisonError::into_inner) = Some(site);
         }
     }
 
@@ -182,6 +213,20 @@ impl External for Shown {
             Some(tree) => Some(tree.snapshot().root),
             None => self.subtree.get(),
         }
+    }
+
+    fn site(&self) -> Option<Where> {
+        *self.site.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn migrate(&self, to: Where) -> Result<(), String> {
+        let mover = self.mover.as_ref().ok_or("the group is not migratable")?;
+        if to == Where::Away && !self.node_up.load(Ordering::Acquire) {
+            return Err(format!("node {} is not connected", self.node_name));
+        }
+        mover
+            .send_message(NodeGroupMsg::Migrate(to))
+            .map_err(|e| format!("the group's worker is stopping: {e}"))
     }
 
     fn inject(&self, path: &ActorPath, fault: Fault) -> Result<(), String> {
@@ -354,11 +399,17 @@ impl NodeGroup {
             let _ = to_me.send_message(NodeGroupMsg::LocalExited(reason));
         });
         *shown.local.lock().unwrap_or_else(PoisonError::into_inner) = Some(tree.clone());
+        let placement = if self.migratable {
+            format!("in_process (migrates to node:{})", self.node)
+        } else {
+            format!("in_process (node:{} unreachable)", self.node)
+        };
         shown.set(Placement {
-            placement: format!("in_process (node:{} unreachable)", self.node),
+            placement,
             pid: std::process::id(),
             isolation: None,
         });
+        shown.set_site(Where::Home);
         Ok(tree)
     }
 
@@ -379,6 +430,14 @@ impl NodeGroup {
         state: &mut State,
     ) -> Result<(), ActorProcessingErr> {
         if matches!(state.site, Site::Node(_)) {
+            return Ok(());
+        }
+        if self.migratable {
+            // At home unless moved: the node's coming and going moves nothing by itself.
+            if matches!(state.site, Site::Waiting(_)) {
+                let tree = self.start_local(myself, &state.shown).await?;
+                state.site = Site::Local(tree);
+            }
             return Ok(());
         }
         if self.node_is_up().await {
@@ -434,6 +493,86 @@ impl NodeGroup {
     }
 }
 
+impl NodeGroup {
+    /// Moves a migratable group where its supervisor decided: stops it where it runs,
+    /// then starts it where it goes (never two commanders). A move to the node that
+    /// fails leaves the group at home.
+    async fn migrate(
+        &self,
+        myself: &ActorRef<NodeGroupMsg>,
+        state: &mut State,
+        to: Where,
+    ) -> Result<(), ActorProcessingErr> {
+        let began = std::time::Instant::now();
+        match (to, &state.site) {
+            (Where::Away, Site::Local(tree)) => {
+                tree.shutdown().await;
+                state
+                    .shown
+                    .local
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                state.site = Site::Waiting(BACKOFF_MIN);
+                // A fresh incarnation per stay on the node: the node cannot mistake the
+                // end of an earlier stay for the end of this one.
+                state.incarnation = next_incarnation();
+                match self
+                    .start_on_node(state.incarnation, myself, &state.shown)
+                    .await
+                {
+                    Ok((on_node, pid)) => {
+                        state.shown.set(Placement {
+                            placement: format!("node:{} (migrated)", self.node),
+                            pid,
+                            isolation: None,
+                        });
+                        state.shown.set_site(Where::Away);
+                        state.site = Site::Node(Box::new(on_node));
+                        let ms = began.elapsed().as_secs_f64() * 1e3;
+                        tracing::warn!(group = self.group, node = %self.node, pid, moved_ms = ms, "group migrated to its node");
+                    }
+                    Err(e) => {
+                        tracing::error!(group = self.group, node = %self.node, error = %e, "migration failed: the group stays in the robot's process");
+                        let tree = self.start_local(myself, &state.shown).await?;
+                        state.site = Site::Local(tree);
+                    }
+                }
+            }
+            (Where::Home, Site::Node(_)) => {
+                if let Site::Node(on_node) =
+                    std::mem::replace(&mut state.site, Site::Waiting(BACKOFF_MIN))
+                {
+                    on_node.bridge.log_stats();
+                    drop(on_node);
+                    self.stop_on_node(state.incarnation).await;
+                }
+                state
+                    .shown
+                    .node
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                state.shown.subtree.clear();
+                let tree = self.start_local(myself, &state.shown).await?;
+                state.site = Site::Local(tree);
+                let ms = began.elapsed().as_secs_f64() * 1e3;
+                tracing::warn!(group = self.group, node = %self.node, moved_ms = ms, "group migrated back to the robot's process");
+            }
+            // Already there (or waiting to start at home).
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A number for each incarnation of a node worker and each stay of a migrated group on
+/// its node, unique in the process.
+fn next_incarnation() -> u64 {
+    static INCARNATION: AtomicU64 = AtomicU64::new(0);
+    INCARNATION.fetch_add(1, Ordering::Relaxed)
+}
+
 impl Actor for NodeGroup {
     type Msg = NodeGroupMsg;
     type State = State;
@@ -444,23 +583,29 @@ impl Actor for NodeGroup {
         myself: ActorRef<Self::Msg>,
         (): (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        static INCARNATION: AtomicU64 = AtomicU64::new(0);
-        let incarnation = INCARNATION.fetch_add(1, Ordering::Relaxed);
-        let to_me = myself.clone();
+        let incarnation = next_incarnation();
+        let shown = Shown::new(
+            self.waiting_placement(),
+            self.node.clone(),
+            self.migratable.then(|| myself.clone()),
+        );
+        let (to_me, node_up) = (myself.clone(), shown.node_up.clone());
         let node_watch = self
             .session
             .liveliness()
             .declare_subscriber(self.keys.alive())
+            .history(true)
             .callback(move |sample| {
-                let msg = match sample.kind() {
-                    SampleKind::Put => NodeGroupMsg::NodeUp,
-                    SampleKind::Delete => NodeGroupMsg::NodeDown,
-                };
-                let _ = to_me.send_message(msg);
+                let up = sample.kind() == SampleKind::Put;
+                node_up.store(up, Ordering::Release);
+                let _ = to_me.send_message(if up {
+                    NodeGroupMsg::NodeUp
+                } else {
+                    NodeGroupMsg::NodeDown
+                });
             })
             .await
             .map_err(|e| format!("cannot watch node {}: {e}", self.node))?;
-        let shown = Shown::new(self.waiting_placement());
         external::attach(Arc::new(shown.clone()));
         // Not awaited here: the supervisor (which holds motion) never waits on the link.
         myself.send_message(NodeGroupMsg::Try)?;
@@ -503,6 +648,7 @@ impl Actor for NodeGroup {
                 self.group, self.node, exit.reason
             )
             .into()),
+            NodeGroupMsg::Migrate(to) => self.migrate(&myself, state, to).await,
             NodeGroupMsg::LocalExited(reason) => match &state.site {
                 Site::Local(_) => Err(format!("the {} group gave up: {reason}", self.group).into()),
                 _ => Ok(()),
