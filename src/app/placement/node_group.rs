@@ -116,6 +116,8 @@ pub(crate) struct State {
     site: Site,
     /// What the tree shows (shared with the [`External`]).
     shown: Shown,
+    /// Whether a delayed [`NodeGroupMsg::Try`] is on its way.
+    retry_armed: bool,
     _node_watch: Subscriber<()>,
 }
 
@@ -477,9 +479,12 @@ impl NodeGroup {
                 let tree = self.start_local(myself, &state.shown).await?;
                 state.site = Site::Local(tree);
             }
-            (Site::Waiting(backoff), Fallback::Wait) => {
+            // One retry armed at a time: a token that comes and goes while starts fail
+            // must not start a second chain of asks.
+            (Site::Waiting(backoff), Fallback::Wait) if !state.retry_armed => {
                 let backoff = *backoff;
                 state.site = Site::Waiting((backoff * 2).min(BACKOFF_MAX));
+                state.retry_armed = true;
                 let to_me = myself.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(backoff).await;
@@ -613,6 +618,7 @@ impl Actor for NodeGroup {
             incarnation,
             site: Site::Waiting(BACKOFF_MIN),
             shown,
+            retry_armed: false,
             _node_watch: node_watch,
         })
     }
@@ -625,7 +631,11 @@ impl Actor for NodeGroup {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             NodeGroupMsg::Noop => Ok(()),
-            NodeGroupMsg::Try | NodeGroupMsg::NodeUp => self.try_place(&myself, state).await,
+            NodeGroupMsg::Try => {
+                state.retry_armed = false;
+                self.try_place(&myself, state).await
+            }
+            NodeGroupMsg::NodeUp => self.try_place(&myself, state).await,
             NodeGroupMsg::NodeDown => match &state.site {
                 Site::Node(_) => {
                     tracing::error!(group = self.group, node = %self.node, "node lost");
