@@ -61,12 +61,15 @@ pub enum PeerError {
     },
 }
 
+/// The list last asked, and when.
+type Cache = Option<(Instant, Vec<Listed>)>;
+
 /// The other robots, as seen from robot `id`'s session (none without one).
 #[derive(Clone)]
 pub struct Peers {
     id: Arc<str>,
     session: Option<zenoh::Session>,
-    cache: Arc<tokio::sync::Mutex<Option<(Instant, Vec<Listed>)>>>,
+    cache: Arc<tokio::sync::Mutex<Cache>>,
 }
 
 impl Peers {
