@@ -206,6 +206,7 @@ fn page_shows_tree_faults_and_world_without_controls() {
         "the tree shows the robot's actors",
         "the spin drill shows the throttled state",
         "no control buttons and no token field",
+        "alone, with no robot selector",
         "scenario faults: passed",
     ] {
         assert!(output.contains(step), "missing {step:?} in:\n{output}");

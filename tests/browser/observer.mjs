@@ -154,6 +154,11 @@ async function faults(page, base) {
   check(estop === 'true' || estop === 'false', `the e-stop badge shows a state (got ${estop})`);
   log(`jitter bars, the world and the e-stop (${estop === 'true' ? 'ENGAGED' : 'released'}) are drawn`);
 
+  // Alone (no network session): the robot's id, and no robot selector.
+  await waitInPage(page, 'the id of the robot shown', () => document.body.dataset.robot && document.body.dataset.robot !== '–');
+  check(await page.$eval('#robots', (b) => getComputedStyle(b).display === 'none'), 'a robot alone shows a robot selector');
+  log(`the page shows robot ${await page.textContent('#robot-id')} alone, with no robot selector`);
+
   // Read-only: no controls at all.
   const controls = await page.$$eval('button[data-action], #controls-token, #detail button, #controls-slot *', (els) => els.length);
   check(controls === 0, `no token was configured, yet the page has ${controls} control element(s)`);
@@ -224,7 +229,7 @@ async function fleet(page, base) {
   await waitInPage(page, `the robot selector listing ${self} and ${peer}`, ([a, b]) => {
     const box = document.getElementById('robots');
     const ids = [...document.querySelectorAll('#robot-select option')].map((o) => o.value);
-    return box && !box.hidden && ids.length === 2 && ids.includes(a) && ids.includes(b);
+    return box && getComputedStyle(box).display !== 'none' && ids.length === 2 && ids.includes(a) && ids.includes(b);
   }, [self, peer]);
   check(await page.textContent('#robot-id') === self, `the page does not show ${self} as the robot shown`);
   log(`the selector lists ${self} and ${peer}`);
