@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use util::fleet::{listening_at, robot_config};
 use util::{config_with, nevil, scratch, Running};
 
 /// The control token of the `controls` scenario's robot.
@@ -205,6 +206,7 @@ fn page_shows_tree_faults_and_world_without_controls() {
         "the tree shows the robot's actors",
         "the spin drill shows the throttled state",
         "no control buttons and no token field",
+        "alone, with no robot selector",
         "scenario faults: passed",
     ] {
         assert!(output.contains(step), "missing {step:?} in:\n{output}");
@@ -237,6 +239,70 @@ fn page_controls_restart_an_actor_with_the_token() {
     ] {
         assert!(output.contains(step), "missing {step:?} in:\n{output}");
     }
+}
+
+/// Two robots: A (with a control token) serves the page, B connects to A and restarts
+/// its motion (a drill). The page lists both; switched to B it shows B's id, pid, tree
+/// and events and no control; switched back, A live with its controls and the token.
+#[test]
+fn page_switches_to_another_robot_read_only_and_back() {
+    require_browser_tools();
+    let _turn = one_at_a_time();
+    let screenshot = target_dir().join("observer-fleet.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let both_tokens = format!("control_token = \"{TOKEN}\"");
+    let a_config = robot_config("robot-a", "listen = [\"tcp/127.0.0.1:0\"]", &both_tokens);
+    let mut a = Running::start(&["run", "--config", a_config.to_str().unwrap()]);
+    let base = a.http_base();
+    let at_a = listening_at(&a.wait_for("zenoh listening"));
+    // B has controls too: the page must not offer them, B's own token or not.
+    let b_config = robot_config("robot-b", &format!("connect = [\"{at_a}\"]"), &both_tokens);
+    let mut b = Running::start(&[
+        "run",
+        "--config",
+        b_config.to_str().unwrap(),
+        "--inject",
+        "motion:panic@1",
+    ]);
+    b.wait_for("zenoh listening");
+    let b_pid = b.pid().to_string();
+    let browser = Browser::launch(
+        "fleet",
+        &screenshot,
+        &[
+            "--token",
+            TOKEN,
+            "--self",
+            "robot-a",
+            "--peer",
+            "robot-b",
+            "--peer-pid",
+            &b_pid,
+        ],
+    );
+    let (ok, output) = browser.open(&base);
+    for robot in [b, a] {
+        robot.signal("TERM");
+        let (code, lines) = robot.finish();
+        assert_eq!(
+            code,
+            Some(0),
+            "a robot did not stop cleanly:\n{}",
+            lines.join("\n")
+        );
+    }
+    assert!(ok, "the browser test failed:\n{output}");
+    for step in [
+        "the selector lists robot-a and robot-b",
+        "the page shows robot-b's tree (pid",
+        "and events, and no controls",
+        "switching back shows robot-a live, with its controls and the token",
+        "scenario fleet: passed",
+    ] {
+        assert!(output.contains(step), "missing {step:?} in:\n{output}");
+    }
+    eprintln!("{output}");
+    assert_png(&screenshot);
 }
 
 /// 1,021 actors (the browser test serves the page's files and a synthetic stream itself):

@@ -1,5 +1,7 @@
-// nevil observer: renders the `/events` stream (Server-Sent Events) of a running robot.
-// Plain script, no framework, no build step. Everything from the server is untrusted text:
+// nevil observer: renders the `/events` stream (Server-Sent Events) of a running robot,
+// or, chosen in the robot selector, another robot of its fleet (`/fleet/<id>/tree` and
+// `/fleet/<id>/events`, polled once a second, read-only: controls are only offered for the
+// robot serving the page). Plain script, no framework, no build step. Everything from the server is untrusted text:
 // it is set with textContent or setAttribute, never parsed as HTML.
 'use strict';
 
@@ -94,6 +96,9 @@
     spark: new Map(), // resource key -> [values] for the selected actor
     worldKey: null,
     controls: false,
+    self: null, // the id of the robot serving the page (from /fleet)
+    viewing: null, // another robot's id while it is shown; null: the live local view
+    fleet: [], // the latest /fleet list
   };
 
   // ---------------------------------------------------------------- tree
@@ -545,6 +550,10 @@
   function renderJitter(j) {
     const svg = $('jitter');
     svg.replaceChildren();
+    if (ui.viewing) {
+      setText($('jitter-summary'), 'shown only for the robot serving this page');
+      return;
+    }
     if (!j || !j.buckets || !j.buckets.length) {
       setText($('jitter-summary'), j ? `${j.ticks} ticks, no samples` : 'no data');
       return;
@@ -601,6 +610,11 @@
   function renderHost(host) {
     const box = $('host');
     box.replaceChildren();
+    if (ui.viewing) {
+      box.append(el('p', 'muted', `not shown for ${ui.viewing}: its tree, events and health only`));
+      setText($('pressure'), '');
+      return;
+    }
     if (!host) {
       box.append(el('p', 'muted', 'no host sample yet (the system monitor samples once per period)'));
       setText($('pressure'), '');
@@ -806,9 +820,14 @@
     setText($('conn'), text);
   }
 
-  let lastState = 0;
+  const live = { es: null, stale: null, lastState: 0 };
+
+  /** Opens the local robot's `/events` stream. */
   function connect() {
     const es = new EventSource('/events');
+    live.es = es;
+    live.lastState = 0;
+    setConn('connecting', 'connecting');
     es.addEventListener('open', () => {
       setConn('live', 'live');
       // The server sends its timeline backlog on every (re)connect.
@@ -816,7 +835,7 @@
     });
     es.addEventListener('error', () => setConn('reconnecting', 'reconnecting…'));
     es.addEventListener('state', (ev) => {
-      lastState = Date.now();
+      live.lastState = Date.now();
       setConn('live', 'live');
       try {
         onState(JSON.parse(ev.data));
@@ -827,9 +846,146 @@
     });
     es.addEventListener('timeline', (ev) => addTimeline(JSON.parse(ev.data)));
     es.addEventListener('resync', () => $('timeline').replaceChildren());
-    setInterval(() => {
-      if (lastState && Date.now() - lastState > 5000 && $('conn').dataset.state === 'live') setConn('stale', 'stale (no update for 5 s)');
+    live.stale = setInterval(() => {
+      if (live.lastState && Date.now() - live.lastState > 5000 && $('conn').dataset.state === 'live') setConn('stale', 'stale (no update for 5 s)');
     }, 1000);
+  }
+
+  function disconnect() {
+    if (live.es) live.es.close();
+    clearInterval(live.stale);
+    live.es = null;
+  }
+
+  // ---------------------------------------------------------------- fleet
+
+  const FLEET_POLL_MS = 2000;
+  const REMOTE_POLL_MS = 1000;
+  const remote = { timer: null, busy: false, eventsKey: '' };
+
+  /** `/fleet`: the robots this one reaches (itself marked `self`); fills the selector. */
+  async function pollFleet() {
+    let list;
+    try {
+      const res = await fetch('/fleet');
+      if (!res.ok) return;
+      list = await res.json();
+    } catch (_) {
+      return; // the robot is restarting or gone: the live view says so
+    }
+    if (!Array.isArray(list)) return;
+    ui.fleet = list;
+    const own = list.find((r) => r.self);
+    if (own) ui.self = own.id;
+    const select = $('robot-select');
+    const ids = list.map((r) => r.id);
+    if (ui.viewing && !ids.includes(ui.viewing)) ids.push(ui.viewing); // gone: still chosen
+    const labels = ids.map((id) => {
+      const r = list.find((x) => x.id === id);
+      if (!r) return `${id} (unreachable)`;
+      if (r.self) return `${id} (this robot)`;
+      if (!r.health) return `${id} (no health)`;
+      return `${id}${r.health.ready ? '' : ' (not ready)'}${r.health.estop ? ' (e-stop)' : ''}`;
+    });
+    const key = JSON.stringify([ids, labels]);
+    if (select.dataset.key !== key) {
+      select.dataset.key = key;
+      select.replaceChildren(...ids.map((id, i) => {
+        const o = el('option', null, labels[i]);
+        o.value = id;
+        return o;
+      }));
+    }
+    select.value = ui.viewing || ui.self || '';
+    $('robots').hidden = ids.length < 2;
+    renderRobotId();
+  }
+
+  /** The id of the robot shown, and whether it is the one serving the page. */
+  function renderRobotId() {
+    const shown = ui.viewing || ui.self || '–';
+    setText($('robot-id'), shown);
+    document.body.dataset.robot = shown;
+    document.body.dataset.remote = ui.viewing ? 'true' : 'false';
+    const note = $('remote-note');
+    note.hidden = !ui.viewing;
+    setText(note, ui.viewing
+      ? `Read-only: ${ui.viewing}'s tree and events, asked through ${ui.self || 'this robot'} once a second. `
+        + `Controls only act on the robot serving this page: none crosses robots.`
+      : '');
+  }
+
+  /** Forgets what was drawn for the robot shown before. */
+  function resetView() {
+    ui.state = null;
+    ui.prev = new Map();
+    ui.rates = new Map();
+    ui.rows = new Map();
+    ui.selected = null;
+    ui.spark = new Map();
+    remote.eventsKey = '';
+    $('tree').replaceChildren();
+    $('timeline').replaceChildren();
+    setText($('timeline-count'), '');
+    $('detail').replaceChildren();
+    detail.built = null;
+    setText($('detail-path'), '(click a row)');
+    // No control may be offered while another robot is shown, not even until its first poll.
+    ui.controls = false;
+    $('controls-slot').replaceChildren();
+  }
+
+  /** Shows robot `id`: the live local view for the robot serving the page, else polling. */
+  function view(id) {
+    const next = !id || id === ui.self ? null : id;
+    if (next === ui.viewing) return;
+    clearInterval(remote.timer);
+    remote.timer = null;
+    disconnect();
+    ui.viewing = next;
+    resetView();
+    renderRobotId();
+    if (next) {
+      setConn('connecting', `asking ${next}…`);
+      pollRemote();
+      remote.timer = setInterval(pollRemote, REMOTE_POLL_MS);
+    } else {
+      connect();
+    }
+  }
+
+  async function fetchJson(url) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${res.status}: ${(await res.text()).trim()}`);
+    return res.json();
+  }
+
+  /** One poll of the robot shown: its tree and its kept events (skipped while one runs). */
+  async function pollRemote() {
+    const id = ui.viewing;
+    if (!id || remote.busy) return;
+    remote.busy = true;
+    try {
+      const base = `/fleet/${encodeURIComponent(id)}`;
+      const [tree, events] = await Promise.all([fetchJson(`${base}/tree`), fetchJson(`${base}/events`)]);
+      if (ui.viewing !== id) return; // switched meanwhile
+      const listed = ui.fleet.find((r) => r.id === id);
+      const estop = listed && listed.health ? { engaged: !!listed.health.estop, reasons: listed.health.estop || '' } : null;
+      setConn('live', `polling ${id}`);
+      onState({ t_ms: Date.now(), tree, robot: { estop }, controls: false });
+      const list = Array.isArray(events) ? events.slice(-TIMELINE_CAP) : [];
+      const last = list[list.length - 1];
+      const key = `${list.length}:${last ? last.ts_ms : ''}`;
+      if (key !== remote.eventsKey) {
+        remote.eventsKey = key;
+        $('timeline').replaceChildren();
+        for (const e of list) addTimeline(e);
+      }
+    } catch (e) {
+      if (ui.viewing === id) setConn('error', `${id}: ${e.message}`);
+    } finally {
+      remote.busy = false;
+    }
   }
 
   // ---------------------------------------------------------------- wiring
@@ -873,7 +1029,10 @@
     $('timeline-kind').addEventListener('change', (ev) => {
       $('timeline').dataset.filter = ev.target.value;
     });
+    $('robot-select').addEventListener('change', (ev) => view(ev.target.value));
     connect();
+    pollFleet();
+    setInterval(pollFleet, FLEET_POLL_MS);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

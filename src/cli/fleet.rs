@@ -18,7 +18,7 @@ use zenoh::sample::SampleKind;
 use super::{FleetArgs, BAD_INPUT};
 use crate::config::network::check_name;
 use crate::config::{Config, ZenohConfig};
-use crate::ops::fleet::{id_of_alive, key, RobotHealth, ALIVE_ALL};
+use crate::ops::fleet::{key, query, RobotHealth};
 
 /// How long the viewer waits for a peer at each endpoint before it asks.
 const PEER_WAIT: Duration = Duration::from_secs(3);
@@ -163,42 +163,14 @@ async fn wait_for_peers(session: &zenoh::Session, endpoints: usize) {
 
 /// The ids of the robots whose token is there, sorted.
 async fn alive(session: &zenoh::Session) -> Result<Vec<String>, String> {
-    let replies = session
-        .liveliness()
-        .get(ALIVE_ALL)
-        .timeout(QUERY_TIMEOUT)
-        .await
-        .map_err(|e| format!("{ALIVE_ALL}: {e}"))?;
-    let mut ids = Vec::new();
-    while let Ok(reply) = replies.recv_async().await {
-        if let Ok(sample) = reply.result() {
-            if let Some(id) = id_of_alive(sample.key_expr().as_str()) {
-                ids.push(id.to_string());
-            }
-        }
-    }
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
+    query::alive(session, QUERY_TIMEOUT).await
 }
 
 /// The first answer to a query on `key`, as text.
 async fn get(session: &zenoh::Session, key: &str) -> Result<String, String> {
-    let replies = session
-        .get(key)
-        .timeout(QUERY_TIMEOUT)
+    query::get(session, key, QUERY_TIMEOUT)
         .await
-        .map_err(|e| format!("{key}: {e}"))?;
-    match replies.recv_async().await {
-        Ok(reply) => match reply.result() {
-            Ok(sample) => Ok(String::from_utf8_lossy(&sample.payload().to_bytes()).into_owned()),
-            Err(e) => Err(format!(
-                "{key}: {}",
-                String::from_utf8_lossy(&e.payload().to_bytes())
-            )),
-        },
-        Err(_) => Err(format!("{key}: no answer within {QUERY_TIMEOUT:?}")),
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// One robot in `--json`'s list.
@@ -214,9 +186,7 @@ struct Listed {
 
 /// Robot `id`'s health, asked.
 async fn health(session: &zenoh::Session, id: &str) -> Result<RobotHealth, String> {
-    let key = key(id, "health");
-    let json = get(session, &key).await?;
-    serde_json::from_str(&json).map_err(|e| format!("{key}: not a robot's health: {e}"))
+    query::health(session, id, QUERY_TIMEOUT).await
 }
 
 /// The listing (a table, or `--json`), or `--tree`'s robot's tree.

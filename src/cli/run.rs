@@ -12,6 +12,7 @@ use crate::app::reload::LogFilter;
 use crate::app::{Devices, Robot, RunOptions};
 use crate::config::Config;
 use crate::core::clock::Clock;
+use crate::ops::fleet::peers::Peers;
 use crate::ops::fleet::Fleet;
 use crate::ops::http::{Endpoint, Limits, Server};
 use crate::ops::observer::{Controls, Layout, RobotSources};
@@ -194,6 +195,10 @@ async fn run_robot(
                 audit: robot.audit().cloned(),
             }
         }),
+        fleet: match robot.net() {
+            Some(session) => Peers::over(session.clone(), &config.robot.id),
+            None => Peers::alone(&config.robot.id),
+        },
     };
     let fleet_endpoint = robot.net().map(|_| endpoint.clone());
     let server = match Server::start(http.listener, endpoint, http.limits) {

@@ -16,6 +16,8 @@
 //! and publishing an event is a hand-off from the timeline's broadcast.
 
 pub mod health;
+pub mod peers;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -190,16 +192,25 @@ async fn serve(
     Ok(())
 }
 
-/// Robot `id`'s [`RobotHealth`] as JSON.
-fn health_json(id: &str, endpoint: &Endpoint) -> Result<String, String> {
+/// Robot `id`'s [`RobotHealth`] now, from `endpoint`'s sources.
+pub fn own_health(id: &str, endpoint: &Endpoint) -> RobotHealth {
     let snapshot = endpoint.tree.snapshot();
     let ready = endpoint.ready(&snapshot);
-    let health = RobotHealth::of(id, &snapshot, ready, endpoint.estops.reasons());
-    serde_json::to_string(&health).map_err(|e| e.to_string())
+    RobotHealth::of(id, &snapshot, ready, endpoint.estops.reasons())
 }
 
-/// The timeline entries kept, oldest first, as a JSON list.
-fn kept_json(endpoint: &Endpoint) -> Result<String, String> {
+/// Robot `id`'s [`RobotHealth`] as JSON.
+fn health_json(id: &str, endpoint: &Endpoint) -> Result<String, String> {
+    serde_json::to_string(&own_health(id, endpoint)).map_err(|e| e.to_string())
+}
+
+/// The timeline entries kept, oldest first, as a JSON list (what `nevil/<id>/events`
+/// answers a query with).
+///
+/// # Errors
+///
+/// Serialisation's, as text.
+pub fn kept_json(endpoint: &Endpoint) -> Result<String, String> {
     let (kept, _) = endpoint.timeline.subscribe();
     let kept: Vec<&Stamped> = kept.iter().map(|e| &**e).collect();
     serde_json::to_string(&kept).map_err(|e| e.to_string())

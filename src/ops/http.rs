@@ -1,5 +1,6 @@
-//! The operations endpoint: `/metrics`, `/tree`, `/health/live`, `/health/ready`, and
-//! the observer page (`/`, `/events`, the controls: see [`crate::ops::observer`]).
+//! The operations endpoint: `/metrics`, `/tree`, `/health/live`, `/health/ready`, the
+//! observer page (`/`, `/events`, the controls: see [`crate::ops::observer`]) and the
+//! fleet it can switch to (`/fleet`, `/fleet/<id>/{tree,events}`: see [`fleet`]).
 //!
 //! It runs on a thread and async runtime of its own, so neither rendering a large tree
 //! nor a slow client takes time from the robot's actors: every answer is computed from
@@ -12,6 +13,7 @@
 //! been unable to take an event for `timeout` (a page that stopped reading).
 
 mod client;
+pub mod fleet;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,6 +31,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::reload::Generation;
 use crate::core::metrics::READY;
+use crate::ops::fleet::peers::Peers;
 use crate::ops::health::{self, Health};
 use crate::ops::observer::{self, events, Controls, RobotSources, Timeline};
 use crate::robot::safety::EStopLatch;
@@ -40,9 +43,10 @@ pub use client::{get, tree_url, ClientError};
 
 /// The paths served, for 404 answers and docs (and the observer's files, and
 /// `POST /actors/<path>/{restart,suspend,resume}`).
-pub const PATHS: [&str; 6] = [
+pub const PATHS: [&str; 7] = [
     "/",
     "/events",
+    "/fleet",
     "/metrics",
     "/tree",
     "/health/live",
@@ -87,11 +91,23 @@ pub struct Endpoint {
     pub robot: RobotSources,
     /// The observer's controls; `None` (read-only) without `[http] control_token`.
     pub controls: Option<Controls>,
+    /// The other robots on the network session, for `/fleet` (only this one without).
+    pub fleet: Peers,
 }
 
 impl Endpoint {
-    /// The answer to `method` on `path` with `headers` (all but `/events`, which
-    /// [`Server`] streams).
+    /// The answer to `method` on `path` with `headers`: [`Endpoint::respond`]'s, or for
+    /// the fleet's routes (which may ask other robots over the network) [`fleet`]'s.
+    pub async fn answer(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
+        if fleet::route(path).is_some() {
+            fleet::respond(self, method, path).await
+        } else {
+            self.respond(method, path, headers)
+        }
+    }
+
+    /// The answer to `method` on `path` with `headers`, at once (all but `/events`,
+    /// which [`Server`] streams, and the fleet's routes: see [`Endpoint::answer`]).
     pub fn respond(&self, method: &Method, path: &str, headers: &HeaderMap) -> Response<Body> {
         if let Some((actor, action)) = observer::controls::parse(path) {
             if method != Method::POST {
@@ -266,7 +282,11 @@ impl Server {
         limits: Limits,
     ) -> Result<Self, HttpError> {
         let addr = listener.local_addr().map_err(HttpError::Start)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // One worker, multi-threaded: the fleet's routes query Zenoh, which refuses
+        // tokio's current-thread runtime.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("nevil-http-worker")
             .enable_all()
             .build()
             .map_err(HttpError::Start)?;
@@ -388,7 +408,9 @@ async fn connection(
     let (service_slot, service_streaming) = (slot.clone(), streaming.clone());
     let service_ended = ended.clone();
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-        let response = if req.uri().path() == "/events" && req.method() == Method::GET {
+        use futures::future::{ready, Either};
+        let path = req.uri().path();
+        let answer = if path == "/events" && req.method() == Method::GET {
             let ended = events::Ended(service_ended.clone());
             let opened = open_stream(&endpoint, &streams, limits.timeout, ended);
             if opened.status() == StatusCode::OK {
@@ -401,11 +423,16 @@ async fn connection(
                         .take(),
                 );
             }
-            opened
+            Either::Left(ready(opened))
+        } else if fleet::route(path).is_some() {
+            // Asked over the network: awaited in this connection's task only.
+            let (endpoint, method, path) =
+                (endpoint.clone(), req.method().clone(), path.to_string());
+            Either::Right(async move { fleet::respond(&endpoint, &method, &path).await })
         } else {
-            endpoint.respond(req.method(), req.uri().path(), req.headers())
+            Either::Left(ready(endpoint.respond(req.method(), path, req.headers())))
         };
-        async move { Ok::<_, Infallible>(response) }
+        async move { Ok::<_, Infallible>(answer.await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -1,8 +1,9 @@
 // The observer page in a real browser: Debian's /usr/bin/chromium, headless, driven by
 // playwright-core against a running `nevil run`. tests/observer.rs starts the robot and runs this.
 //
-//   node tests/browser/observer.mjs --url http://127.0.0.1:PORT --scenario faults|controls
+//   node tests/browser/observer.mjs --url http://127.0.0.1:PORT --scenario faults|controls|fleet
 //        [--screenshot PATH] [--token TOKEN] [--chromium PATH]
+//        [--self ID --peer ID --peer-pid PID]   (fleet: the robot serving the page, another one)
 //   node tests/browser/observer.mjs --scenario scale   (serves the page and 1,021 actors itself)
 //
 // `--url -` launches the browser first, prints "browser ready", then reads the URL from the
@@ -153,6 +154,11 @@ async function faults(page, base) {
   check(estop === 'true' || estop === 'false', `the e-stop badge shows a state (got ${estop})`);
   log(`jitter bars, the world and the e-stop (${estop === 'true' ? 'ENGAGED' : 'released'}) are drawn`);
 
+  // Alone (no network session): the robot's id, and no robot selector.
+  await waitInPage(page, 'the id of the robot shown', () => document.body.dataset.robot && document.body.dataset.robot !== '–');
+  check(await page.$eval('#robots', (b) => getComputedStyle(b).display === 'none'), 'a robot alone shows a robot selector');
+  log(`the page shows robot ${await page.textContent('#robot-id')} alone, with no robot selector`);
+
   // Read-only: no controls at all.
   const controls = await page.$$eval('button[data-action], #controls-token, #detail button, #controls-slot *', (els) => els.length);
   check(controls === 0, `no token was configured, yet the page has ${controls} control element(s)`);
@@ -211,6 +217,53 @@ async function controls(page, base) {
   check(await page.inputValue('#controls-token') === ARGS.token, 'the token was not kept for the session');
 }
 
+// The fleet: robot --self serves the page (with controls, --token), robot --peer (its pid
+// --peer-pid, its motion restarted by a drill) is reached through it. Switching to the
+// peer shows its id, tree and events and no control; switching back, the live local view
+// and its controls again.
+async function fleet(page, base) {
+  for (const a of ['self', 'peer', 'peer-pid', 'token']) check(ARGS[a], `the fleet scenario needs --${a}`);
+  const [self, peer] = [ARGS.self, ARGS.peer];
+  await waitInPage(page, 'the token field of the robot serving the page', () => !!document.getElementById('controls-token'));
+  await page.fill('#controls-token', ARGS.token);
+  await waitInPage(page, `the robot selector listing ${self} and ${peer}`, ([a, b]) => {
+    const box = document.getElementById('robots');
+    const ids = [...document.querySelectorAll('#robot-select option')].map((o) => o.value);
+    return box && getComputedStyle(box).display !== 'none' && ids.length === 2 && ids.includes(a) && ids.includes(b);
+  }, [self, peer]);
+  check(await page.textContent('#robot-id') === self, `the page does not show ${self} as the robot shown`);
+  log(`the selector lists ${self} and ${peer}`);
+
+  await page.selectOption('#robot-select', peer);
+  await waitInPage(page, `${peer}'s id, pid and tree`, ([id, pid, sel]) =>
+    document.body.dataset.robot === id && document.body.dataset.remote === 'true'
+      && document.getElementById('robot-id').textContent === id
+      && document.getElementById('pid').textContent === pid && !!document.querySelector(sel),
+  [peer, ARGS['peer-pid'], rowSel(MOTION)]);
+  await waitInPage(page, `${peer}'s restart of ${MOTION} in the timeline (its events)`, (sel) => !!document.querySelector(sel),
+    `#timeline .entry[data-kind="restart"][data-path="${MOTION}"]`);
+  await page.click(`${rowSel(MOTION)} .name`);
+  await waitInPage(page, 'the detail panel of the selected actor', (p) => document.getElementById('detail-path')?.textContent === p, MOTION);
+  const controlsShown = await page.$$eval('button[data-action], #controls-token, #controls-slot *', (els) => els.length);
+  check(controlsShown === 0, `${peer} is shown, yet the page offers ${controlsShown} control element(s)`);
+  const note = await page.textContent('#remote-note');
+  check(!(await page.$eval('#remote-note', (n) => n.hidden)) && note.includes('Read-only') && note.includes('none crosses robots'),
+    `the page does not say another robot is read-only: ${note}`);
+  check((await page.textContent('#conn')) === `polling ${peer}`, `the connection badge says ${await page.textContent('#conn')}`);
+  log(`the page shows ${peer}'s tree (pid ${ARGS['peer-pid']}) and events, and no controls`);
+
+  await page.selectOption('#robot-select', self);
+  await waitInPage(page, `the live view of ${self} and its controls`, (id) =>
+    document.body.dataset.robot === id && document.body.dataset.remote === 'false'
+      && document.getElementById('conn').dataset.state === 'live' && !!document.getElementById('controls-token'), self);
+  check(await page.inputValue('#controls-token') === ARGS.token, 'the token was not kept across the switch');
+  await waitInPage(page, `the tree row ${MOTION}`, (sel) => !!document.querySelector(sel), rowSel(MOTION));
+  await page.click(`${rowSel(MOTION)} .name`);
+  await waitInPage(page, 'the Restart button again', () => !!document.querySelector('button[data-action="restart"]'));
+  const ownPid = String((await getJson(`${base}/tree`)).pid);
+  check(await page.textContent('#pid') === ownPid, `back on ${self}, the page shows pid ${await page.textContent('#pid')} (${self}'s is ${ownPid})`);
+  log(`switching back shows ${self} live, with its controls and the token`);
+}
 
 // The scale scenario needs no robot: this script serves the page's own files (the ones the
 // binary embeds) and an `/events` stream of a 1,021-actor tree (20 supervisors of 50
@@ -368,7 +421,7 @@ async function readUrl() {
 }
 
 async function main() {
-  const scenarios = { faults, controls, scale };
+  const scenarios = { faults, controls, fleet, scale };
   const scenario = scenarios[ARGS.scenario];
   check(scenario, `--scenario must be one of ${Object.keys(scenarios).join(', ')} (got ${ARGS.scenario})`);
   const synthetic = ARGS.scenario === 'scale' ? await serveSynthetic() : null;

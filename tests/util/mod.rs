@@ -2,6 +2,7 @@
 //! whose log lines can be awaited (no sleep-and-hope: we wait for what it says).
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod netns;
 pub mod pki;
 

@@ -118,6 +118,7 @@ impl LargeTree {
                 sim: None,
             },
             controls: None,
+            fleet: crate::ops::fleet::peers::Peers::alone("bench"),
         };
         let t0 = Instant::now();
         let json = crate::ops::observer::state::state_json(&endpoint, 0);

@@ -59,6 +59,7 @@ fn endpoint(tree: &Tree, handle: metrics_exporter_prometheus::PrometheusHandle) 
             sim: None,
         },
         controls: None,
+        fleet: crate::ops::fleet::peers::Peers::alone("picar-1"),
     }
 }
 
@@ -478,4 +479,47 @@ async fn a_stalled_stream_is_cut_off() {
     assert_eq!(slots.available_permits(), 1);
     drop(frames);
     tree.shutdown().await;
+}
+
+/// `GET path` the way the server answers it (the fleet's routes included).
+async fn ask(ep: &Endpoint, method: Method, path: &str) -> (StatusCode, String) {
+    body(ep.answer(&method, path, &HeaderMap::new()).await).await
+}
+
+#[tokio::test]
+async fn without_a_session_the_fleet_is_this_robot_alone() {
+    let tree = tree().await;
+    let recorder = Telemetry::recorder().unwrap();
+    let ep = endpoint(&tree, recorder.handle());
+
+    let (status, json) = ask(&ep, Method::GET, "/fleet").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{json}");
+    assert_eq!(listed[0]["id"], "picar-1");
+    assert_eq!(listed[0]["self"], true);
+    assert_eq!(listed[0]["health"]["id"], "picar-1");
+    assert_eq!(listed[0]["health"]["actors"], 2, "root and idle: {json}");
+
+    let (status, json) = ask(&ep, Method::GET, "/fleet/picar-1/tree").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let own: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(own["root"]["children"][0]["path"], "root/idle");
+    let (status, json) = ask(&ep, Method::GET, "/fleet/picar-1/events").await;
+    assert_eq!((status, json.as_str()), (StatusCode::OK, "[]"));
+
+    let (status, text) = ask(&ep, Method::GET, "/fleet/picar-2/tree").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.contains("\"picar-2\" is not reachable"), "{text}");
+    let (status, text) = ask(&ep, Method::GET, "/fleet/no%2Fsuch/events").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.contains("robot id \"no%2Fsuch\""), "{text}");
+    let (status, _) = ask(&ep, Method::GET, "/fleet/picar-1/metrics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = ask(&ep, Method::POST, "/fleet").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // The rest is answered as before.
+    let (status, _) = ask(&ep, Method::GET, "/health/live").await;
+    assert_eq!(status, StatusCode::OK);
 }
