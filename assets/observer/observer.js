@@ -743,7 +743,7 @@
   function describe(e) {
     switch (e.kind) {
       case 'quota':
-        return [e.path, `${e.action}${e.factor !== undefined && e.factor !== null ? ` ×${e.factor}` : ''}: ${e.resource} ${fmtNum(e.usage)} vs ${fmtNum(e.limit)}`];
+        return [e.path, `${e.action}${e.factor !== undefined && e.factor !== null ? ` ×${e.factor}` : ''}${e.to ? ` ${e.to}` : ''}: ${e.resource} ${fmtNum(e.usage)} vs ${fmtNum(e.limit)}`];
       case 'exit':
         return [e.path, `${e.reason}${e.restart ? ' → restart' : ''}${typeof e.delay_ms === 'number' ? ` in ${e.delay_ms.toFixed(0)} ms` : ''}`];
       case 'restart':
