@@ -54,7 +54,12 @@ pub fn main(cli: Cli) -> ExitCode {
             json,
             plot,
         } => replay::main(&file, config.as_deref(), json, plot.as_deref()),
-        Command::Bench { json } => bench::main(json),
+        Command::Bench {
+            json,
+            hop,
+            hops,
+            echo,
+        } => bench::remote::main(json, hop.as_deref(), hops, echo.as_deref()),
         Command::Soak(args) => soak::main(args),
         Command::Tree { url, json } => tree::main(&url, json),
         Command::Fleet(args) => fleet::main(args),

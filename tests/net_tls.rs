@@ -3,9 +3,12 @@
 //! CA's certificate and a plain-TCP peer. Robot and peers are hosts in network
 //! namespaces (tests/util/netns.rs), or loopback when namespaces cannot be made.
 //!
+//! The robot also refuses (and logs) a node it connects to whose certificate is from
+//! another CA.
+//!
 //! A peer is this test binary run again on its host (`ip netns exec`) as the ignored
-//! test [`tls_peer`]: a Zenoh session of nevil's (`bus::net::open`) that prints
-//! `peer joined` once it has a peer.
+//! test [`tls_peer`]: a Zenoh session of nevil's (`bus::net::open`), connecting or
+//! listening, that prints `peer joined` once it has a peer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
@@ -63,10 +66,20 @@ fn tls_section(endpoint: &str, ca: &Path, leaf: &Leaf) -> String {
 
 /// A peer on `host` connecting to `endpoint`, with `tls` (CA, certificate) or plain.
 fn peer(host: &Host, endpoint: &str, tls: Option<(&Path, &Leaf)>) -> Running {
+    peer_at(host, ("NEVIL_TEST_PEER_CONNECT", endpoint), tls)
+}
+
+/// A peer on `host` listening on `endpoint` with `tls` (CA, certificate).
+fn listening_peer(host: &Host, endpoint: &str, tls: (&Path, &Leaf)) -> Running {
+    peer_at(host, ("NEVIL_TEST_PEER_LISTEN", endpoint), Some(tls))
+}
+
+/// The peer process, told where to connect or listen by `(variable, endpoint)`.
+fn peer_at(host: &Host, (var, endpoint): (&str, &str), tls: Option<(&Path, &Leaf)>) -> Running {
     let exe = std::env::current_exe().expect("test binary");
     let mut cmd = Command::new(exe);
     cmd.args(["--ignored", "--exact", "tls_peer", "--nocapture"])
-        .env("NEVIL_TEST_PEER_CONNECT", endpoint);
+        .env(var, endpoint);
     if let Some((ca, leaf)) = tls {
         cmd.env("NEVIL_TEST_PEER_CA", ca)
             .env("NEVIL_TEST_PEER_CERT", &leaf.cert)
@@ -81,12 +94,14 @@ fn stop(running: Running) -> Vec<String> {
     running.finish().1
 }
 
-/// The peer process of [`peer`] (run by the tests, not on its own): opens a session to
-/// `NEVIL_TEST_PEER_CONNECT` and prints [`JOINED`] with the first peer it sees.
+/// The peer process of [`peer`] and [`listening_peer`] (run by the tests, not on its
+/// own): opens a session to `NEVIL_TEST_PEER_CONNECT`, or listening on
+/// `NEVIL_TEST_PEER_LISTEN`, and prints [`JOINED`] with the first peer it sees.
 #[test]
 #[ignore = "run by the other tests as a peer host"]
 fn tls_peer() {
-    let endpoint = std::env::var("NEVIL_TEST_PEER_CONNECT").expect("NEVIL_TEST_PEER_CONNECT");
+    let connect = std::env::var("NEVIL_TEST_PEER_CONNECT").ok();
+    let listen = std::env::var("NEVIL_TEST_PEER_LISTEN").ok();
     let tls = std::env::var_os("NEVIL_TEST_PEER_CA").map(|ca| nevil::config::TlsConfig {
         ca: PathBuf::from(ca),
         cert: std::env::var_os("NEVIL_TEST_PEER_CERT")
@@ -94,8 +109,13 @@ fn tls_peer() {
             .into(),
         key: std::env::var_os("NEVIL_TEST_PEER_KEY").expect("key").into(),
     });
+    assert!(
+        connect.is_some() || listen.is_some(),
+        "NEVIL_TEST_PEER_CONNECT or NEVIL_TEST_PEER_LISTEN"
+    );
     let zenoh = nevil::config::ZenohConfig {
-        connect: vec![endpoint],
+        connect: connect.into_iter().collect(),
+        listen: listen.into_iter().collect(),
         tls,
         ..Default::default()
     };
@@ -181,6 +201,42 @@ fn a_node_from_our_ca_joins_and_an_impostor_is_refused_and_logged() {
         log.iter()
             .any(|l| l.contains("zenoh listens beyond loopback (mutual TLS)"))
             || lab.fallback().is_some()
+    );
+}
+
+#[test]
+fn a_node_the_robot_connects_to_with_another_cas_certificate_is_refused_and_logged() {
+    let mut lab = lab();
+    let robot_host = lab.host("robot");
+    let node_host = lab.host("node");
+    let link = lab.link(&robot_host, &node_host);
+    let dir = scratch("net-tls-connect");
+    let ca = Ca::new(&dir, "fleet-ca");
+    let robot_leaf = ca.leaf("robot", &["robot".into(), link.a.to_string()]);
+    let other = Ca::new(&dir, "other-ca");
+    // The node trusts our CA but shows its own CA's certificate (with the right name).
+    let impostor_leaf = other.leaf("impostor", &["impostor".into(), link.b.to_string()]);
+    let endpoint = format!("tls/{}:{}", link.b, port(&lab));
+    let node = listening_peer(&node_host, &endpoint, (&ca.cert, &impostor_leaf));
+
+    let tls = tls_section(&endpoint, &ca.cert, &robot_leaf).replace("listen = ", "connect = ");
+    let mut robot = robot(&robot_host, &dir, &tls);
+    // The robot's connector retries the node (every second at most): refused each time.
+    for _ in 0..2 {
+        let line = robot.wait_for("zenoh refused a peer");
+        assert!(line.contains("certificate not from our CA"), "{line}");
+        assert!(line.contains(&endpoint), "the line names the node: {line}");
+        assert!(line.contains("UnknownIssuer"), "zenoh's detail: {line}");
+    }
+    let lines = stop(node);
+    assert!(!lines.iter().any(|l| l.contains(JOINED)), "{lines:?}");
+    let log = stop(robot);
+    // Zenoh's connector debug lines feed the refusal but stay out of the log.
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("DEBUG") || l.contains("Unable to connect to configured peer")),
+        "{}",
+        log.join("\n")
     );
 }
 

@@ -61,6 +61,17 @@ pub enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Instead: time a message's round trip to a `nevil bench --echo` at this Zenoh
+        /// endpoint (another host), over the bus bridges a node uses.
+        #[arg(long, value_name = "ENDPOINT", conflicts_with = "echo")]
+        hop: Option<String>,
+        /// Round trips `--hop` measures.
+        #[arg(long, default_value_t = 2000, requires = "hop")]
+        hops: usize,
+        /// Instead: be `--hop`'s far end, listening on this Zenoh endpoint and sending
+        /// every message back, until SIGTERM.
+        #[arg(long, value_name = "ENDPOINT")]
+        echo: Option<String>,
     },
     /// Print a running nevil's actor tree as indented text (reads its `/tree`).
     Tree {

@@ -17,10 +17,14 @@
 //! - **bridge** ([`bridge`]): one small message's hop between two bus bridges over a
 //!   unix socket, and the bridge's throughput of small messages.
 //!
+//! - **hop between hosts** ([`remote`]): `nevil bench --hop` / `--echo`, a message's
+//!   round trip between two processes (on two hosts) over the same bridges.
+//!
 //! [`run_all`] runs them all for `nevil bench`.
 
 pub mod bridge;
 pub mod placement;
+pub mod remote;
 pub mod scale;
 
 use std::process::ExitCode;

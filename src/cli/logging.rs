@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{reload, EnvFilter};
 
 use crate::bus::net::Refusals;
 
@@ -25,30 +25,28 @@ const ZENOH_QUIET: &str =
     "zenoh=warn,zenoh::net::routing::hat::peer=error,zenoh_link_unixsock_stream=error";
 
 /// Logs to stderr in `format` at `default_level` unless `RUST_LOG` says otherwise, and
-/// turns panics into log events (`log_panic`). A peer that Zenoh's TLS listener refuses
-/// is logged as nevil's own warning ([`Refusals`]).
+/// turns panics into log events (`log_panic`). A peer refused in a TLS handshake, on
+/// either side, is logged as nevil's own warning ([`Refusals`]).
+///
+/// The filter is the output's own (per-layer), not global: [`Refusals`] reads zenoh's
+/// connector debug events through its own filter while the output shows none of them.
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},{ZENOH_QUIET}")));
     let start = filter.to_string();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let reload: Reload = match format {
-        LogFormat::Text => {
-            let builder = builder.with_filter_reloading();
-            let handle = builder.reload_handle();
-            builder.finish().with(Refusals).init();
-            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
-        }
-        LogFormat::Json => {
-            let builder = builder.json().with_filter_reloading();
-            let handle = builder.reload_handle();
-            builder.finish().with(Refusals).init();
-            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
-        }
+    let output = match format {
+        LogFormat::Text => output.boxed(),
+        LogFormat::Json => output.json().boxed(),
     };
+    tracing_subscriber::registry()
+        .with(output.with_filter(filter))
+        .with(Refusals.with_filter(Refusals::targets()))
+        .init();
+    let reload: Reload = Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()));
     let _ = FILTER.set((start, reload));
     std::panic::set_hook(Box::new(log_panic));
 }

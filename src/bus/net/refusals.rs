@@ -1,20 +1,37 @@
-//! The robot's own log line when its TLS listener refuses a peer.
+//! The robot's own log line when a TLS handshake with a peer fails, on either side.
 //!
-//! Zenoh 1.10's TLS listener (`zenoh_link_tls`) reports every failed handshake as a
-//! warning that blames the open file limit (`<rustls error>. Hint: increase the system
-//! open file limit.`), and without the peer's address (its accept error drops it). The
-//! [`Refusals`] layer replaces that line with one of nevil's: `zenoh refused a peer:
-//! <reason>`, with zenoh's `detail`. Zenoh's other warnings pass untouched, and no
-//! zenoh debug log is needed.
+//! Listening: Zenoh 1.10's TLS listener (`zenoh_link_tls`) reports every failed
+//! handshake as a warning that blames the open file limit (`<rustls error>. Hint:
+//! increase the system open file limit.`), and without the peer's address (its accept
+//! error drops it). The [`Refusals`] layer replaces that line with one of nevil's:
+//! `zenoh refused a peer: <reason>`, with zenoh's `detail`.
+//!
+//! Connecting: when a configured `tls/` peer shows a certificate not from our CA, Zenoh
+//! says so only in a debug event of its connector (`Unable to connect to configured peer
+//! <endpoint>! <rustls error>. Retry in …`, target [`ZENOH_CONNECTOR`]). The layer logs
+//! the same warning for it, with the `peer`; [`Refusals::targets`] is the filter that lets
+//! that debug event reach this layer alone (the log's own filter still keeps zenoh's
+//! debug lines out). Zenoh's other events pass untouched.
 
 use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer};
 
 /// The target of zenoh's TLS link events.
 const ZENOH_TLS: &str = "zenoh_link_tls";
+
+/// The target of zenoh's connector (it retries the `[zenoh] connect` endpoints).
+pub const ZENOH_CONNECTOR: &str = "zenoh::net::runtime::orchestrator";
+
+/// How zenoh's connector's debug event for a failed attempt starts (the endpoint
+/// follows, then `! `, the error, and `. Retry in …`).
+const CONNECT_FAILED: &str = "Unable to connect to configured peer ";
+
+/// What zenoh-link-tls's error says when the connecting side's handshake failed.
+const CONNECT_TLS: &str = "Can not create a new TLS link";
 
 /// What zenoh-link-tls appends to every failed accept.
 const ACCEPT_HINT: &str = ". Hint: increase the system open file limit.";
@@ -23,13 +40,25 @@ const ACCEPT_HINT: &str = ". Hint: increase the system open file limit.";
 pub const REFUSED: &str = "zenoh refused a peer";
 
 /// A tracing layer that turns zenoh's failed TLS accepts into [`REFUSED`] warnings of
-/// nevil's own (target `nevil::bus::net`) and drops zenoh's misleading line.
+/// nevil's own (target `nevil::bus::net`) and drops zenoh's misleading line; and logs the
+/// same warning when a `tls/` peer this process connects to fails the handshake.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Refusals;
 
+impl Refusals {
+    /// The events this layer reads: zenoh-link-tls's warnings and zenoh's connector's
+    /// debug events. Given to the layer as its own (per-layer) filter, so that the debug
+    /// events reach it without being enabled for the log's output.
+    pub fn targets() -> Targets {
+        Targets::new()
+            .with_target(ZENOH_TLS, Level::WARN)
+            .with_target(ZENOH_CONNECTOR, Level::DEBUG)
+    }
+}
+
 impl<S: Subscriber> Layer<S> for Refusals {
-    /// Logs a refusal instead of zenoh's line. The line is logged from inside this
-    /// dispatch, which tracing allows under a global subscriber (nevil's logging
+    /// Logs a refusal instead of zenoh's listener line. The line is logged from inside
+    /// this dispatch, which tracing allows under a global subscriber (nevil's logging
     /// installs one), not under a scoped one.
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
         match refusal(event) {
@@ -40,6 +69,44 @@ impl<S: Subscriber> Layer<S> for Refusals {
             }
         }
     }
+
+    /// Logs a refusal seen by the connecting side. Zenoh's debug event itself goes on
+    /// to whatever the log's filter decides (nothing, by default). Logged here, after
+    /// the inner layers handled the event, so the nested event does not disturb their
+    /// per-layer filter state for this one.
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        if let Some((reason, peer, detail)) = connect_refusal(event) {
+            tracing::warn!(target: "nevil::bus::net", reason, peer, detail, "{REFUSED}: {reason}");
+        }
+    }
+}
+
+/// The reason, endpoint and zenoh's detail when `event` is zenoh's connector failing a
+/// TLS handshake with a configured `tls/` peer.
+fn connect_refusal(event: &Event<'_>) -> Option<(&'static str, String, String)> {
+    let meta = event.metadata();
+    if *meta.level() != Level::DEBUG || !meta.target().starts_with(ZENOH_CONNECTOR) {
+        return None;
+    }
+    let mut message = Message::default();
+    event.record(&mut message);
+    connect_failure(&message.0)
+}
+
+/// [`connect_refusal`] on the event's message.
+fn connect_failure(message: &str) -> Option<(&'static str, String, String)> {
+    let (peer, rest) = message.strip_prefix(CONNECT_FAILED)?.split_once("! ")?;
+    if !peer.starts_with("tls/") {
+        return None;
+    }
+    let detail = rest.rsplit_once(". Retry in ").map_or(rest, |(d, _)| d);
+    if !detail.contains(CONNECT_TLS) && !detail.contains("received fatal alert") {
+        // Not the handshake (a zenoh-level failure after it): not a refusal.
+        return None;
+    }
+    // None: the peer could not be reached at all (connection refused, no route, ...).
+    let reason = reason(detail)?;
+    Some((reason, peer.to_string(), detail.to_string()))
 }
 
 /// The reason and zenoh's detail when `event` is zenoh's line for a refused peer.
@@ -194,6 +261,75 @@ mod tests {
                 "zenoh::net"
             ]
         );
+    }
+
+    #[test]
+    fn the_connectors_failed_handshake_is_a_refusal_and_an_unreachable_peer_is_not() {
+        let failed = |detail: &str| {
+            format!(
+                "{CONNECT_FAILED}tls/10.0.0.2:7447! {detail} at /zenoh/src/x.rs:10.. Retry \
+                 in 500ms."
+            )
+        };
+        let tls = |e: &str| format!("{CONNECT_TLS} bound to \"10.0.0.2\": {e}");
+        let (reason, peer, detail) =
+            connect_failure(&failed(&tls("invalid peer certificate: UnknownIssuer"))).unwrap();
+        assert_eq!(reason, "certificate not from our CA");
+        assert_eq!(peer, "tls/10.0.0.2:7447");
+        assert!(
+            detail.ends_with("UnknownIssuer at /zenoh/src/x.rs:10."),
+            "{detail}"
+        );
+        let (reason, ..) =
+            connect_failure(&failed(&tls("received fatal alert: UnknownCA"))).unwrap();
+        assert_eq!(reason, "the peer does not trust our certificate");
+        // Not a refusal: nobody listening, a plain tcp peer, a zenoh-level failure,
+        // another of the connector's events.
+        let refused = tls("Connection refused (os error 111)");
+        assert_eq!(connect_failure(&failed(&refused)), None);
+        let tcp = failed("Can not create a new TCP link: x").replace("tls/", "tcp/");
+        assert_eq!(connect_failure(&tcp), None);
+        assert_eq!(
+            connect_failure(&failed("Transport closed immediately")),
+            None
+        );
+        assert_eq!(
+            connect_failure("Try to connect: tls/10.0.0.2:7447: x"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_the_connectors_debug_events_are_read() {
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let sink = read.clone();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_subscriber::layer::Layer::with_filter(
+                ConnectorEvents(sink),
+                Refusals::targets(),
+            ));
+        tracing::subscriber::with_default(subscriber, || {
+            let m = format!(
+                "{CONNECT_FAILED}tls/10.0.0.2:7447! {CONNECT_TLS} bound to \"x\": invalid \
+                 peer certificate: UnknownIssuer. Retry in 1s."
+            );
+            tracing::debug!(target: "zenoh::net::runtime::orchestrator", "{m}");
+            tracing::debug!(target: "zenoh::net::routing", "{m}");
+            tracing::trace!(target: "zenoh::net::runtime::orchestrator", "{m}");
+        });
+        let read = read.lock().unwrap().clone();
+        assert_eq!(read, ["certificate not from our CA"]);
+    }
+
+    /// A layer recording the reasons [`connect_refusal`] finds in the events it gets.
+    struct ConnectorEvents(Arc<Mutex<Vec<&'static str>>>);
+
+    impl<S: Subscriber> Layer<S> for ConnectorEvents {
+        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+            if let (Some((reason, ..)), Ok(mut read)) = (connect_refusal(event), self.0.lock()) {
+                read.push(reason);
+            }
+        }
     }
 
     #[test]
