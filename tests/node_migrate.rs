@@ -12,10 +12,9 @@
 mod util;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{find_node, free_endpoint, http_get, node_configs, scratch, Running};
+use util::{find_node, free_endpoint, http_get, node_configs, scratch, GroupWatch, Running};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
@@ -50,40 +49,13 @@ impl Drop for Load {
     }
 }
 
-struct Robot(String);
-
-impl Robot {
-    fn tree(&self) -> Value {
-        let (status, body) = http_get(&format!("{}/tree", self.0));
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).expect("tree JSON")
-    }
-
-    /// Polls until `done` holds of the group's node; that node.
-    fn until(&self, what: &str, done: impl Fn(&Value, &Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            last = self.tree();
-            if let Some(group) = find_node(&last, GROUP) {
-                if done(group, &last) {
-                    return group.clone();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("never saw {what}; last tree:\n{last:#}");
-    }
-
-    /// `nevil_quota_enforcements_total{path=GROUP,action="migrate"}`.
-    fn migrations_metric(&self) -> u64 {
-        let (_, text) = http_get(&format!("{}/metrics", self.0));
-        let series =
-            format!("nevil_quota_enforcements_total{{path=\"{GROUP}\",action=\"migrate\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series))
-            .map_or(0, |n| n.trim().parse().expect("a count"))
-    }
+/// `nevil_quota_enforcements_total{path=GROUP,action="migrate"}` at `base`.
+fn migrations_metric(base: &str) -> u64 {
+    let (_, text) = http_get(&format!("{base}/metrics"));
+    let series = format!("nevil_quota_enforcements_total{{path=\"{GROUP}\",action=\"migrate\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
 }
 
 fn running_oa(tree: &Value) -> bool {
@@ -126,7 +98,10 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
         "--audit",
         audit.to_str().unwrap(),
     ]);
-    let robot_http = Robot(robot.http_base());
+    let robot_http = GroupWatch {
+        base: robot.http_base(),
+        group: GROUP,
+    };
     let home = robot_http.until("the group at home", at_home);
     assert_eq!(home["pid"], robot.pid(), "{home}");
     let mut node = Running::start(&[
@@ -154,13 +129,13 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
     assert_eq!(record["resource"], "cpu", "{record}");
     assert!(record["usage"].as_f64().unwrap() >= 0.9, "{record}");
     assert_eq!(record["limit"], 0.9, "{record}");
-    assert_eq!(robot_http.migrations_metric(), 1);
+    assert_eq!(migrations_metric(&robot_http.base), 1);
 
     drop(load);
     let back = robot_http.until("the group home again", at_home);
     assert_eq!(back["pid"], robot.pid(), "{back}");
     assert_eq!(moves(&back), ["away", "home"], "{back}");
-    assert_eq!(robot_http.migrations_metric(), 2);
+    assert_eq!(migrations_metric(&robot_http.base), 2);
     node.wait_for("group stopped");
 
     // Away again, then the node dies: the group's worker exits `node lost` and its

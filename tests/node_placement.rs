@@ -9,40 +9,12 @@
 mod util;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::{find_node, free_endpoint, http_get, node_configs, output, scratch, text, Running};
+use util::{find_node, free_endpoint, node_configs, output, scratch, text, GroupWatch, Running};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
-
-/// A running robot's endpoint.
-struct Endpoint(String);
-
-impl Endpoint {
-    fn tree(&self) -> Value {
-        let (status, body) = http_get(&format!("{}/tree", self.0));
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).expect("tree JSON")
-    }
-
-    /// Polls the tree until `done` holds of the behaviours' group node; that node.
-    fn until(&self, what: &str, done: impl Fn(&Value, &Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = Value::Null;
-        while Instant::now() < deadline {
-            last = self.tree();
-            if let Some(group) = find_node(&last, GROUP) {
-                if done(group, &last) {
-                    return group.clone();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("never saw {what}; last tree:\n{last:#}");
-    }
-}
 
 fn running_oa(tree: &Value) -> bool {
     find_node(tree, OA).is_some_and(|n| n["status"] == "running")
@@ -66,7 +38,10 @@ fn a_lost_node_is_an_exit_and_its_return_brings_the_group_back() {
     let dir = scratch("node-lost");
     let (robot_config, node_config) = node_configs(&dir, "\"node:laptop\"", &free_endpoint());
     let mut robot = Running::start(&["run", "--config", robot_config.to_str().unwrap()]);
-    let tree = Endpoint(robot.http_base());
+    let tree = GroupWatch {
+        base: robot.http_base(),
+        group: GROUP,
+    };
     let waiting = tree.until("the group waiting for its node", |g, _| {
         g["placement"] == "node:laptop (waiting)"
     });
@@ -121,7 +96,10 @@ fn the_local_fallback_holds_the_group_while_the_node_is_away() {
     let placement = "{ node = \"laptop\", fallback = \"local\" }";
     let (robot_config, node_config) = node_configs(&dir, placement, &free_endpoint());
     let mut robot = Running::start(&["run", "--config", robot_config.to_str().unwrap()]);
-    let tree = Endpoint(robot.http_base());
+    let tree = GroupWatch {
+        base: robot.http_base(),
+        group: GROUP,
+    };
     let here = |g: &Value, t: &Value| {
         g["placement"]
             .as_str()

@@ -366,3 +366,41 @@ pub fn power_log(report: &serde_json::Value) -> Vec<(f64, f64, f64)> {
         })
         .collect()
 }
+
+/// A robot's `/tree`, watched for the node of one group (a node-placed group's worker).
+pub struct GroupWatch {
+    /// The endpoint's base URL.
+    pub base: String,
+    /// The group's path.
+    pub group: &'static str,
+}
+
+impl GroupWatch {
+    /// The tree now.
+    pub fn tree(&self) -> serde_json::Value {
+        let (status, body) = http_get(&format!("{}/tree", self.base));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("tree JSON")
+    }
+
+    /// Polls the tree until `done` holds of the group's node (and the whole tree); that
+    /// node. A minute at most, as a failsafe.
+    pub fn until(
+        &self,
+        what: &str,
+        done: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut last = serde_json::Value::Null;
+        while std::time::Instant::now() < deadline {
+            last = self.tree();
+            if let Some(group) = find_node(&last, self.group) {
+                if done(group, &last) {
+                    return group.clone();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("never saw {what}; last tree:\n{last:#}");
+    }
+}

@@ -74,14 +74,7 @@ impl SupervisorState {
                 action = %d.action,
                 "host pressure: migration"
             );
-            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
-                at: now,
-                path,
-                resource: d.resource,
-                usage: d.usage,
-                limit: d.limit,
-                action: d.action,
-            });
+            self.publish_enforced(now, path, &d);
         }
         let mut drastic = Vec::new();
         for (id, path, d, gate_only, grace, external) in decided {
@@ -101,14 +94,7 @@ impl SupervisorState {
                 state = %d.state_after,
                 "quota enforcement"
             );
-            self.shared.events.publish(|| TreeEvent::QuotaEnforced {
-                at: now,
-                path,
-                resource: d.resource,
-                usage: d.usage,
-                limit: d.limit,
-                action: d.action,
-            });
+            self.publish_enforced(now, path, &d);
             if !gate_only {
                 let what = format!("{} {} over limit {}", d.resource.as_str(), d.usage, d.limit);
                 drastic.push((id, d.action, d.resource, what, grace));
@@ -134,6 +120,20 @@ impl SupervisorState {
             }
         }
         Ok(())
+    }
+}
+
+impl SupervisorState {
+    /// Tells the tree's event feed of an applied `d` on the child at `path`.
+    fn publish_enforced(&self, at: Instant, path: ActorPath, d: &Decision) {
+        self.shared.events.publish(|| TreeEvent::QuotaEnforced {
+            at,
+            path,
+            resource: d.resource,
+            usage: d.usage,
+            limit: d.limit,
+            action: d.action,
+        });
     }
 }
 

@@ -121,6 +121,22 @@ pub(crate) struct State {
     _node_watch: Subscriber<()>,
 }
 
+impl State {
+    /// Stops the group running in the robot's process, if it does; the worker then
+    /// waits for its next placement.
+    async fn stop_local(&mut self) {
+        if let Site::Local(tree) = &self.site {
+            tree.shutdown().await;
+            self.shown
+                .local
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            self.site = Site::Waiting(BACKOFF_MIN);
+        }
+    }
+}
+
 impl Drop for State {
     /// A worker killed outright (no `post_stop`) still stops a local group.
     fn drop(&mut self) {
@@ -444,16 +460,7 @@ impl NodeGroup {
         }
         if self.node_is_up().await {
             // Never two commanders: the local group stops before the node's starts.
-            if let Site::Local(tree) = &state.site {
-                tree.shutdown().await;
-                state
-                    .shown
-                    .local
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                state.site = Site::Waiting(BACKOFF_MIN);
-            }
+            state.stop_local().await;
             match self
                 .start_on_node(state.incarnation, myself, &state.shown)
                 .await
@@ -510,15 +517,8 @@ impl NodeGroup {
     ) -> Result<(), ActorProcessingErr> {
         let began = std::time::Instant::now();
         match (to, &state.site) {
-            (Where::Away, Site::Local(tree)) => {
-                tree.shutdown().await;
-                state
-                    .shown
-                    .local
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                state.site = Site::Waiting(BACKOFF_MIN);
+            (Where::Away, Site::Local(_)) => {
+                state.stop_local().await;
                 // A fresh incarnation per stay on the node: the node cannot mistake the
                 // end of an earlier stay for the end of this one.
                 state.incarnation = next_incarnation();
