@@ -2,7 +2,7 @@
 //! supervisor moves a `migratable` child's work to another host, and back home once the
 //! pressure has cleared for a while.
 //!
-//! The supervisor decides, at its sampling tick, from the tree's [`Pressure`] level and
+//! The supervisor decides, at its sampling tick, from the tree's [`Pressure`](super::Pressure) level and
 //! the child's [`External`](crate::External) (which says where the work runs now and
 //! carries a move out): critical for [`Migration::after`] while at home → move away;
 //! not critical for [`Migration::back_after`] while away → move home. Each move the

@@ -1,7 +1,7 @@
 //! The observer page's view of the fleet: `GET /fleet` (the robots reachable, this one
 //! marked `self`, each with its health), `GET /fleet/<id>/tree` and
 //! `GET /fleet/<id>/events` (a robot's tree, and the events it kept as a JSON list).
-//! Another robot's are asked over the network session (see [`Peers`]); this robot's
+//! Another robot's are asked over the network session (see [`Peers`](crate::ops::fleet::peers::Peers)); this robot's
 //! are answered here, as its own queryables would. Read-only: no control crosses
 //! robots through these routes.
 
