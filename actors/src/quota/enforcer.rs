@@ -88,6 +88,11 @@ impl Governed {
         self
     }
 
+    /// Whether the child's work may migrate at all.
+    pub(crate) fn is_migratable(&self) -> bool {
+        self.migration.is_some()
+    }
+
     /// The move due at `now` for work at `at` under `pressure`, if any (see
     /// [`super::migrate`]).
     pub(crate) fn migration_due(

@@ -146,6 +146,11 @@ fn migrate(
     now: Instant,
     pressure: &Pressure,
 ) -> Option<Decision> {
+    // Most children never migrate: their external (a lock on the table of attached
+    // ones) is not looked up at every sample.
+    if !governed.is_migratable() {
+        return None;
+    }
     let external = counters.external()?;
     let to = governed.migration_due(now, pressure, external.site()?)?;
     match external.migrate(to) {
