@@ -17,7 +17,7 @@ use crate::exit::ExitReason;
 use crate::managed::Counters;
 use crate::path::ActorPath;
 use crate::quota::enforcer::Governed;
-use crate::quota::{enforcer, Action, Decision, Pressure, Resource};
+use crate::quota::{enforcer, Action, Decision, Pressure, Resource, Site};
 
 impl SupervisorState {
     /// Measures every governed child and enforces its quota: gate actions at once,
@@ -45,8 +45,8 @@ impl SupervisorState {
                 interval,
                 &self.shared.pressure,
             );
-            if let Some(d) = migrate(&c.path, governed, &c.counters, now, &self.shared.pressure) {
-                moved.push((c.path.clone(), d));
+            if let Some(outcome) = migrate(governed, &c.counters, now, &self.shared.pressure) {
+                moved.push((c.path.clone(), outcome));
             }
             let Some((d, usage)) = sampled else {
                 continue;
@@ -65,16 +65,23 @@ impl SupervisorState {
             decided.push((c.id, c.path.clone(), d, gate_only, grace, external));
         }
         // Logged once the table is released: readers (tree dumps) never wait on log I/O.
-        for (path, d) in moved {
-            tracing::warn!(
-                %path,
-                resource = d.resource.as_str(),
-                usage = d.usage,
-                limit = d.limit,
-                action = %d.action,
-                "host pressure: migration"
-            );
-            self.publish_enforced(now, path, &d);
+        for (path, outcome) in moved {
+            match outcome {
+                Ok(d) => {
+                    tracing::warn!(
+                        %path,
+                        resource = d.resource.as_str(),
+                        usage = d.usage,
+                        limit = d.limit,
+                        action = %d.action,
+                        "host pressure: migration"
+                    );
+                    self.publish_enforced(now, path, &d);
+                }
+                Err((to, why)) => {
+                    tracing::warn!(%path, to = %to, %why, "host pressure: migration not possible now");
+                }
+            }
         }
         let mut drastic = Vec::new();
         for (id, path, d, gate_only, grace, external) in decided {
@@ -137,15 +144,14 @@ impl SupervisorState {
     }
 }
 
-/// Moves a migratable child's work when host pressure says so and its external takes
-/// the move; the record of the move, to log and publish.
+/// Moves a migratable child's work when host pressure says so: the record of a move its
+/// external took (to log and publish), or where it would have gone and why it could not.
 fn migrate(
-    path: &ActorPath,
     governed: &mut Governed,
     counters: &Counters,
     now: Instant,
     pressure: &Pressure,
-) -> Option<Decision> {
+) -> Option<Result<Decision, (Site, String)>> {
     // Most children never migrate: their external (a lock on the table of attached
     // ones) is not looked up at every sample.
     if !governed.is_migratable() {
@@ -153,11 +159,8 @@ fn migrate(
     }
     let external = counters.external()?;
     let to = governed.migration_due(now, pressure, external.site()?)?;
-    match external.migrate(to) {
-        Ok(()) => Some(governed.migrated(now, pressure, to)),
-        Err(why) => {
-            tracing::warn!(%path, to = %to, %why, "host pressure: migration not possible now");
-            None
-        }
-    }
+    Some(match external.migrate(to) {
+        Ok(()) => Ok(governed.migrated(now, pressure, to)),
+        Err(why) => Err((to, why)),
+    })
 }
