@@ -11,7 +11,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use util::{config_with, nevil, node, output, scratch, text, Running};
+use util::fleet::{assert_fleet_tree, Printed};
+use util::{config_with, nevil, output, scratch, text, Running};
 
 /// `nevil run` as robot `id`, Zenoh on a loopback port of the OS's choosing, with
 /// `more` arguments; the robot and the endpoint it listens on.
@@ -54,7 +55,7 @@ fn stop(robot: Running) {
 }
 
 /// `nevil fleet args`: exit code, stdout, stderr.
-fn fleet(args: &[&str]) -> (Option<i32>, String, String) {
+fn fleet(args: &[&str]) -> Printed {
     let out = output(&[&["fleet"], args].concat());
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
@@ -94,25 +95,11 @@ fn lists_two_robots_with_their_health_and_shows_each_tree() {
     assert!(rows[1].starts_with("robot-a ") && rows[2].starts_with("robot-b "));
 
     for id in ["robot-a", "robot-b"] {
-        let (code, stdout, stderr) = fleet(&[&both[..], &["--tree", id, "--json"]].concat());
-        assert_eq!(code, Some(0), "{stderr}");
-        let listed: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
-        let robot = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .expect(id);
-        util::assert_tree_schema(&robot["tree"]);
-        assert_eq!(
-            node(&robot["tree"], "root/control/motion")["kind"],
-            "worker"
+        assert_fleet_tree(
+            id,
+            &fleet(&[&both[..], &["--tree", id, "--json"]].concat()),
+            &fleet(&[&both[..], &["--tree", id]].concat()),
         );
-
-        let (code, stdout, stderr) = fleet(&[&both[..], &["--tree", id]].concat());
-        assert_eq!(code, Some(0), "{stderr}");
-        assert!(stdout.starts_with("pid "), "{stdout}");
-        assert!(stdout.contains("\n    motion [running]"), "{stdout}");
     }
 
     let (code, _, stderr) = fleet(&[&both[..], &["--tree", "robot-c"]].concat());

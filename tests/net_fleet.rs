@@ -8,8 +8,9 @@ mod util;
 
 use std::net::Ipv4Addr;
 
+use util::fleet::{assert_fleet_tree, Printed};
 use util::netns::{Host, Lab};
-use util::{config_with, nevil, node, scratch, text, Running};
+use util::{config_with, nevil, scratch, text, Running};
 
 /// `nevil run` as robot `id` on `host`, Zenoh listening on `address` at a port of the
 /// OS's choosing; the robot and the endpoint it listens on (read from its log).
@@ -39,7 +40,7 @@ fn robot(host: &Host, id: &str, address: Ipv4Addr) -> (Running, String) {
 }
 
 /// `nevil fleet args` run on `host`: exit code, stdout, stderr.
-fn fleet(host: &Host, args: &[&str]) -> (Option<i32>, String, String) {
+fn fleet(host: &Host, args: &[&str]) -> Printed {
     let out = host
         .command(nevil(&[&["fleet"], args].concat()))
         .output()
@@ -91,26 +92,11 @@ fn a_viewer_host_lists_two_robot_hosts_with_their_health_and_shows_each_tree() {
     }
 
     for id in ["robot-a", "robot-b"] {
-        let (code, stdout, stderr) =
-            fleet(&viewer, &[&both[..], &["--tree", id, "--json"]].concat());
-        assert_eq!(code, Some(0), "{stderr}");
-        let listed: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
-        let robot = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .expect(id);
-        util::assert_tree_schema(&robot["tree"]);
-        assert_eq!(
-            node(&robot["tree"], "root/control/motion")["kind"],
-            "worker"
+        assert_fleet_tree(
+            id,
+            &fleet(&viewer, &[&both[..], &["--tree", id, "--json"]].concat()),
+            &fleet(&viewer, &[&both[..], &["--tree", id]].concat()),
         );
-
-        let (code, stdout, stderr) = fleet(&viewer, &[&both[..], &["--tree", id]].concat());
-        assert_eq!(code, Some(0), "{stderr}");
-        assert!(stdout.starts_with("pid "), "{stdout}");
-        assert!(stdout.contains("\n    motion [running]"), "{stdout}");
     }
 
     if lab.fallback().is_none() {

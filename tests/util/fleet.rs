@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{config_with, scratch};
+use super::{assert_tree_schema, config_with, node, scratch};
 
 /// The default (simulated) config as robot `id`, with `[zenoh]` set to `zenoh` (e.g.
 /// `listen = ["tcp/127.0.0.1:0"]`) and `http` (e.g. `control_token = "..."`) added to
@@ -33,4 +33,32 @@ pub fn listening_at(line: &str) -> String {
         .chars()
         .take_while(|c| !c.is_whitespace() && *c != '"')
         .collect()
+}
+
+/// What `nevil fleet` printed: its exit code, stdout and stderr.
+pub type Printed = (Option<i32>, String, String);
+
+/// Checks robot `id`'s tree as `nevil fleet` shows it: `json` is what `--tree ID --json`
+/// printed (the robot listed with its tree, whose motion is a worker) and `text` what
+/// `--tree ID` printed (the tree as `nevil tree` prints it).
+pub fn assert_fleet_tree(id: &str, json: &Printed, text: &Printed) {
+    let (code, stdout, stderr) = json;
+    assert_eq!(*code, Some(0), "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(stdout).expect(stdout);
+    let robot = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["id"] == id)
+        .expect(id);
+    assert_tree_schema(&robot["tree"]);
+    assert_eq!(
+        node(&robot["tree"], "root/control/motion")["kind"],
+        "worker"
+    );
+
+    let (code, stdout, stderr) = text;
+    assert_eq!(*code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("pid "), "{stdout}");
+    assert!(stdout.contains("\n    motion [running]"), "{stdout}");
 }

@@ -185,6 +185,15 @@ impl Shown {
         }
     }
 
+    /// The group no longer runs on the node: no node to ask, no node's tree to show.
+    fn forget_node(&self) {
+        self.node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.subtree.clear();
+    }
+
     fn set(&self, placement: Placement) {
         *self
             .placement
@@ -552,13 +561,7 @@ impl NodeGroup {
                     drop(on_node);
                     self.stop_on_node(state.incarnation).await;
                 }
-                state
-                    .shown
-                    .node
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                state.shown.subtree.clear();
+                state.shown.forget_node();
                 let tree = self.start_local(myself, &state.shown).await?;
                 state.site = Site::Local(tree);
                 let ms = began.elapsed().as_secs_f64() * 1e3;
@@ -642,13 +645,7 @@ impl Actor for NodeGroup {
                     // Nothing to ask the node on the way out: it stops the group itself
                     // when the robot's token goes, which it does here.
                     state.site = Site::Waiting(BACKOFF_MIN);
-                    state
-                        .shown
-                        .node
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                    state.shown.subtree.clear();
+                    state.shown.forget_node();
                     Err(Box::new(NodeLost(self.node.clone())))
                 }
                 _ => Ok(()),
