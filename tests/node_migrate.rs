@@ -115,9 +115,11 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
     assert!(moves(&home).is_empty(), "moved with no pressure: {home}");
 
     let load = Load::start();
-    let away = robot_http.until("the group migrated to its node", |g, t| {
-        g["placement"] == "node:laptop (migrated)" && running_oa(t)
-    });
+    // The supervisor records a move at its first sample after the move is over.
+    let away = robot_http.until(
+        "the group migrated to its node, the move recorded",
+        |g, t| g["placement"] == "node:laptop (migrated)" && running_oa(t) && !moves(g).is_empty(),
+    );
     assert_eq!(away["pid"], node.pid(), "{away}");
     assert_eq!(moves(&away), ["away"], "{away}");
     let record = away["quota"]["history"]
@@ -132,7 +134,9 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
     assert_eq!(migrations_metric(&robot_http.base), 1);
 
     drop(load);
-    let back = robot_http.until("the group home again", at_home);
+    let back = robot_http.until("the group home again, the move recorded", |g, t| {
+        at_home(g, t) && moves(g).len() > 1
+    });
     assert_eq!(back["pid"], robot.pid(), "{back}");
     assert_eq!(moves(&back), ["away", "home"], "{back}");
     assert_eq!(migrations_metric(&robot_http.base), 2);
@@ -142,8 +146,8 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
     // restart runs the group at home; with the pressure still on and no node, the next
     // move is refused and not recorded.
     let load = Load::start();
-    robot_http.until("the group migrated again", |g, t| {
-        g["placement"] == "node:laptop (migrated)" && running_oa(t)
+    robot_http.until("the group migrated again, the move recorded", |g, t| {
+        g["placement"] == "node:laptop (migrated)" && running_oa(t) && moves(g).len() > 2
     });
     node.signal("KILL");
     let lost = robot_http.until("the group home after its node was lost", |g, t| {

@@ -82,7 +82,8 @@ pub trait External: Send + Sync + 'static {
     fn site(&self) -> Option<Site> {
         None
     }
-    /// Starts moving the work to `to`; returns at once, the move runs on its own.
+    /// Starts moving the work to `to`; returns at once, the move runs on its own, and
+    /// [`External::moving`] says `true` until it is over (moved or not).
     ///
     /// # Errors
     ///
@@ -90,6 +91,13 @@ pub trait External: Send + Sync + 'static {
     /// cannot migrate at all.
     fn migrate(&self, to: Site) -> Result<(), String> {
         Err(format!("cannot migrate {to}: this work does not migrate"))
+    }
+    /// Whether a move [`External::migrate`] took is still under way. The supervisor
+    /// records a move once it is over and [`External::site`] says the work got there,
+    /// so the history holds only moves that happened. By default: never (a move is
+    /// over when `migrate` returns).
+    fn moving(&self) -> bool {
+        false
     }
 }
 

@@ -294,6 +294,7 @@ impl SupervisorState {
             child.phase = Phase::Stopped;
             child.last_exit = Some(reason.clone());
         }
+        self.settle_migration(id);
         if !self.wants_restart(id, &reason) {
             return Ok(());
         }
@@ -342,6 +343,7 @@ impl SupervisorState {
                 .is_some_and(|c| c.phase == Phase::Restarting);
             if !waiting {
                 self.stop_child(sibling).await;
+                self.settle_migration(sibling);
             }
         }
         self.table().without_temporaries(group, failing)

@@ -94,19 +94,23 @@ impl Governed {
     }
 
     /// The move due at `now` for work at `at` under `pressure`, if any (see
-    /// [`super::migrate`]).
+    /// [`super::migrate`]); none while a move taken earlier is still under way.
     pub(crate) fn migration_due(
         &mut self,
         now: Instant,
         pressure: &Pressure,
         at: Site,
     ) -> Option<Site> {
-        self.migration.as_mut()?.due(now, pressure.level(), at)
+        let m = self.migration.as_mut()?;
+        if m.pending.is_some() {
+            return None;
+        }
+        m.due(now, pressure.level(), at)
     }
 
-    /// Records a move to `to` that the child's external took, made at `now` under
-    /// `pressure`; what to log and publish.
-    pub(crate) fn migrated(&mut self, now: Instant, pressure: &Pressure, to: Site) -> Decision {
+    /// Notes a move to `to` that the child's external took at `now` under `pressure`.
+    /// It is recorded once the external says it is done ([`Self::migration_settled`]).
+    pub(crate) fn migration_taken(&mut self, now: Instant, pressure: &Pressure, to: Site) {
         let cause = pressure.cause().unwrap_or(Cause {
             resource: Resource::Cpu,
             usage: 0.0,
@@ -119,11 +123,37 @@ impl Governed {
             limit: cause.limit,
             state_after: self.state.status(),
         };
+        if let Some(m) = &mut self.migration {
+            m.pending = Some((now, to, decision));
+        }
+    }
+
+    /// The end of a move taken earlier, once the external no longer says `moving`: where
+    /// the work is now (`site`) tells whether it got there. A move that got there is one
+    /// enforcement in the history (at the time it was decided), to log and publish; one
+    /// that did not is not recorded: where it was going and what happened instead.
+    pub(crate) fn migration_settled(
+        &mut self,
+        site: Option<Site>,
+        moving: bool,
+    ) -> Option<Result<Decision, (Site, String)>> {
+        let m = self.migration.as_mut()?;
+        if moving {
+            return None;
+        }
+        let (at, to, decision) = m.pending.take()?;
+        if site != Some(to) {
+            let now = site.map_or("nowhere", Site::as_str);
+            return Some(Err((
+                to,
+                format!("the move did not complete (the work is {now})"),
+            )));
+        }
         self.history.push(Enforcement::new(
-            now.saturating_duration_since(epoch()),
+            at.saturating_duration_since(epoch()),
             &decision,
         ));
-        decision
+        Some(Ok(decision))
     }
 
     /// A new incarnation starts within its quota, measured afresh.

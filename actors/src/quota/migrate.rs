@@ -5,11 +5,13 @@
 //! The supervisor decides, at its sampling tick, from the tree's [`Pressure`](super::Pressure) level and
 //! the child's [`External`](crate::External) (which says where the work runs now and
 //! carries a move out): critical for [`Migration::after`] while at home → move away;
-//! not critical for [`Migration::back_after`] while away → move home. Each move the
-//! external accepts is one [`Action::Migrate`](super::Action::Migrate) in the child's
-//! enforcement history, its metric and the tree's events, like any quota action. A move
-//! refused (no host to go to) is retried only once the condition has held for its
-//! whole delay again, so an absent host costs one try per delay, not one per tick.
+//! not critical for [`Migration::back_after`] while away → move home. Each move that gets
+//! where it went is one [`Action::Migrate`](super::Action::Migrate) in the child's
+//! enforcement history, its metric and the tree's events, like any quota action,
+//! recorded when the external says it is over (a move takes a while: stopping the work
+//! here, starting it there). A move refused (no host to go to), or over without getting
+//! there, is not recorded, and is retried only once the condition has held for its whole
+//! delay again, so an absent host costs one try per delay, not one per tick.
 
 use std::fmt;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::PressureLevel;
+use super::{Decision, PressureLevel};
 
 /// Where a migratable child's work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,11 +56,15 @@ pub struct Migration {
     pub back_after: Duration,
 }
 
-/// A child's migration timer: since when the condition for the next move has held.
+/// A child's migration timer (since when the condition for the next move has held), and
+/// the move under way, if one is.
 #[derive(Debug)]
 pub(crate) struct Migrating {
     policy: Migration,
     since: Option<Instant>,
+    /// A move the external took and has not finished: when it was decided, where to,
+    /// and its record, pushed once the move is done.
+    pub(crate) pending: Option<(Instant, Site, Decision)>,
 }
 
 impl Migrating {
@@ -66,6 +72,7 @@ impl Migrating {
         Self {
             policy,
             since: None,
+            pending: None,
         }
     }
 
@@ -96,9 +103,11 @@ impl Migrating {
         Some(to)
     }
 
-    /// A new incarnation starts at home, its clock afresh.
+    /// A new incarnation starts at home, its clock afresh; a move the old one was
+    /// making is void.
     pub(crate) fn restarted(&mut self) {
         self.since = None;
+        self.pending = None;
     }
 }
 

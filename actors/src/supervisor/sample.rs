@@ -66,22 +66,7 @@ impl SupervisorState {
         }
         // Logged once the table is released: readers (tree dumps) never wait on log I/O.
         for (path, outcome) in moved {
-            match outcome {
-                Ok(d) => {
-                    tracing::warn!(
-                        %path,
-                        resource = d.resource.as_str(),
-                        usage = d.usage,
-                        limit = d.limit,
-                        action = %d.action,
-                        "host pressure: migration"
-                    );
-                    self.publish_enforced(now, path, &d);
-                }
-                Err((to, why)) => {
-                    tracing::warn!(%path, to = %to, %why, "host pressure: migration not possible now");
-                }
-            }
+            self.report_migration(now, path, outcome);
         }
         let mut drastic = Vec::new();
         for (id, path, d, gate_only, grace, external) in decided {
@@ -131,6 +116,49 @@ impl SupervisorState {
 }
 
 impl SupervisorState {
+    /// Logs how a move of the child at `path` ended and, for one that got there, tells
+    /// the tree's event feed (so the audit trail and the timeline).
+    fn report_migration(&self, now: Instant, path: ActorPath, outcome: Migrated) {
+        match outcome {
+            Ok(d) => {
+                tracing::warn!(
+                    %path,
+                    resource = d.resource.as_str(),
+                    usage = d.usage,
+                    limit = d.limit,
+                    action = %d.action,
+                    "host pressure: migration"
+                );
+                self.publish_enforced(now, path, &d);
+            }
+            Err((to, why)) => {
+                tracing::warn!(%path, to = %to, %why, "host pressure: migration not possible now");
+            }
+        }
+    }
+
+    /// Settles a move child `id` was making as it stops: one that got where it went
+    /// before the child stopped is recorded now (its next incarnation starts afresh with
+    /// no move pending), one that had not is over without getting there.
+    pub(super) fn settle_migration(&self, id: u64) {
+        let settled = {
+            let mut table = self.table();
+            let Some(c) = table.get_mut(id) else {
+                return;
+            };
+            let (Some(governed), Some(external)) = (c.governed.as_mut(), c.counters.external())
+            else {
+                return;
+            };
+            governed
+                .migration_settled(external.site(), false)
+                .map(|outcome| (c.path.clone(), outcome))
+        };
+        if let Some((path, outcome)) = settled {
+            self.report_migration(Instant::now(), path, outcome);
+        }
+    }
+
     /// Tells the tree's event feed of an applied `d` on the child at `path`.
     fn publish_enforced(&self, at: Instant, path: ActorPath, d: &Decision) {
         self.shared.events.publish(|| TreeEvent::QuotaEnforced {
@@ -144,23 +172,32 @@ impl SupervisorState {
     }
 }
 
-/// Moves a migratable child's work when host pressure says so: the record of a move its
-/// external took (to log and publish), or where it would have gone and why it could not.
+/// How a move ended: its record, or where it was going and why it did not get there.
+type Migrated = Result<Decision, (Site, String)>;
+
+/// Moves a migratable child's work when host pressure says so, and follows the move: the
+/// record of a move that got where it went (to log and publish), or where a move would
+/// have gone and why it did not (refused, or over without getting there).
 fn migrate(
     governed: &mut Governed,
     counters: &Counters,
     now: Instant,
     pressure: &Pressure,
-) -> Option<Result<Decision, (Site, String)>> {
+) -> Option<Migrated> {
     // Most children never migrate: their external (a lock on the table of attached
     // ones) is not looked up at every sample.
     if !governed.is_migratable() {
         return None;
     }
     let external = counters.external()?;
+    if let Some(over) = governed.migration_settled(external.site(), external.moving()) {
+        return Some(over);
+    }
     let to = governed.migration_due(now, pressure, external.site()?)?;
-    Some(match external.migrate(to) {
-        Ok(()) => Ok(governed.migrated(now, pressure, to)),
-        Err(why) => Err((to, why)),
-    })
+    if let Err(why) = external.migrate(to) {
+        return Some(Err((to, why)));
+    }
+    governed.migration_taken(now, pressure, to);
+    // An external that moves at once is done already.
+    governed.migration_settled(external.site(), external.moving())
 }

@@ -159,6 +159,9 @@ struct Shown {
     site: Arc<Mutex<Option<Where>>>,
     /// Whether the node's token is there (kept by the token's subscriber).
     node_up: Arc<AtomicBool>,
+    /// Whether a move the supervisor asked for is under way (set as it is asked,
+    /// cleared when the worker has carried it out or failed to).
+    moving: Arc<AtomicBool>,
     /// The node's name, for the supervisor's logs.
     node_name: String,
     /// The worker, which carries out moves (`None` unless migratable).
@@ -174,6 +177,7 @@ impl Shown {
             node: Arc::default(),
             site: Arc::default(),
             node_up: Arc::default(),
+            moving: Arc::default(),
             node_name,
             mover,
         }
@@ -251,9 +255,15 @@ impl External for Shown {
         if to == Where::Away && !self.node_up.load(Ordering::Acquire) {
             return Err(format!("node {} is not connected", self.node_name));
         }
-        mover
-            .send_message(NodeGroupMsg::Migrate(to))
-            .map_err(|e| format!("the group's worker is stopping: {e}"))
+        self.moving.store(true, Ordering::Release);
+        mover.send_message(NodeGroupMsg::Migrate(to)).map_err(|e| {
+            self.moving.store(false, Ordering::Release);
+            format!("the group's worker is stopping: {e}")
+        })
+    }
+
+    fn moving(&self) -> bool {
+        self.moving.load(Ordering::Acquire)
     }
 
     fn inject(&self, path: &ActorPath, fault: Fault) -> Result<(), String> {
@@ -655,7 +665,12 @@ impl Actor for NodeGroup {
                 self.group, self.node, exit.reason
             )
             .into()),
-            NodeGroupMsg::Migrate(to) => self.migrate(&myself, state, to).await,
+            NodeGroupMsg::Migrate(to) => {
+                let moved = self.migrate(&myself, state, to).await;
+                // Over, wherever the group ended up: the supervisor reads the site now.
+                state.shown.moving.store(false, Ordering::Release);
+                moved
+            }
             NodeGroupMsg::LocalExited(reason) => match &state.site {
                 Site::Local(_) => Err(format!("the {} group gave up: {reason}", self.group).into()),
                 _ => Ok(()),
