@@ -11,23 +11,13 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use util::fleet::{assert_fleet_tree, Printed};
-use util::{config_with, nevil, output, scratch, text, Running};
+use util::fleet::{assert_fleet_tree, listening_at, robot_config, Printed};
+use util::{nevil, output, text, Running};
 
 /// `nevil run` as robot `id`, Zenoh on a loopback port of the OS's choosing, with
 /// `more` arguments; the robot and the endpoint it listens on.
 fn robot(id: &str, more: &[&str]) -> (Running, String) {
-    let dir = scratch(&format!("fleet-{id}"));
-    let path = config_with(
-        &dir,
-        &[(
-            "backend = \"sim\"",
-            &format!("id = \"{id}\"\nbackend = \"sim\""),
-        )],
-    );
-    let mut toml = std::fs::read_to_string(&path).unwrap();
-    toml.push_str("\n[zenoh]\nlisten = [\"tcp/127.0.0.1:0\"]\n");
-    std::fs::write(&path, toml).unwrap();
+    let path = robot_config(id, "listen = [\"tcp/127.0.0.1:0\"]", "");
     let mut args = vec![
         "run",
         "--duration",
@@ -39,12 +29,7 @@ fn robot(id: &str, more: &[&str]) -> (Running, String) {
     let mut robot = Running::start(&args);
     let line = robot.wait_for("zenoh listening");
     assert!(line.contains(id), "{line}");
-    let start = line.find("tcp/127.0.0.1:").expect("a loopback locator");
-    let endpoint: String = line[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
-        .collect();
-    (robot, endpoint)
+    (robot, listening_at(&line))
 }
 
 /// Stops `robot` with SIGTERM; it must exit 0.

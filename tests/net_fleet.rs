@@ -8,35 +8,19 @@ mod util;
 
 use std::net::Ipv4Addr;
 
-use util::fleet::{assert_fleet_tree, Printed};
+use util::fleet::{assert_fleet_tree, locator_at, robot_config, Printed};
 use util::netns::{Host, Lab};
-use util::{config_with, nevil, scratch, text, Running};
+use util::{nevil, text, Running};
 
 /// `nevil run` as robot `id` on `host`, Zenoh listening on `address` at a port of the
 /// OS's choosing; the robot and the endpoint it listens on (read from its log).
 fn robot(host: &Host, id: &str, address: Ipv4Addr) -> (Running, String) {
-    let dir = scratch(&format!("net-fleet-{id}"));
-    let path = config_with(
-        &dir,
-        &[(
-            "backend = \"sim\"",
-            &format!("id = \"{id}\"\nbackend = \"sim\""),
-        )],
-    );
-    let mut toml = std::fs::read_to_string(&path).unwrap();
-    toml.push_str(&format!("\n[zenoh]\nlisten = [\"tcp/{address}:0\"]\n"));
-    std::fs::write(&path, toml).unwrap();
+    let path = robot_config(id, &format!("listen = [\"tcp/{address}:0\"]"), "");
     let config = path.to_str().unwrap();
     let mut robot = host.spawn(nevil(&["run", "--duration", "120", "--config", config]));
     let line = robot.wait_for("zenoh listening");
     assert!(line.contains(id), "{line}");
-    let prefix = format!("tcp/{address}:");
-    let start = line.find(&prefix).expect("a locator on the link");
-    let endpoint: String = line[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
-        .collect();
-    (robot, endpoint)
+    (robot, locator_at(&line, &format!("tcp/{address}:")))
 }
 
 /// `nevil fleet args` run on `host`: exit code, stdout, stderr.

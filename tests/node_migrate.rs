@@ -14,7 +14,9 @@ mod util;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use util::{find_node, free_endpoint, http_get, node_configs, scratch, GroupWatch, Running};
+use util::{
+    find_node, free_endpoint, http_get, node_configs, scratch, start_node, GroupWatch, Running,
+};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
@@ -104,13 +106,7 @@ fn a_migratable_group_moves_to_its_node_under_pressure_and_home_when_it_clears()
     };
     let home = robot_http.until("the group at home", at_home);
     assert_eq!(home["pid"], robot.pid(), "{home}");
-    let mut node = Running::start(&[
-        "node",
-        "--name",
-        "laptop",
-        "--config",
-        node_config.to_str().unwrap(),
-    ]);
+    let mut node = start_node(&node_config);
     node.wait_for("node running");
     assert!(moves(&home).is_empty(), "moved with no pressure: {home}");
 

@@ -8,26 +8,16 @@
 
 mod util;
 
-use std::path::Path;
-
 use serde_json::Value;
-use util::{find_node, free_endpoint, node_configs, output, scratch, text, GroupWatch, Running};
+use util::{
+    find_node, free_endpoint, node_configs, output, scratch, start_node, text, GroupWatch, Running,
+};
 
 const GROUP: &str = "root/control/behaviours";
 const OA: &str = "root/control/behaviours/obstacle_avoidance";
 
 fn running_oa(tree: &Value) -> bool {
     find_node(tree, OA).is_some_and(|n| n["status"] == "running")
-}
-
-fn node(config: &Path) -> Running {
-    Running::start(&[
-        "node",
-        "--name",
-        "laptop",
-        "--config",
-        config.to_str().unwrap(),
-    ])
 }
 
 /// The node runs the group and the robot's tree shows it there; the node is killed,
@@ -51,7 +41,7 @@ fn a_lost_node_is_an_exit_and_its_return_brings_the_group_back() {
         "{waiting}"
     );
 
-    let first = node(&node_config);
+    let first = start_node(&node_config);
     let on_node = tree.until("the group on its node", |g, t| {
         g["placement"] == "node:laptop" && running_oa(t)
     });
@@ -68,7 +58,7 @@ fn a_lost_node_is_an_exit_and_its_return_brings_the_group_back() {
         "a behaviour shown while nowhere"
     );
 
-    let second = node(&node_config);
+    let second = start_node(&node_config);
     let back = tree.until("the group back on a new node", |g, t| {
         g["placement"] == "node:laptop" && g["pid"] == second.pid() && running_oa(t)
     });
@@ -109,7 +99,7 @@ fn the_local_fallback_holds_the_group_while_the_node_is_away() {
     let local = tree.until("the group running here", here);
     assert_eq!(local["pid"], robot.pid(), "{local}");
 
-    let away = node(&node_config);
+    let away = start_node(&node_config);
     let moved = tree.until("the group moved to the node", |g, t| {
         g["placement"] == "node:laptop" && running_oa(t)
     });

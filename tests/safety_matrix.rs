@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use util::{
     config_with, find_node, free_endpoint, http_get, http_post, json, node, node_configs, output,
-    power_log, scratch, text, Running,
+    power_log, scratch, start_node, text, Running,
 };
 
 /// The ceiling for anything the process can see (docs/safety.md).
@@ -487,13 +487,7 @@ fn behaviours_node_lost() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    let mut node = Running::start(&[
-        "node",
-        "--name",
-        "laptop",
-        "--config",
-        node_config.to_str().unwrap(),
-    ]);
+    let mut node = start_node(&node_config);
     let base = robot.http_base();
     robot.wait_for("group running on its node");
     node.wait_for("group started for the robot");

@@ -28,7 +28,15 @@ pub fn robot_config(id: &str, zenoh: &str, http: &str) -> PathBuf {
 
 /// The loopback endpoint (`tcp/127.0.0.1:PORT`) in a `zenoh listening` log line.
 pub fn listening_at(line: &str) -> String {
-    let start = line.find("tcp/127.0.0.1:").expect("a loopback locator");
+    locator_at(line, "tcp/127.0.0.1:")
+}
+
+/// The endpoint starting with `prefix` (e.g. `tcp/10.0.0.1:`) in a `zenoh listening`
+/// log line.
+pub fn locator_at(line: &str, prefix: &str) -> String {
+    let start = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no locator {prefix}… in {line}"));
     line[start..]
         .chars()
         .take_while(|c| !c.is_whitespace() && *c != '"')

@@ -330,6 +330,18 @@ pub fn free_endpoint() -> String {
     format!("tcp/127.0.0.1:{port}")
 }
 
+/// `nevil node --name laptop --config CONFIG`: the node [`node_configs`] places the
+/// behaviours on.
+pub fn start_node(config: &Path) -> Running {
+    Running::start(&[
+        "node",
+        "--name",
+        "laptop",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+}
+
 /// A robot's config and a node's for it (`[placement] behaviours = PLACEMENT`), the
 /// robot listening on `endpoint` (e.g. `tcp/127.0.0.1:7447`) and the node connecting
 /// there; written to `dir` and `dir/node`.
