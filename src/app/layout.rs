@@ -10,7 +10,6 @@ use nevil_actors::{
 };
 
 use nevil_actors::process::JailLimits;
-use nevil_actors::quota::Migration;
 use nevil_actors::Shutdown;
 
 use super::placement::remote::{self, Keys};
@@ -502,10 +501,7 @@ impl Build<'_> {
             .flood(|| NodeGroupMsg::Noop)
             .shutdown(Shutdown::Timeout(remote::ASK_TIMEOUT + GRACE));
         match node.migrate {
-            Some(m) => spec.migratable(Migration {
-                after: m.after,
-                back_after: m.back_after,
-            }),
+            Some(policy) => spec.migratable(policy),
             None => spec,
         }
     }

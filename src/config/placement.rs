@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use nevil_actors::quota::Migration;
 use nevil_actors::Problems;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -46,28 +47,16 @@ pub struct NodePlacement {
     pub fallback: Fallback,
     /// `Some` for a migratable group (`migrate_to = NAME`): it runs in the robot's
     /// process and moves to the node only under sustained host pressure.
-    pub migrate: Option<MigrateAfter>,
+    pub migrate: Option<Migration>,
 }
 
-/// When a migratable group moves (seed 001's `migrate` action).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MigrateAfter {
-    /// Host CPU or memory critical this long → the group moves to its node
-    /// (`after_s`, 0.5–3600, default 10).
-    pub after: Duration,
-    /// Host pressure below critical this long → the group moves back (`back_after_s`,
-    /// 0.5–3600, default 60).
-    pub back_after: Duration,
-}
-
-impl Default for MigrateAfter {
-    fn default() -> Self {
-        Self {
-            after: Duration::from_secs(10),
-            back_after: Duration::from_secs(60),
-        }
-    }
-}
+/// When a migratable group moves unless its table says (seed 001's `migrate` action):
+/// host CPU or memory critical for `after_s` (0.5–3600, default 10) → to its node;
+/// below critical for `back_after_s` (0.5–3600, default 60) → back.
+pub const DEFAULT_MIGRATION: Migration = Migration {
+    after: Duration::from_secs(10),
+    back_after: Duration::from_secs(60),
+};
 
 /// Where a node-placed group runs while its node is unreachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -171,11 +160,11 @@ impl Table {
                                 robot's process unless it has migrated"
                         .into());
                 }
-                let default = MigrateAfter::default();
+                let default = DEFAULT_MIGRATION;
                 Ok(NodePlacement {
                     name,
                     fallback: Fallback::Local,
-                    migrate: Some(MigrateAfter {
+                    migrate: Some(Migration {
                         after: seconds("after_s", self.after_s, default.after)?,
                         back_after: seconds("back_after_s", self.back_after_s, default.back_after)?,
                     }),
@@ -353,7 +342,7 @@ mod tests {
         assert_eq!(node.name, "laptop");
         let after = node.migrate.unwrap();
         assert_eq!(after.after, Duration::from_millis(2500));
-        assert_eq!(after.back_after, MigrateAfter::default().back_after);
+        assert_eq!(after.back_after, DEFAULT_MIGRATION.back_after);
         assert_eq!(
             c.of("behaviours").as_config(),
             "in_process (migrates to node:laptop)"
